@@ -1,0 +1,1 @@
+"""AgeLab's Qt window (PyQt5 + pyqtgraph)."""

@@ -1,0 +1,1 @@
+"""AgeLab instrument layer: roles, drivers and the virtual bench (``instruments.sim``)."""

@@ -1,0 +1,1 @@
+"""Turning measured curves into the numbers the papers report."""
