@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Until the protocol engine lands (issue 5), `make run` shows what the virtual devices will do.
 run: $(STAMP)
-	$(BIN)/agelab run config.yaml
+	@echo "agelab run config.yaml arrives with the protocol engine; the virtual devices meanwhile:"
+	$(BIN)/agelab sim --describe red-cdse
+	$(BIN)/agelab sim --describe blue-znsete
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,10 @@
 """Aging laws: how a pixel's hidden dose grows under current, and what the dose does to it.
 
 A law maps a drive current density to a dose rate (1/h), and a dose to
-- ``luminance_rel``: L/L0 at constant current, before the reversible turn-on transient;
+- ``output_rel``: the luminance monitor's signal relative to its start, at constant current and
+  before the reversible turn-on transient. The monitor is a Si photodiode, as in both papers'
+  lifetime rigs, so this is a photon count: when the spectrum narrows and blue-shifts (the red
+  device), true photometric luminance rises ~20 % more than this (see ``QledPixel.truth``);
 - ``progress``: 0 when pristine, 1 at the preset's reference "aged" point (the end of the red
   device's efficiency elevation, or the blue device's T50); electrical and spectral parameters
   interpolate along it;
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,7 +48,7 @@ class ElevationLaw:
     anchors_t_el_h: tuple[float, ...] = (1000.0, 60.0, 20.0, 10.0)
     peak_rel: float = 1.9
     t95_from_max_over_t_peak: float = 2.5
-    transient_drop: float = 0.03
+    transient_drop: float = 0.05
     plqy_rise: float = 0.05
     _cal: tuple[float, float, float] = field(init=False, repr=False, compare=False)
 
@@ -92,7 +95,7 @@ class ElevationLaw:
     def progress(self, dose: float) -> float:
         return _ease_out(dose)
 
-    def luminance_rel(self, dose: float) -> float:
+    def output_rel(self, dose: float) -> float:
         gain, q_d, _ = self._cal
         return (1.0 + (gain - 1.0) * _ease_out(dose)) * math.exp(-((dose / q_d) ** 2))
 
@@ -109,21 +112,21 @@ class AcceleratedDecayLaw:
     Model choices: L/L0 = exp(−dose^β) with β = 0.8; the dose rate at J is (L0(J)/100)^n / τ, with
     L0(J) the pristine luminance at J, so T50 = 16,683 h · (100 / L0)^1.8 exactly. Oxygen vacancies
     (and everything they drive: turn-on, leakage, ideality, C–V onset) follow progress = x^0.25,
-    x = dose/dose(T50): most of the ZnMgO change happens before T90, as the KPFM shows. PL holds
-    until T90 and then falls (15 % by T50), the change propagating from the ETL side.
+    x = dose/dose(T50), saturating at 1.5: most of the ZnMgO change happens before T90, as the KPFM
+    shows. PL holds until T90, then falls (15 % by T50), the change propagating from the ETL side.
     """
 
     t50_h_at_100_cd_m2: float = 16683.0
     acceleration_n: float = 1.8
     beta: float = 0.8
     progress_exponent: float = 0.25
+    progress_cap: float = 1.5
     pl_drop_at_t50: float = 0.15
     pristine_luminance: Callable[[float], float] | None = field(default=None, compare=False)
 
     def bind(self, pristine_luminance: Callable[[float], float]) -> AcceleratedDecayLaw:
         """The same law, told how bright the pristine pixel is at each J."""
-        return AcceleratedDecayLaw(self.t50_h_at_100_cd_m2, self.acceleration_n, self.beta,
-                                   self.progress_exponent, self.pl_drop_at_t50, pristine_luminance)
+        return replace(self, pristine_luminance=pristine_luminance)
 
     @property
     def dose_t50(self) -> float:
@@ -142,9 +145,10 @@ class AcceleratedDecayLaw:
         return self.dose_t50 * (l0 / 100.0) ** self.acceleration_n / self.t50_h_at_100_cd_m2
 
     def progress(self, dose: float) -> float:
-        return (max(dose, 0.0) / self.dose_t50) ** self.progress_exponent
+        # Saturates at 1.5× the change at T50: the ZnMgO cannot lose oxygen without limit.
+        return min((max(dose, 0.0) / self.dose_t50) ** self.progress_exponent, self.progress_cap)
 
-    def luminance_rel(self, dose: float) -> float:
+    def output_rel(self, dose: float) -> float:
         return math.exp(-(max(dose, 0.0) ** self.beta))
 
     def plqy_rel(self, dose: float) -> float:

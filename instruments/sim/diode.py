@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import wrightomega
 
-# Below this argument ω(t) ≈ eᵗ to double precision, and eᵗ may underflow: use ln ω = t directly.
+# Below this argument ω(t) = eᵗ·(1 − eᵗ + …) to double precision, so ln ω = t − ω ≈ t − eᵗ
+# (the eᵗ term is the saturation current, which matters at small reverse bias).
 _OMEGA_EXP_REGIME = -30.0
 
 
@@ -55,7 +56,8 @@ class DiodeParams:
 def _ln_omega(t: np.ndarray) -> np.ndarray:
     t = np.asarray(t, dtype=float)
     safe = np.where(t < _OMEGA_EXP_REGIME, 0.0, t)
-    return np.where(t < _OMEGA_EXP_REGIME, t, np.log(np.real(wrightomega(safe))))
+    return np.where(t < _OMEGA_EXP_REGIME, t - np.exp(np.minimum(t, 0.0)),
+                    np.log(np.real(wrightomega(safe))))
 
 
 def current_density(v: np.ndarray | float, p: DiodeParams) -> np.ndarray:
@@ -84,10 +86,10 @@ def voltage(j: np.ndarray | float, p: DiodeParams) -> np.ndarray:
 
 
 def voltage_scalar(j: float, p: DiodeParams) -> tuple[float, float]:
-    """Fast scalar V(J): returns (terminal voltage, junction voltage). Used on the stress hot path."""
+    """Fast scalar V(J) for the stress hot path: (terminal voltage, junction voltage)."""
     a, rsh, j0 = p.a, p.r_shunt_ohm_cm2, p.j0_a_cm2
     ln_k = math.log(j0 * rsh / a)
     t = ln_k + (j + j0) * rsh / a
-    ln_w = t if t < _OMEGA_EXP_REGIME else math.log(float(wrightomega(t).real))
+    ln_w = t - math.exp(t) if t < _OMEGA_EXP_REGIME else math.log(float(wrightomega(t).real))
     vd = a * (ln_w - ln_k)
     return vd + j * p.r_series_ohm_cm2, vd

@@ -1,4 +1,4 @@
-"""The virtual QLED pixel: a state that ages under current, and every observable an instrument reads.
+"""The virtual QLED pixel: a state that ages under current, and all an instrument can read of it.
 
 No I/O and no SCPI here. The instrument simulators (``instruments.sim.bench``) ask a pixel what it
 does at a bias; the pixel neither knows nor cares who asks.
@@ -22,7 +22,7 @@ from .photometry import ELEMENTARY_C, photon_energy_j, thermal_voltage
 from .presets import J_REF_A_CM2, Preset, get_preset
 from .spectra import lumens_per_photon_s, mix, si_quantum_efficiency_of
 
-_TRANSIENT_ON_H = 3.0 / 60.0     # the turn-on transient settles in minutes under current
+_TRANSIENT_ON_H = 2.0 / 60.0     # the turn-on transient settles in minutes under current
 _TRANSIENT_OFF_H = 15.0 / 60.0   # and recovers within tens of minutes of rest
 _TRANSIENT_J_HALF = 1.0          # mA/cm² at which the transient is half driven
 _CV_RISE_WIDTH_V = 0.07
@@ -46,7 +46,7 @@ _SHORT_R_OHM_CM2 = 0.5
 
 @dataclass(frozen=True)
 class Photodiode:
-    """A disc detector facing the pixel on axis; a Lambertian source sends r²/(r²+d²) of its flux."""
+    """A disc detector facing the pixel on axis: it collects r²/(r²+d²) of a Lambertian flux."""
 
     radius_mm: float = 5.64      # a 1 cm² Si photodiode
     distance_mm: float = 10.0
@@ -68,7 +68,7 @@ class GroundTruth:
     transient: float
     j_ma_cm2: float
     luminance_cd_m2: float
-    luminance_rel: float
+    output_rel: float
     eqe: float
     eta_x: float
     plqy: float
@@ -114,6 +114,7 @@ class QledPixel:
         self.transient = 0.0
         self.law = self.preset.law
         self._lumens0 = lumens_per_photon_s(self.preset.bands, self._weights(0.0))
+        self._si_qe0 = si_quantum_efficiency_of(self.preset.bands, self._weights(0.0))
         # Roll-off chosen so the pristine device's brightest point is the preset's max luminance:
         # L = EQE·J·c/(1+(J/Jd)²) peaks at J = Jd with half the low-current EQE.
         c = self._cd_m2_per_ma_cm2(self.preset.eqe_peak_pristine, self._lumens0)
@@ -154,7 +155,10 @@ class QledPixel:
         return rate
 
     def _weights(self, progress: float) -> tuple[float, ...]:
-        return tuple(max(span.at(progress), 0.0) for span in self.preset.band_weights)
+        """Photon fractions of each band, clamped at zero and summing to one."""
+        raw = [max(span.at(progress), 0.0) for span in self.preset.band_weights]
+        total = sum(raw)
+        return tuple(w / total for w in raw)
 
     def _refresh(self) -> None:
         """Recompute everything that depends on state only, once per advance (the hot path)."""
@@ -178,10 +182,11 @@ class QledPixel:
             r_shunt_ohm_cm2=r_shunt,
             thermal_voltage_v=self.vt,
         )
-        self._l_rel = self.law.luminance_rel(self.dose)
-        # EQE multiplier: luminance follows the law; the photon yield absorbs any spectral change.
-        self._eqe_scale = (p.eqe_peak_pristine * self._l_rel * (1.0 - p.transient_drop * self.transient)
-                           * self._lumens0 / self._lumens_now)
+        self._output_rel = self.law.output_rel(self.dose)
+        # EQE multiplier: the photodiode signal follows the law, whatever the spectrum does.
+        self._eqe_scale = (p.eqe_peak_pristine * self._output_rel
+                           * (1.0 - p.transient_drop * self.transient)
+                           * self._si_qe0 / self._si_qe_now)
         self._v_cache: tuple[float, float, float] = (math.nan, 0.0, 0.0)
 
     def set_condition(self, condition: Condition | str) -> None:
@@ -300,7 +305,7 @@ class QledPixel:
             t_h=self.t_h, charge_c_cm2=self.charge_c_cm2, dose=self.dose,
             progress=self._progress, transient=self.transient, j_ma_cm2=j,
             luminance_cd_m2=self.luminance(j) if j > 0 else 0.0,
-            luminance_rel=self._l_rel * (1.0 - p.transient_drop * self.transient),
+            output_rel=self._output_rel * (1.0 - p.transient_drop * self.transient),
             eqe=eqe, eta_x=eqe / (p.outcoupling * plqy), plqy=plqy, outcoupling=p.outcoupling,
             ideality=self._diode.ideality, turn_on_v=p.turn_on_v.at(self._progress),
             r_shunt_ohm_cm2=self._diode.r_shunt_ohm_cm2,

@@ -42,8 +42,8 @@ class Band:
     def lumens_per_photon_s(self) -> float:
         """Luminous flux (lm) carried by one photon per second of this band."""
         s = self.shape(WAVELENGTH_NM)
-        return float(np.trapezoid(s * photopic_v() * photon_energy_j(WAVELENGTH_NM), WAVELENGTH_NM)
-                     * KM_LM_PER_W)
+        watts = s * photon_energy_j(WAVELENGTH_NM)
+        return float(np.trapezoid(watts * photopic_v(), WAVELENGTH_NM) * KM_LM_PER_W)
 
     @cached_property
     def si_quantum_efficiency(self) -> float:
@@ -52,7 +52,8 @@ class Band:
         return float(np.trapezoid(s * si_quantum_efficiency(WAVELENGTH_NM), WAVELENGTH_NM))
 
 
-def mix(bands: tuple[Band, ...], weights: tuple[float, ...], wavelength_nm: np.ndarray) -> np.ndarray:
+def mix(bands: tuple[Band, ...], weights: tuple[float, ...], wavelength_nm: np.ndarray
+        ) -> np.ndarray:
     """Photon spectral density (1/nm) of a weighted mixture; weights are photon fractions."""
     out = np.zeros_like(np.asarray(wavelength_nm, dtype=float))
     for band, w in zip(bands, weights, strict=True):

@@ -3,11 +3,12 @@
 Method (documented because it decides the numbers):
 - the trace is smoothed with a centred running median (window ~1 % of the samples, at least 5),
   which removes photodiode noise without shifting a monotonic decay;
-- L0 is the median of the first few raw samples (the luminance when the stress starts);
+- L0 is the median of the raw samples of the first device-minute (at least one), the luminance
+  when the stress starts, before any turn-on transient;
 - t_peak is the time of the smoothed maximum, Lmax its value;
 - T_x relative to L0 is the first time the smoothed trace falls below x·L0 *after the peak*, so the
-  red device's rise, and a transient dip before it, are never mistaken for decay; T_x from Lmax is the
-  same crossing measured against Lmax; crossings are interpolated linearly between samples;
+  red device's rise, and a transient dip before it, are never mistaken for decay; T_x from Lmax is
+  the same crossing measured against Lmax; crossings are interpolated linearly between samples;
 - a level never crossed is censored: ``None`` (the report prints "> t_end").
 """
 
@@ -47,17 +48,21 @@ def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float |
     if i == 0:
         return float(t[0])
     t0, t1, y0, y1 = t[i - 1], t[i], y[i - 1], y[i]
-    return float(t0 + (level - y0) * (t1 - t0) / (y1 - y0)) if y1 != y0 else float(t1)
+    if y1 == y0:
+        return float(t1)
+    return float(t0 + (level - y0) * (t1 - t0) / (y1 - y0))
 
 
 def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
-              fractions: tuple[float, ...] = DEFAULT_FRACTIONS, n_initial: int = 3) -> Lifetimes:
+              fractions: tuple[float, ...] = DEFAULT_FRACTIONS, l0_window_h: float = 1 / 60
+              ) -> Lifetimes:
     t = np.asarray(t_h, dtype=float)
     y = np.asarray(luminance, dtype=float)
     if t.shape != y.shape or t.size < 2:
         raise ValueError("lifetimes need matching time and luminance arrays of 2+ samples")
     s = smooth(y)
-    l0 = float(np.median(y[:n_initial]))
+    first = max(1, int(np.count_nonzero(t - t[0] <= l0_window_h)))
+    l0 = float(np.median(y[:first]))
     i_peak = int(np.argmax(s))
     l_max = float(s[i_peak])
     return Lifetimes(

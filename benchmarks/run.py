@@ -1,0 +1,70 @@
+"""AgeLab benchmarks: each figure is printed with a baseline measured in the same run.
+
+    python benchmarks/run.py          (or: make bench)
+
+Figures so far:
+- model: 1000 device-hours of constant-current stress sampled every device-minute (60,000 steps of
+  advance + luminance + voltage + photodiode reading), against the same loop calling a do-nothing
+  pixel, which isolates the model's own cost from Python's loop overhead. Goal: under 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from instruments.sim import QledPixel
+
+STEPS = 60_000
+DT_H = 1.0 / 60.0
+
+
+class _NullPixel:
+    def advance(self, dt_h: float, j: float) -> None:
+        pass
+
+    def luminance(self, j: float) -> float:
+        return 0.0
+
+    def voltage(self, j: float) -> float:
+        return 0.0
+
+    def read_photodiode(self, j: float) -> float:
+        return 0.0
+
+
+def _stress_loop(px, j: float = 50.0) -> float:
+    start = time.perf_counter()
+    for _ in range(STEPS):
+        px.advance(DT_H, j)
+        px.luminance(j)
+        px.voltage(j)
+        px.read_photodiode(j)
+    return time.perf_counter() - start
+
+
+def model_rows() -> list[tuple[str, str, str, str]]:
+    rows = []
+    baseline = _stress_loop(_NullPixel())
+    for preset in ("red-cdse", "blue-znsete"):
+        QledPixel(preset)  # warm the photometric tables outside the timing
+        seconds = _stress_loop(QledPixel(preset))
+        rows.append((f"model {preset}: 1000 h at 1-min sampling", f"{seconds:.3f} s",
+                     f"{baseline:.3f} s (empty loop)",
+                     f"{seconds / baseline:.1f}x; {seconds / 2.0:.2f} of the 2 s budget"))
+    return rows
+
+
+def main() -> None:
+    table = Table(title="AgeLab benchmarks")
+    for col in ("figure", "measured", "baseline (same run)", "ratio"):
+        table.add_column(col)
+    for row in model_rows():
+        table.add_row(*row)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The ``agelab`` command line. Each subcommand lives in its own module; this one dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .cli_sim import add_sim_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agelab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"agelab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_sim_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("agelab: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:
+        # Bad input is a one-line message, never a traceback.
+        print(f"agelab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
