@@ -1,0 +1,131 @@
+"""The virtual rig's shared state: device time, the pixels, what drives them, and the routing.
+
+Pixels age lazily: whenever anything touches a pixel, it is first advanced to the present device
+time under the drive it had since the last touch. Aging under a constant drive is closed-form in the
+model, so this is exact, and an idle bench costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .qled import QledPixel
+
+
+class Timing(str, Enum):
+    FAST = "fast"            # tests: instruments answer at once
+    REALISTIC = "realistic"  # instruments take as long as the real ones would
+
+
+@dataclass
+class DeviceClock:
+    """Device time runs ``speedup`` times faster than the wall clock."""
+
+    speedup: float = 1.0
+    _t0: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if not self.speedup > 0:
+            raise ValueError(f"speedup must be > 0, got {self.speedup!r}")
+
+    def hours(self) -> float:
+        return (time.monotonic() - self._t0) * self.speedup / 3600.0
+
+
+@dataclass
+class TimingModel:
+    """How long instrument operations take in wall time (zero in fast timing)."""
+
+    mode: Timing = Timing.FAST
+    line_frequency_hz: float = 50.0
+
+    def wait(self, seconds: float) -> None:
+        if self.mode is Timing.REALISTIC and seconds > 0:
+            time.sleep(seconds)
+
+    def smu_reading_s(self, nplc: float, source_delay_s: float, autozero: bool = True) -> float:
+        """One 2400 reading: integration (×3 with autozero: signal, reference, zero) + delay."""
+        integration = nplc / self.line_frequency_hz
+        return source_delay_s + integration * (3.0 if autozero else 1.0) + 0.5e-3
+
+
+class Route(str, Enum):
+    SMU = "SMU"
+    LCR = "LCR"
+    OPEN = "OPEN"
+
+
+class Site:
+    """One pixel on the rig, with whatever its source-meter currently forces on it."""
+
+    def __init__(self, index: int, pixel: QledPixel, clock: DeviceClock) -> None:
+        self.index = index
+        self.pixel = pixel
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.route = Route.SMU
+        self.drive_j_ma_cm2 = 0.0      # forced current density while the SMU sources current
+        self.drive_v: float | None = None  # or the forced voltage while it sources voltage
+        self._last_h = clock.hours()
+
+    def sync(self) -> QledPixel:
+        """Advance the pixel to now under the drive it has had since the last sync."""
+        with self.lock:
+            now = self.clock.hours()
+            dt = now - self._last_h
+            if dt > 0:
+                self.pixel.advance(dt, self.present_j())
+                self._last_h = now
+            return self.pixel
+
+    def present_j(self) -> float:
+        if self.route is not Route.SMU:
+            return 0.0
+        if self.drive_v is not None:
+            return float(self.pixel.current_density(self.drive_v))
+        return self.drive_j_ma_cm2
+
+    def set_drive(self, *, j_ma_cm2: float = 0.0, volts: float | None = None) -> None:
+        with self.lock:
+            self.sync()
+            self.drive_j_ma_cm2, self.drive_v = j_ma_cm2, volts
+
+
+@dataclass
+class Laser:
+    """The 445 nm diode laser: enabled over serial, TTL-modulated by the lock-in reference."""
+
+    enabled: bool = False
+    power_w: float = 1e-3
+    interlock_ok: bool = True
+
+    @property
+    def emitting_w(self) -> float:
+        return self.power_w if (self.enabled and self.interlock_ok) else 0.0
+
+
+@dataclass
+class Rig:
+    sites: list[Site]
+    clock: DeviceClock
+    timing: TimingModel
+    laser: Laser = field(default_factory=Laser)
+    lcr_site: int | None = None  # which pixel the LCR meter is routed to, if any
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def route(self, index: int, route: Route) -> None:
+        """Route a pixel to its SMU, to the shared LCR meter, or to nothing; never SMU and LCR."""
+        with self.lock:
+            site = self.sites[index]
+            site.sync()
+            if route is Route.LCR:
+                if self.lcr_site is not None and self.lcr_site != index:
+                    self.sites[self.lcr_site].sync()
+                    self.sites[self.lcr_site].route = Route.OPEN
+                self.lcr_site = index
+            elif self.lcr_site == index:
+                self.lcr_site = None
+            site.route = route

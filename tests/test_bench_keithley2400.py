@@ -1,0 +1,161 @@
+"""Unmodified pymeasure Keithley2400 through pyvisa-py on the virtual bench's TCP resources."""
+
+import struct
+import warnings
+
+import numpy as np
+import pytest
+import serial
+from pymeasure.instruments.keithley import Keithley2400
+
+from instruments.sim.bench import VirtualBench
+from instruments.sim.diode import current_density
+
+AREA = 0.04
+
+
+@pytest.fixture
+def bench():
+    with VirtualBench("red-cdse", pixels=2, speedup=1.0, seed=5) as b:
+        yield b
+
+
+@pytest.fixture
+def smu(bench):
+    inst = Keithley2400(bench.resources["smu1"], read_termination="\n", write_termination="\n",
+                        timeout=5000)
+    yield inst
+    inst.adapter.close()
+
+
+def test_identity_and_properties_round_trip(smu):
+    assert smu.id.startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2400")
+    walk = {
+        "source_mode": "current", "source_current": 1.5e-3, "source_voltage": 2.5,
+        "compliance_voltage": 8.0, "compliance_current": 0.02, "source_delay": 0.01,
+        "source_delay_auto": False, "source_current_range": 0.01, "source_voltage_range": 20.0,
+        "current_nplc": 0.5, "voltage_nplc": 2.0, "resistance_nplc": 3.0, "current_range": 0.1,
+        "voltage_range": 20.0, "resistance_range": 2e4, "filter_count": 7, "filter_type": "MOV",
+        "filter_enabled": True, "trigger_count": 17, "trigger_delay": 0.002, "line_frequency": 60,
+        "line_frequency_auto": False, "display_enabled": False, "auto_zero": "ONCE",
+        "four_wire": True, "output_off_state": "zero", "source_enabled": True,
+        "current_range_auto_enabled": False, "voltage_range_auto_enabled": False,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for name, value in walk.items():
+            if not hasattr(type(smu), name):
+                continue
+            setattr(smu, name, value)
+            got = getattr(smu, name)
+            if isinstance(value, float):
+                assert got == pytest.approx(value), name
+            else:
+                assert got == value, name
+    assert smu.ask(":SYST:ERR?").startswith("0,")
+
+
+def test_sourced_current_reads_the_pixel(bench, smu):
+    smu.source_mode = "current"
+    smu.compliance_voltage = 10
+    smu.source_current = 100e-3 * AREA  # 100 mA/cm²
+    smu.source_enabled = True
+    v = smu.voltage
+    assert v == pytest.approx(bench.pixel(0).voltage(100.0), abs=2e-3)
+    assert smu.current == pytest.approx(4e-3, rel=1e-3)
+    smu.source_enabled = False
+    assert smu.ask("*OPC?") == "1"  # a write returns once sent: synchronise, as with hardware
+    assert bench.rig.sites[0].present_j() == 0.0
+
+
+def test_list_sweep_into_the_buffer_matches_ground_truth(bench, smu):
+    volts = np.round(np.linspace(0.0, 3.5, 36), 4)
+    smu.write(":SOUR:FUNC VOLT;:SOUR:VOLT:MODE LIST;:SOUR:LIST:VOLT "
+              + ",".join(f"{v:.4f}" for v in volts))
+    smu.write(":SENS:CURR:PROT 0.1;:TRIG:COUN 36;:FORM:ELEM VOLT,CURR")
+    smu.write(":TRAC:CLE;:TRAC:POIN 36;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT")
+    smu.write(":OUTP ON;:INIT")
+    data = np.array(smu.values(":TRAC:DATA?")).reshape(-1, 2)
+    smu.write(":OUTP OFF")
+    truth = current_density(volts, bench.pixel(0)._diode) * AREA
+    assert np.allclose(data[:, 0], volts, atol=1e-3)
+    assert np.allclose(data[:, 1], truth, rtol=2e-3, atol=1e-10)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_2500_point_buffered_sweep_ascii_and_binary(smu, binary):
+    smu.write(":SOUR:FUNC CURR;:SOUR:CURR:MODE SWE;:SOUR:CURR:STAR 0;:SOUR:CURR:STOP 4e-3")
+    smu.write(":SOUR:SWE:POIN 2500;:TRIG:COUN 2500;:SENS:VOLT:PROT 10;:FORM:ELEM VOLT,CURR")
+    smu.write(":TRAC:CLE;:TRAC:POIN 2500;:TRAC:FEED:CONT NEXT;:OUTP ON;:INIT")
+    assert smu.ask(":TRAC:POIN:ACT?") == "2500"
+    if binary:
+        smu.write(":FORM:DATA SREAL;:FORM:BORD SWAP")
+        smu.write(":TRAC:DATA?")
+        raw = smu.adapter.connection.read_bytes(2 + 2500 * 2 * 4 + 1)  # '#0', data, newline
+        assert raw[:2] == b"#0" and raw[-1:] == b"\n"
+        values = np.array(struct.unpack("<5000f", raw[2:-1])).reshape(-1, 2)
+        smu.write(":FORM:DATA ASC")
+    else:
+        values = np.array(smu.values(":TRAC:DATA?")).reshape(-1, 2)
+    smu.write(":OUTP OFF")
+    assert values.shape == (2500, 2)
+    assert values[-1, 1] == pytest.approx(4e-3, rel=1e-3)
+    assert np.all(np.diff(values[:, 0]) > -1e-3)  # V rises with the swept current
+
+
+def test_compliance_clamps_and_sets_status_bit(smu):
+    smu.write(":SOUR:FUNC CURR;:SOUR:CURR 0.04;:SENS:VOLT:PROT 3;:FORM:ELEM VOLT,CURR,STAT")
+    smu.write(":OUTP ON")
+    v, i, status = smu.values(":READ?")
+    smu.write(":OUTP OFF")
+    assert v == pytest.approx(3.0, abs=1e-3)
+    assert i < 0.04
+    assert int(status) & 8
+
+
+def test_relay_routing_changes_what_the_smu_sees(bench, smu):
+    smu.write(":SOUR:FUNC CURR;:SOUR:CURR 4e-3;:SENS:VOLT:PROT 9;:FORM:ELEM VOLT,CURR,STAT")
+    smu.write(":OUTP ON")
+    v_routed = smu.values(":READ?")[0]
+    with serial.Serial(bench.resources["relay"], 115200, timeout=2) as relay:
+        relay.write(b"ROUTE 1 LCR\n")
+        assert relay.readline() == b"OK\n"
+        v_open, _, status = smu.values(":READ?")
+        relay.write(b"ROUTE? 1\n")
+        assert relay.readline() == b"LCR\n"
+        relay.write(b"ROUTE 9 SMU\n")
+        assert relay.readline().startswith(b"ERR no pixel")
+        relay.write(b"ROUTE 1 SMU\n")
+        assert relay.readline() == b"OK\n"
+    smu.write(":OUTP OFF")
+    assert 2 < v_routed < 4
+    assert v_open == pytest.approx(9.0, abs=1e-3) and int(status) & 8
+    assert bench.rig.lcr_site is None
+
+
+def test_laser_driver_over_a_pty(bench):
+    with serial.Serial(bench.resources["laser"], 9600, timeout=2) as laser:
+        laser.write(b"*IDN?\n")
+        assert laser.readline().startswith(b"AGELAB,LASER-445")
+        laser.write(b"POW 2.5\r\nEN 1\n")
+        assert laser.readline() == b"OK\n" and laser.readline() == b"OK\n"
+        assert bench.rig.laser.emitting_w == pytest.approx(2.5e-3)
+        laser.write(b"POW 500\n")
+        assert laser.readline().startswith(b"ERR power out of range")
+        laser.write(b"EN 0\n")
+        assert laser.readline() == b"OK\n"
+    assert bench.rig.laser.emitting_w == 0.0
+
+
+def test_aging_continues_in_device_time_whoever_is_connected():
+    with VirtualBench("red-cdse", speedup=36000) as bench:  # 10 device-hours per second
+        inst = Keithley2400(bench.resources["smu1"], read_termination="\n",
+                            write_termination="\n", timeout=5000)
+        inst.write(":SOUR:FUNC CURR;:SOUR:CURR 4e-3;:SENS:VOLT:PROT 10;:OUTP ON")
+        inst.adapter.close()  # the client goes away; the SMU keeps sourcing, as a real one does
+        import time
+
+        time.sleep(0.5)
+        px = bench.pixel(0)
+        assert px.t_h >= 5.0
+        assert px.dose > 0.4  # ~5 h at 100 mA/cm² is half the elevation
