@@ -14,6 +14,13 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="the virtual bench and its QLED presets")
     p.add_argument("--describe", metavar="PRESET",
                    help=f"print what the virtual device does ({', '.join(PRESETS)})")
+    p.add_argument("--preset", default="red-cdse", choices=sorted(PRESETS))
+    p.add_argument("--pixels", type=int, default=4)
+    p.add_argument("--speedup", type=float, default=1.0,
+                   help="device time runs this many times faster than the wall clock")
+    p.add_argument("--timing", choices=["fast", "realistic"], default="realistic")
+    p.add_argument("--port-base", type=int, default=0,
+                   help="first TCP port (default: free ports chosen by the OS)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_sim)
 
@@ -21,7 +28,32 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> None:
 def run_sim(args: argparse.Namespace) -> int:
     if args.describe:
         return describe(args.describe, args.seed)
-    raise ValueError("nothing to do: give --describe PRESET")
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the bench as its own process, like a rack: until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    import yaml
+
+    from instruments.sim.bench import VirtualBench
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with VirtualBench(args.preset, pixels=args.pixels, speedup=args.speedup, timing=args.timing,
+                      seed=args.seed, port_base=args.port_base) as bench:
+        station = {"station": {"virtual": False, "instruments": {
+            name: {"resource": resource} for name, resource in bench.resources.items()}}}
+        print(f"# AgeLab virtual bench: {args.pixels} x {args.preset}, speed-up {args.speedup:g},"
+              f" {args.timing} timing. Paste into a config; Ctrl-C stops.", flush=True)
+        print(yaml.safe_dump(station, sort_keys=False), end="", flush=True)
+        print("# ready", flush=True)
+        stop.wait()
+    print("# virtual bench stopped", flush=True)
+    return 0
 
 
 def describe(name: str, seed: int = 0, console: Console | None = None) -> int:

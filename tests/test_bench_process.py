@@ -1,0 +1,55 @@
+"""The bench as its own process, and realistic timing."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from pymeasure.instruments.keithley import Keithley2400
+
+from instruments.sim.bench import VirtualBench
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_agelab_sim_prints_a_station_and_stops_cleanly(sig):
+    proc = subprocess.Popen([sys.executable, "-m", "protocols.cli", "sim", "--pixels", "2",
+                             "--timing", "fast"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        lines = []
+        while not lines or lines[-1] not in ("# ready\n", ""):
+            lines.append(proc.stdout.readline())
+        station = yaml.safe_load("".join(lines))["station"]["instruments"]
+        assert set(station) == {"smu1", "smu2", "relay", "laser"}
+        assert station["smu1"]["resource"].startswith("TCPIP::127.0.0.1::")
+        smu = Keithley2400(station["smu2"]["resource"], read_termination="\n",
+                           write_termination="\n", timeout=5000)
+        assert "MODEL 2400" in smu.id
+        smu.adapter.close()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "virtual bench stopped" in out
+    assert "Traceback" not in err
+
+
+def test_61_point_sweep_at_nplc_1_takes_what_the_timing_model_says():
+    with VirtualBench("blue-znsete", timing="realistic") as bench:
+        smu = Keithley2400(bench.resources["smu1"], read_termination="\n",
+                           write_termination="\n", timeout=20000)
+        smu.write(":SOUR:FUNC VOLT;:SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3")
+        smu.write(":SOUR:SWE:POIN 61;:TRIG:COUN 61;:SENS:CURR:PROT 0.1;:SENS:CURR:NPLC 1")
+        smu.write(":SOUR:DEL 0.001;:FORM:ELEM VOLT,CURR;:OUTP ON")
+        assert smu.ask("*OPC?") == "1"
+        start = time.perf_counter()
+        values = smu.values(":READ?")
+        elapsed = time.perf_counter() - start
+        smu.write(":OUTP OFF")
+        smu.adapter.close()
+    expected = 61 * bench.rig.timing.smu_reading_s(nplc=1.0, source_delay_s=0.001)
+    assert len(values) == 122
+    assert elapsed == pytest.approx(expected, rel=0.10), (elapsed, expected)
