@@ -9,6 +9,7 @@ the overflow/NaN value, and SREAL data are little-endian singles behind an indef
 
 from __future__ import annotations
 
+import statistics
 import struct
 import time
 
@@ -323,8 +324,6 @@ class Keithley2400Sim:
         return 65 if (self._buffer_full() and self.s["meas_enable"] & 512) else 0
 
     def _calc3(self, c: Call) -> str:
-        import statistics
-
         values = [r[0] for r in self.trace] or [0.0]
         op = self.s.get("calc3", "MEAN")
         result = {"MEAN": statistics.fmean(values), "MAX": max(values), "MIN": min(values),

@@ -6,7 +6,6 @@ raw socket (port 5025) does, so pyvisa-py reaches it with ``TCPIP::127.0.0.1::PO
 
 from __future__ import annotations
 
-import socket
 import socketserver
 import threading
 from typing import Protocol
@@ -62,8 +61,3 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0

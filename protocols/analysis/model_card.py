@@ -68,6 +68,13 @@ def _spectrum(px: QledPixel, j: float = 10.0) -> tuple[float, float]:
     return peak_and_fwhm(WAVELENGTHS, px.el_spectrum(j, WAVELENGTHS))
 
 
+def _spectrum_figures(px: QledPixel, when: str, peak_nm: float, fwhm_nm: float) -> list[Figure]:
+    """EL peak and FWHM of the pixel as it is now, against the paper's values."""
+    peak, fwhm = _spectrum(px)
+    return [Figure(f"EL peak, {when}", f"{peak_nm:g} nm", peak, "nm", peak_nm, 1.0),
+            Figure(f"EL FWHM, {when}", f"{fwhm_nm:g} nm", fwhm, "nm", fwhm_nm, 2.0)]
+
+
 def _min_ideality(px: QledPixel) -> float:
     return minimum_ideality(SWEEP_V, px.current_density(SWEEP_V))
 
@@ -87,9 +94,7 @@ def _peak_eqe_and_max_luminance(px: QledPixel) -> tuple[float, float]:
 def red_card(seed: int = 0) -> list[Figure]:
     figs: list[Figure] = []
     px = QledPixel("red-cdse", seed=seed)
-    peak, fwhm = _spectrum(px)
-    figs += [Figure("EL peak, pristine", "626 nm", peak, "nm", 626.0, 1.0),
-             Figure("EL FWHM, pristine", "30 nm", fwhm, "nm", 30.0, 2.0)]
+    figs += _spectrum_figures(px, "pristine", 626.0, 30.0)
     tfb0 = band_fraction(WAVELENGTHS, px.el_spectrum(10.0, WAVELENGTHS), 400, 460)
     n0, onset0 = _min_ideality(px), _cv_onset(px)
     for j, t_el in zip((10.0, 30.0, 50.0, 100.0), (1000.0, 60.0, 20.0, 10.0), strict=True):
@@ -111,9 +116,7 @@ def red_card(seed: int = 0) -> list[Figure]:
             pl_rel = _pl_signal(px_aged, j) / pl0
             figs.append(Figure("PL at the end of the elevation (lock-in)", "+5 %",
                                100 * (pl_rel - 1), "%", 5.0, 2.0))
-            peak, fwhm = _spectrum(px_aged)
-            figs += [Figure("EL peak, after elevation", "623 nm", peak, "nm", 623.0, 1.0),
-                     Figure("EL FWHM, after elevation", "24 nm", fwhm, "nm", 24.0, 2.0)]
+            figs += _spectrum_figures(px_aged, "after elevation", 623.0, 24.0)
             figs += [Figure("minimum ideality, pristine", "3.45", n0, "", 3.45, 0.15),
                      Figure("minimum ideality, after elevation", "4.14", _min_ideality(px_aged),
                             "", 4.14, 0.15),
@@ -162,9 +165,8 @@ def blue_t50(l0_cd_m2: float, seed: int = 0) -> tuple[float | None, float | None
 def blue_card(seed: int = 0) -> list[Figure]:
     figs: list[Figure] = []
     px = QledPixel("blue-znsete", seed=seed)
-    peak0, fwhm = _spectrum(px)
-    figs += [Figure("EL peak, pristine", "465 nm", peak0, "nm", 465.0, 1.0),
-             Figure("EL FWHM, pristine", "36 nm", fwhm, "nm", 36.0, 2.0)]
+    figs += _spectrum_figures(px, "pristine", 465.0, 36.0)
+    peak0, _ = _spectrum(px)
     eqe, l_max = _peak_eqe_and_max_luminance(px)
     figs += [Figure("peak EQE", "16.2 %", 100 * eqe, "%", 16.2, 0.5),
              Figure("maximum luminance", "61,000 cd/m2", l_max, "cd/m2", 61000.0, 3050.0)]
@@ -176,7 +178,7 @@ def blue_card(seed: int = 0) -> list[Figure]:
 
     t50s = {}
     for l0 in (1000.0, 3000.0, 10000.0):
-        t90, t50, aged = blue_t50(l0, seed)
+        t90, t50, _ = blue_t50(l0, seed)
         t50s[l0] = t50
         if l0 == 1000.0:
             expected = 16683.0 * (100.0 / 1000.0) ** 1.8
@@ -184,7 +186,6 @@ def blue_card(seed: int = 0) -> list[Figure]:
                                t50, "h", expected, 0.02 * expected))
             figs.append(Figure("T90 at L0 = 1000 cd/m2", "reached before T50", t90, "h",
                                check=lambda t, t50=t50: t50 is not None and 0 < t < t50))
-            t50_state = aged
     ls = np.array(list(t50s))
     ts = np.array([t50s[k] for k in ls])
     n_fit = -np.polyfit(np.log(ls), np.log(ts), 1)[0]
@@ -216,7 +217,6 @@ def blue_card(seed: int = 0) -> list[Figure]:
              Figure("C-V onset, T50", "model choice 1.7 V", _cv_onset(px), "V", 1.7, 0.1),
              Figure("O_vac:O_latt at T50 (ground truth)", "2.79",
                     px.truth().hidden["o_vac_ratio"], "", 2.79, 0.05)]
-    del t50_state
     return figs
 
 
