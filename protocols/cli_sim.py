@@ -21,6 +21,12 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timing", choices=["fast", "realistic"], default="realistic")
     p.add_argument("--port-base", type=int, default=0,
                    help="first TCP port (default: free ports chosen by the OS)")
+    p.add_argument("--lockin", choices=["sr830", "sr860"], default="sr860")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="inject faults: KIND:RATE[:INSTRUMENT] or KIND@HOURS[:INSTRUMENT]; KIND is "
+                        "timeout, garble, drop, reboot, error, open or short (repeatable)")
+    p.add_argument("--fault-log", metavar="FILE",
+                   help="write the injected faults here (JSON lines)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_sim)
 
@@ -33,6 +39,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the bench as its own process, like a rack: until SIGINT or SIGTERM."""
+    import json
     import signal
     import threading
 
@@ -44,7 +51,8 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with VirtualBench(args.preset, pixels=args.pixels, speedup=args.speedup, timing=args.timing,
-                      seed=args.seed, port_base=args.port_base) as bench:
+                      seed=args.seed, port_base=args.port_base, lockin=args.lockin,
+                      faults=args.fault) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
         print(f"# AgeLab virtual bench: {args.pixels} x {args.preset}, speed-up {args.speedup:g},"
@@ -52,7 +60,13 @@ def serve(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(station, sort_keys=False), end="", flush=True)
         print("# ready", flush=True)
         stop.wait()
-    print("# virtual bench stopped", flush=True)
+    if args.fault_log:
+        with open(args.fault_log, "w") as fh:
+            for r in bench.fault_log:
+                fh.write(json.dumps({"wall_time": r.wall_time, "device_h": r.device_h,
+                                     "instrument": r.instrument, "kind": r.kind.value,
+                                     "message": r.message}) + "\n")
+    print(f"# virtual bench stopped; {len(bench.fault_log)} faults injected", flush=True)
     return 0
 
 

@@ -22,7 +22,8 @@ def test_agelab_sim_prints_a_station_and_stops_cleanly(sig):
         while not lines or lines[-1] not in ("# ready\n", ""):
             lines.append(proc.stdout.readline())
         station = yaml.safe_load("".join(lines))["station"]["instruments"]
-        assert set(station) == {"smu1", "smu2", "relay", "laser"}
+        assert set(station) == {"smu1", "pd1", "smu2", "pd2", "lcr", "lockin", "spectrometer",
+                                "relay", "laser"}
         assert station["smu1"]["resource"].startswith("TCPIP::127.0.0.1::")
         smu = Keithley2400(station["smu2"]["resource"], read_termination="\n",
                            write_termination="\n", timeout=5000)

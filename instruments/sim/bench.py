@@ -1,23 +1,35 @@
-"""The virtual bench: N pixels, their source-meters, and the shared instruments, on real transports.
+"""The virtual bench: N pixels, their source-meters and photodetectors, and the shared instruments,
+each on a real transport.
 
 Use it in-process as a context manager (tests), or as its own process with ``agelab sim``:
 
     with VirtualBench(preset="red-cdse", pixels=2, speedup=3600) as bench:
         smu = Keithley2400(bench.resources["smu1"])
+
+Resources: ``smu<i>`` (Keithley 2400 driving pixel i), ``pd<i>`` (Keithley 2400 reading pixel i's
+photodiode at 0 V), ``lcr`` (E4980A), ``lockin`` (SR830 or SR860), ``spectrometer`` on TCP sockets;
+``relay`` and ``laser`` on serial ptys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .e4980a import E4980ASim
+from .faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
 from .keithley2400 import Keithley2400Sim
-from .qled import QledPixel
-from .rig import DeviceClock, Laser, Rig, Site, Timing, TimingModel
+from .loads import PhotodiodeLoad, PixelLoad
+from .lockin import SR830Sim, SR860Sim
+from .qled import Condition, QledPixel
+from .rig import DeviceClock, Rig, Site, Timing, TimingModel
 from .serial_devices import LaserDriverSim, RelayBoxSim, SerialPty
 from .server import InstrumentServer
+from .spectrometer import SpectrometerSim
+
+LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchConfig:
     preset: str = "red-cdse"
     pixels: int = 1
@@ -25,42 +37,54 @@ class BenchConfig:
     timing: Timing = Timing.FAST
     seed: int = 0
     port_base: int = 0  # 0: let the OS choose free ports
+    lockin: str = "sr860"
 
 
 class VirtualBench:
     def __init__(self, preset: str = "red-cdse", pixels: int = 1, speedup: float = 1.0,
-                 timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0) -> None:
+                 timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
+                 lockin: str = "sr860", faults: list[FaultSpec | str] = ()) -> None:
         if pixels < 1:
             raise ValueError(f"a bench needs at least one pixel, got {pixels}")
-        self.config = BenchConfig(preset, pixels, speedup, Timing(timing), seed, port_base)
+        if lockin not in LOCKINS:
+            raise ValueError(f"unknown lock-in {lockin!r}; choose one of: {', '.join(LOCKINS)}")
+        self.config = BenchConfig(preset, pixels, speedup, Timing(timing), seed, port_base, lockin)
         clock = DeviceClock(speedup)
         sites = [Site(i, QledPixel(preset, seed=seed + i), clock) for i in range(pixels)]
-        self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)),
-                       laser=Laser())
-        self.smus = [Keithley2400Sim(site, self.rig.timing, serial=f"{4000000 + i}")
-                     for i, site in enumerate(sites)]
-        self.relay = RelayBoxSim(self.rig)
-        self.laser = LaserDriverSim(self.rig.laser)
-        self._servers: list[InstrumentServer] = []
+        self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
+        specs = [f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in faults]
+        self.injector = FaultInjector(specs, clock, seed) if specs else None
+        timing_model = self.rig.timing
+        self.devices: dict[str, object] = {}
+        for i, site in enumerate(sites):
+            self.devices[f"smu{i + 1}"] = Keithley2400Sim(PixelLoad(site), timing_model,
+                                                          serial=f"{4000000 + i}")
+            self.devices[f"pd{i + 1}"] = Keithley2400Sim(PhotodiodeLoad(site, self.rig),
+                                                         timing_model, serial=f"{4100000 + i}")
+        self.devices["lcr"] = E4980ASim(self.rig, timing_model)
+        self.devices["lockin"] = LOCKINS[lockin](self.rig)
+        self.devices["spectrometer"] = SpectrometerSim(self.rig, timing_model)
+        self.serial_devices = {"relay": RelayBoxSim(self.rig), "laser": LaserDriverSim(self.rig)}
+        self._servers: dict[str, InstrumentServer] = {}
         self._ptys: list[SerialPty] = []
         self.resources: dict[str, str] = {}
 
-    def _port(self, offset: int) -> int:
-        return self.config.port_base + offset if self.config.port_base else 0
-
     def start(self) -> VirtualBench:
-        for i, smu in enumerate(self.smus):
-            server = InstrumentServer(smu, self._port(i)).start()
-            self._servers.append(server)
-            self.resources[f"smu{i + 1}"] = server.resource
-        for name, device in (("relay", self.relay), ("laser", self.laser)):
+        base = self.config.port_base
+        for offset, (name, device) in enumerate(self.devices.items()):
+            server = InstrumentServer(device, base + offset if base else 0, name=name,
+                                      injector=self.injector,
+                                      on_pixel_fault=self._pixel_fault_handler(name)).start()
+            self._servers[name] = server
+            self.resources[name] = server.resource
+        for name, device in self.serial_devices.items():
             pty = SerialPty(device).start()
             self._ptys.append(pty)
             self.resources[name] = pty.port_name
         return self
 
     def stop(self) -> None:
-        for server in self._servers:
+        for server in self._servers.values():
             server.stop()
         for pty in self._ptys:
             pty.stop()
@@ -72,6 +96,32 @@ class VirtualBench:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def inject(self, *faults: FaultSpec | str) -> None:
+        """Add fault rules while the bench runs (a test's way to strike at a chosen moment)."""
+        specs = [f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in faults]
+        if self.injector is None:
+            self.injector = FaultInjector([], self.rig.clock, self.config.seed)
+            for server in self._servers.values():
+                server.injector = self.injector
+        self.injector.add(specs)
+
+    def _pixel_fault_handler(self, name: str):
+        """An open/short fault on ``smu<i>`` or ``pd<i>`` strikes pixel i; elsewhere, nothing."""
+        if not name.startswith(("smu", "pd")):
+            return None
+        site = self.rig.sites[int(name.lstrip("smupd")) - 1]
+
+        def strike(kind: FaultKind) -> None:
+            with site.lock:
+                site.sync()
+                site.pixel.set_condition(Condition(kind.value))
+
+        return strike
+
+    @property
+    def fault_log(self) -> list[FaultRecord]:
+        return list(self.injector.log.records) if self.injector else []
 
     def pixel(self, index: int) -> QledPixel:
         """The model behind pixel ``index``, synced to now (ground truth for tests)."""

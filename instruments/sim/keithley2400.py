@@ -9,11 +9,13 @@ the overflow/NaN value, and SREAL data are little-endian singles behind an indef
 
 from __future__ import annotations
 
+import math
 import statistics
 import struct
 import time
 
-from .rig import Route, Site, TimingModel
+from .loads import Load
+from .rig import TimingModel
 from .scpi import (
     DATA_OUT_OF_RANGE,
     SETTINGS_CONFLICT,
@@ -52,10 +54,10 @@ def _defaults() -> dict:
 
 
 class Keithley2400Sim:
-    """One source-meter. ``site`` is the pixel it is wired to (through the relay box)."""
+    """One source-meter, wired to a load (a pixel through the relay box, or a photodiode)."""
 
-    def __init__(self, site: Site, timing: TimingModel, serial: str = "1234567") -> None:
-        self.site = site
+    def __init__(self, load: Load, timing: TimingModel, serial: str = "1234567") -> None:
+        self.load = load
         self.timing = timing
         self.serial = serial
         self.s = _defaults()
@@ -197,32 +199,28 @@ class Keithley2400Sim:
         self._apply_source()
 
     def _apply_source(self) -> None:
-        """Tell the pixel what this SMU forces on it now (nothing when the output is off)."""
-        area = self.site.pixel.area_cm2
+        """Tell the load what this SMU forces on it now (nothing when the output is off)."""
         if not self.s["output"]:
-            self.site.set_drive(j_ma_cm2=0.0)
+            self.load.force(amps=0.0)
         elif self.s["source_func"] == "CURR":
-            j = self.s["i_level"] / area * 1e3
-            self.site.set_drive(j_ma_cm2=self._clamp_j(j))
+            self.load.force(amps=self._deliverable_amps(self.s["i_level"]))
         else:
-            self.site.set_drive(volts=self._clamp_v(self.s["v_level"]))
+            self.load.force(volts=self._deliverable_volts(self.s["v_level"]))
 
-    def _clamp_j(self, j_ma_cm2: float) -> float:
+    def _deliverable_amps(self, amps: float) -> float:
         """A current source cannot push more than the voltage compliance allows."""
-        px = self.site.sync()
         v_lim = abs(self.s["v_compliance"])
-        v = px.voltage(j_ma_cm2) if self.site.route is Route.SMU else float("inf")
-        if abs(v) <= v_lim:
-            return j_ma_cm2
-        return float(px.current_density(v_lim if j_ma_cm2 > 0 else -v_lim))
+        if abs(self.load.voltage_at(amps)) <= v_lim:
+            return amps
+        return self.load.current_at(math.copysign(v_lim, amps))
 
-    def _clamp_v(self, volts: float) -> float:
-        px = self.site.sync()
+    def _deliverable_volts(self, volts: float) -> float:
+        """A voltage source cannot drive more than the current compliance allows."""
         i_lim = abs(self.s["i_compliance"])
-        i = float(px.current_density(volts)) * px.area_cm2 * 1e-3
-        if abs(i) <= i_lim:
+        amps = self.load.current_at(volts)
+        if abs(amps) <= i_lim:
             return volts
-        return px.voltage(i_lim / px.area_cm2 * 1e3 * (1 if i > 0 else -1))
+        return self.load.voltage_at(math.copysign(i_lim, amps))
 
     def _set_list(self, key: str, c: Call) -> None:
         values = [c.number(i, minimum=-210, maximum=210) for i in range(len(c.args))]
@@ -278,29 +276,21 @@ class Keithley2400Sim:
         return readings
 
     def _read_point(self) -> list[float]:
-        px = self.site.sync()
-        area = px.area_cm2
         status = 0
-        if self.site.route is not Route.SMU:
-            j = 0.0
-            v = self.s["v_compliance"] if self.s["source_func"] == "CURR" else self.s["v_level"]
-        elif self.s["source_func"] == "CURR":
-            j_set = self.s["i_level"] / area * 1e3
-            j = self._clamp_j(j_set)
-            v = px.voltage(j)
-            if j != j_set:
+        if self.s["source_func"] == "CURR":
+            amps = self._deliverable_amps(self.s["i_level"])
+            if amps != self.s["i_level"]:  # in compliance: the voltage sits at its limit
                 status |= STATUS_COMPLIANCE
-                v = self.s["v_compliance"] * (1 if j_set > 0 else -1)
+                volts = math.copysign(self.s["v_compliance"], self.s["i_level"])
+            else:
+                volts = self.load.voltage_at(amps)
         else:
-            v = self._clamp_v(self.s["v_level"])
-            j = float(px.current_density(v))
-            if v != self.s["v_level"]:
+            volts = self._deliverable_volts(self.s["v_level"])
+            amps = self.load.current_at(volts)
+            if volts != self.s["v_level"]:
                 status |= STATUS_COMPLIANCE
-                v = self.s["v_level"]
-        i = j * area * 1e-3
-        if self.s["source_func"] == "CURR" and self.site.route is not Route.SMU:
-            status |= STATUS_COMPLIANCE
-        v_meas, i_meas = px.noise.smu_voltage(v), px.noise.smu_current(i)
+                volts = self.s["v_level"]
+        v_meas, i_meas = self.load.measurement_noise(volts, amps)
         res = v_meas / i_meas if i_meas != 0 else OVERFLOW
         return [v_meas, i_meas, res, time.monotonic() - self._t_on, float(status)]
 

@@ -15,6 +15,7 @@ class NoiseSpec:
     smu_voltage_abs_v: float = 5e-5
     smu_current_rel: float = 5e-5
     smu_current_abs_a: float = 1e-11
+    lcr_rel: float = 5e-4               # E4980A basic accuracy 0.05 %
 
 
 class Noise:
@@ -33,6 +34,9 @@ class Noise:
 
     def smu_voltage(self, volts: float) -> float:
         return self._add(volts, self.spec.smu_voltage_rel, self.spec.smu_voltage_abs_v)
+
+    def lcr(self, value: float) -> float:
+        return self._add(value, self.spec.lcr_rel, 0.0)
 
     def smu_current(self, amps: float) -> float:
         return self._add(amps, self.spec.smu_current_rel, self.spec.smu_current_abs_a)

@@ -101,6 +101,12 @@ class Laser:
     enabled: bool = False
     power_w: float = 1e-3
     interlock_ok: bool = True
+    changed_at: float = 0.0  # monotonic time of the last change, for the lock-in's filter
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("enabled", "power_w", "interlock_ok"):
+            object.__setattr__(self, "changed_at", time.monotonic())
+        object.__setattr__(self, name, value)
 
     @property
     def emitting_w(self) -> float:
@@ -114,6 +120,7 @@ class Rig:
     timing: TimingModel
     laser: Laser = field(default_factory=Laser)
     lcr_site: int | None = None  # which pixel the LCR meter is routed to, if any
+    optics_site: int = 0  # which pixel the laser, PL detector and spectrometer fibre look at
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def route(self, index: int, route: Route) -> None:

@@ -189,7 +189,7 @@ class CommandTree:
         return None
 
     def execute(self, message: str) -> bytes | None:
-        """Run one program message; return the response (None if it held no query)."""
+        """Run one SCPI program message; return the response (None if it held no query)."""
         responses: list[bytes] = []
         path: list[str] = []
         for raw in _split_outside_quotes(message.strip(), ";"):
@@ -205,28 +205,48 @@ class CommandTree:
                 tokens = [t for t in header[1:].split(":") if t]
             else:
                 tokens = path + [t for t in header.split(":") if t]
-            args = [a.strip() for a in _split_outside_quotes(rest, ",")] if rest.strip() else []
-            found = self._find(tokens)
-            if found is None:
-                self.push_error(UNDEFINED_HEADER, unit)
-                continue
-            _, write, query, suffixes = found
-            if not header.startswith("*"):
+            if self._dispatch(tokens, header, is_query, rest, unit, responses) and not (
+                    header.startswith("*")):
                 path = tokens[:-1]
-            handler = query if is_query else write
-            if handler is None:
-                self.push_error(UNDEFINED_HEADER, unit)
+        return b";".join(responses) if responses else None
+
+    def execute_srs(self, message: str) -> bytes | None:
+        """Run an SRS-style message: 4+ letter mnemonics, optional '?', arguments with or without
+        a space (``FREQ1e3``, ``OUTP?1``, ``AUXV 0, 1.5``), units separated by ';'."""
+        responses: list[bytes] = []
+        for raw in message.split(";"):
+            unit = raw.strip()
+            if not unit:
                 continue
-            try:
-                out = handler(Call(header=header, query=is_query, args=args, suffixes=suffixes))
-            except ScpiError as exc:
-                self.push_error((exc.code, exc.message), exc.detail)
+            m = re.fullmatch(r"(\*?[A-Za-z]+)(\??)\s*(.*)", unit, flags=re.S)
+            if m is None:
+                self.push_error(COMMAND_ERROR, unit)
                 continue
-            if is_query and out is not None:
-                responses.append(out if isinstance(out, bytes) else str(out).encode())
-        if not responses:
-            return None
-        return b";".join(responses)
+            header, query, rest = m.groups()
+            self._dispatch([header.upper()], header, bool(query), rest, unit, responses)
+        return b",".join(responses) if responses else None
+
+    def _dispatch(self, tokens: list[str], header: str, is_query: bool, rest: str, unit: str,
+                  responses: list[bytes]) -> bool:
+        """Find and run one command; errors go to the queue. True if the header was known."""
+        args = [a.strip() for a in _split_outside_quotes(rest, ",")] if rest.strip() else []
+        found = self._find(tokens)
+        if found is None:
+            self.push_error(UNDEFINED_HEADER, unit)
+            return False
+        _, write, query, suffixes = found
+        handler = query if is_query else write
+        if handler is None:
+            self.push_error(UNDEFINED_HEADER, unit)
+            return True
+        try:
+            out = handler(Call(header=header, query=is_query, args=args, suffixes=suffixes))
+        except ScpiError as exc:
+            self.push_error((exc.code, exc.message), exc.detail)
+            return True
+        if is_query and out is not None:
+            responses.append(out if isinstance(out, bytes) else str(out).encode())
+        return True
 
 
 def _match(nodes: tuple[_Node, ...], tokens: list[str]) -> list[str] | None:

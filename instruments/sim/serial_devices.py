@@ -15,6 +15,8 @@ makes SMU and LCR exclusive)::
     EN 1|0        → OK          EN?   → 1|0
     POW <mW>      → OK          POW?  → <mW>     (0.01 to 50 mW)
     IL?           → 1|0 (interlock closed)
+    PIX <n>       → OK          PIX?  → <n>      the fibre switch: which pixel the laser, the PL
+                                                 detector and the spectrometer look at
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import contextlib
 import os
 import select
 import threading
+import time
 import tty
 
-from .rig import Laser, Rig, Route
+from .rig import Rig, Route
 
 
 class RelayBoxSim:
@@ -61,8 +64,9 @@ class RelayBoxSim:
 class LaserDriverSim:
     IDN = "AGELAB,LASER-445,L0001,1.0"
 
-    def __init__(self, laser: Laser) -> None:
-        self.laser = laser
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.laser = rig.laser
 
     def handle(self, line: str) -> str:
         words = line.strip().upper().split()
@@ -77,6 +81,14 @@ class LaserDriverSim:
             return f"{self.laser.power_w * 1e3:.3f}"
         if cmd == "IL?":
             return "1" if self.laser.interlock_ok else "0"
+        if cmd == "PIX?":
+            return str(self.rig.optics_site + 1)
+        if cmd == "PIX" and len(args) == 1:
+            if not (args[0].isdigit() and 1 <= int(args[0]) <= len(self.rig.sites)):
+                return f"ERR no pixel {args[0]}"
+            self.rig.optics_site = int(args[0]) - 1
+            self.rig.laser.changed_at = time.monotonic()  # the PL detector now sees another pixel
+            return "OK"
         if cmd == "EN" and args in (["0"], ["1"]):
             self.laser.enabled = args == ["1"]
             return "OK"

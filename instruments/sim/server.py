@@ -6,45 +6,105 @@ raw socket (port 5025) does, so pyvisa-py reaches it with ``TCPIP::127.0.0.1::PO
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from typing import Protocol
+
+from .faults import DEVICE_ERROR, FaultInjector, FaultKind
+from .scpi import CommandTree
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class ScpiDevice(Protocol):
-    """Anything with a command tree: a virtual instrument."""
+    """A virtual instrument: a command tree, and a reset that a reboot calls."""
 
-    tree: object
+    tree: CommandTree
 
     def handle(self, message: str) -> bytes | None: ...
 
+    def reset(self) -> None: ...
 
-class _Handler(socketserver.StreamRequestHandler):
+
+class _Handler(socketserver.BaseRequestHandler):
+    def setup(self) -> None:
+        self.connection = self.request
+        server: InstrumentServer = self.server  # type: ignore[assignment]
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with server.lock:
+            server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        server: InstrumentServer = self.server  # type: ignore[assignment]
+        with server.lock:
+            server.connections.discard(self.connection)
+        super().finish()
+
     def handle(self) -> None:
         server: InstrumentServer = self.server  # type: ignore[assignment]
-        for raw in self.rfile:
-            message = raw.decode("latin-1").strip()
-            if not message:
-                continue
-            with server.lock:
-                reply = server.device.handle(message)
-            if reply is not None:
-                try:
-                    self.wfile.write(reply + b"\n")
-                except OSError:
+        buffer = b""
+        try:
+            while True:
+                chunk = self.connection.recv(65536)
+                if not chunk:
                     return
+                # ACK at once: a client that writes then queries (Nagle on) would otherwise wait
+                # ~40 ms for our delayed ACK, which no real instrument's timing includes.
+                if _QUICKACK is not None:
+                    self.connection.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                buffer += chunk
+                while b"\n" in buffer:
+                    raw, buffer = buffer.split(b"\n", 1)
+                    message = raw.decode("latin-1").strip()
+                    if message and not self._transact(server, message):
+                        return
+        except OSError:
+            return
+
+    def _transact(self, server: InstrumentServer, message: str) -> bool:
+        """Handle one message; False when the connection must close."""
+        fault = server.injector.decide(server.name, message, "?" in message) if (
+            server.injector) else None
+        if fault is FaultKind.TIMEOUT:
+            return True
+        if fault is FaultKind.DROP:
+            return False
+        if fault is FaultKind.REBOOT:
+            server.reboot()
+            return False
+        with server.lock:
+            reply = server.device.handle(message)
+            if fault is FaultKind.ERROR:
+                server.device.tree.push_error(DEVICE_ERROR, "injected")
+            if fault in (FaultKind.OPEN, FaultKind.SHORT) and server.on_pixel_fault:
+                server.on_pixel_fault(fault)
+        if reply is not None:
+            if fault is FaultKind.GARBLE:
+                reply = server.injector.garble(reply)
+            self.connection.sendall(reply + b"\n")
+        return True
 
 
 class InstrumentServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, device: ScpiDevice, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, device: ScpiDevice, port: int = 0, host: str = "127.0.0.1", *,
+                 name: str = "", injector: FaultInjector | None = None,
+                 on_pixel_fault: Callable[[FaultKind], None] | None = None) -> None:
         self.device = device
-        self.lock = threading.Lock()
+        self.name = name
+        self.injector = injector
+        self.on_pixel_fault = on_pixel_fault
+        self.lock = threading.RLock()
+        self.connections: set[socket.socket] = set()
         super().__init__((host, port), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name=f"sim:{self.port}",
-                                        daemon=True)
+        # A short poll keeps stop() quick: shutdown() waits for the serve loop's next poll.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
+                                        name=f"sim:{self.port}", daemon=True)
 
     @property
     def port(self) -> int:
@@ -58,6 +118,18 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
         self._thread.start()
         return self
 
+    def reboot(self) -> None:
+        """Power-cycle the instrument: settings lost, output off, every connection dropped."""
+        with self.lock:
+            self.device.reset()
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
     def stop(self) -> None:
         self.shutdown()
+        with self.lock:
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
         self.server_close()

@@ -1,0 +1,90 @@
+"""What a virtual source-meter's terminals are wired to: a pixel, or a pixel's photodiode.
+
+A load answers in amps and volts, and is told what the source forces on it, so the source-meter
+simulation knows nothing about QLEDs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from .rig import Rig, Route, Site
+
+_OPEN_CONDUCTANCE_S = 1e-13  # what an SMU sees across open terminals (cable and fixture leakage)
+
+
+class Load(Protocol):
+    def current_at(self, volts: float) -> float: ...
+    def voltage_at(self, amps: float) -> float: ...
+    def force(self, *, amps: float | None = None, volts: float | None = None) -> None: ...
+    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]: ...
+
+
+class PixelLoad:
+    """A QLED pixel through the relay box: open circuit when routed away from this SMU."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    @property
+    def connected(self) -> bool:
+        return self.site.route is Route.SMU
+
+    def current_at(self, volts: float) -> float:
+        if not self.connected:
+            return volts * _OPEN_CONDUCTANCE_S
+        px = self.site.sync()
+        return float(px.current_density(volts)) * px.area_cm2 * 1e-3
+
+    def voltage_at(self, amps: float) -> float:
+        if not self.connected:
+            return math.copysign(math.inf, amps) if amps else 0.0
+        px = self.site.sync()
+        return px.voltage(amps / px.area_cm2 * 1e3)
+
+    def force(self, *, amps: float | None = None, volts: float | None = None) -> None:
+        px = self.site.pixel
+        if volts is not None:
+            self.site.set_drive(volts=volts)
+        else:
+            self.site.set_drive(j_ma_cm2=(amps or 0.0) / px.area_cm2 * 1e3)
+
+    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]:
+        noise = self.site.pixel.noise
+        return noise.smu_voltage(volts), noise.smu_current(amps)
+
+
+class PhotodiodeLoad:
+    """The Si photodiode facing a pixel: a photocurrent source across a junction.
+
+    Read at 0 V bias (a source-meter or picoammeter), it gives −I_ph: the photocurrent flows out.
+    It sees the pixel's EL at its present drive, and its PL while the laser is on that pixel.
+    """
+
+    SATURATION_A = 1e-11
+    THERMAL_V = 0.02585
+
+    def __init__(self, site: Site, rig: Rig) -> None:
+        self.site = site
+        self.rig = rig
+
+    def photocurrent(self) -> float:
+        px = self.site.sync()
+        laser = self.rig.laser.emitting_w if self.rig.optics_site == self.site.index else 0.0
+        return px.photodiode_current(self.site.present_j(), laser)
+
+    def current_at(self, volts: float) -> float:
+        exponent = min(volts / self.THERMAL_V, 700.0)
+        return self.SATURATION_A * math.expm1(exponent) - self.photocurrent()
+
+    def voltage_at(self, amps: float) -> float:
+        x = (amps + self.photocurrent()) / self.SATURATION_A + 1.0
+        return self.THERMAL_V * math.log(x) if x > 0 else -math.inf
+
+    def force(self, *, amps: float | None = None, volts: float | None = None) -> None:
+        """A photodiode does not age: nothing to tell the model."""
+
+    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]:
+        noise = self.site.pixel.noise
+        return noise.smu_voltage(volts), noise.photodiode(amps)
