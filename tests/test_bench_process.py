@@ -54,3 +54,17 @@ def test_61_point_sweep_at_nplc_1_takes_what_the_timing_model_says():
     expected = 61 * bench.rig.timing.smu_reading_s(nplc=1.0, source_delay_s=0.001)
     assert len(values) == 122
     assert elapsed == pytest.approx(expected, rel=0.10), (elapsed, expected)
+
+
+def test_serial_line_takes_its_baud_rate_in_realistic_timing():
+    import serial
+
+    with VirtualBench(timing="realistic") as bench, serial.Serial(
+            bench.resources["relay"], 9600, timeout=3) as relay:
+        start = time.perf_counter()
+        for _ in range(5):
+            relay.write(b"*IDN?\n")
+            reply = relay.readline()
+        elapsed = time.perf_counter() - start
+    expected = 5 * 10 * (len(b"*IDN?\n") + len(reply)) / 9600
+    assert elapsed == pytest.approx(expected, rel=0.25), (elapsed, expected)

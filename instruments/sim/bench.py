@@ -78,7 +78,7 @@ class VirtualBench:
             self._servers[name] = server
             self.resources[name] = server.resource
         for name, device in self.serial_devices.items():
-            pty = SerialPty(device).start()
+            pty = SerialPty(device, self.rig.timing).start()
             self._ptys.append(pty)
             self.resources[name] = pty.port_name
         return self

@@ -28,7 +28,7 @@ import threading
 import time
 import tty
 
-from .rig import Rig, Route
+from .rig import Rig, Route, TimingModel
 
 
 class RelayBoxSim:
@@ -107,8 +107,11 @@ class LaserDriverSim:
 class SerialPty:
     """Serve a line-oriented device on a pty; clients open ``port_name`` with pyserial."""
 
-    def __init__(self, device: RelayBoxSim | LaserDriverSim) -> None:
+    def __init__(self, device: RelayBoxSim | LaserDriverSim, timing: TimingModel | None = None,
+                 baud: int = 9600) -> None:
         self.device = device
+        self.timing = timing or TimingModel()
+        self.baud = baud
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line discipline: a plain serial line
         self.port_name = os.ttyname(self._slave)
@@ -135,8 +138,10 @@ class SerialPty:
                 line, buf = buf.split(b"\n", 1)
                 text = line.decode("ascii", "replace").strip()
                 if text:
-                    reply = self.device.handle(text)
-                    os.write(self._master, reply.encode() + b"\n")
+                    reply = self.device.handle(text).encode() + b"\n"
+                    # 10 bits a character (start, 8 data, stop) each way, in realistic timing
+                    self.timing.wait(10 * (len(line) + 1 + len(reply)) / self.baud)
+                    os.write(self._master, reply)
 
     def stop(self) -> None:
         self._stop.set()
