@@ -1,7 +1,6 @@
 """The shared instruments: unmodified pymeasure drivers through pyvisa-py on the bench."""
 
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -36,18 +35,6 @@ def laser(bench, *commands: str) -> None:
 
 
 # ------------------------------------------------------------------ E4980A
-def test_e4980_properties_round_trip(bench):
-    lcr = AgilentE4980(bench.resources["lcr"], **VISA)
-    assert lcr.ask("*IDN?").startswith("Keysight Technologies,E4980A")
-    for name, value in {"ac_voltage": 0.05, "ac_current": 0.002, "frequency": 12345.0,
-                        "mode": "CPG", "trigger_source": "BUS"}.items():
-        setattr(lcr, name, value)
-        assert getattr(lcr, name) == value, name
-    lcr.aperture("LONG", 4)
-    assert lcr.aperture() == ("LONG", 4)
-    assert lcr.ask(":SYST:ERR?").startswith("+0,") or lcr.ask(":SYST:ERR?").startswith("0,")
-
-
 def test_routing_decides_what_the_lcr_sees(bench):
     lcr = AgilentE4980(bench.resources["lcr"], **VISA)
     lcr.mode = "CPG"
@@ -78,48 +65,6 @@ def test_dc_bias_list_sweep_gives_the_models_cv_onset(bench):
 
 
 # ------------------------------------------------------------------ lock-ins
-SR830_WALK = {"sine_voltage": 0.5, "frequency": 12345.0, "phase": 12.5, "harmonic": 3,
-              "input_config": "I (1 MOhm)", "input_grounding": "Ground", "input_coupling": "DC",
-              "input_notch_config": "Both", "reference_source": "Internal",
-              "reference_source_trigger": "POS EDGE", "filter_synchronous": True,
-              "sensitivity": 0.002, "time_constant": 0.3, "filter_slope": 18,
-              "aux_out_1": 1.25, "aux_out_4": -2.5}
-SR860_WALK = {"phase": 33.25, "frequency": 103000.0, "internalfrequency": 5000.0, "harmonic": 3,
-              "harmonicdual": 2, "sine_voltage": 0.25, "timebase": 1, "dcmode": "DIF",
-              "reference_source": "EXT", "reference_triggermode": "POSTTL",
-              "input_signal": "CURR", "input_voltage_mode": "A-B", "input_coupling": "DC",
-              "input_shields": "Ground", "input_range": "30M", "input_current_gain": "100MEG",
-              "sensitivity": 0.005, "time_constant": 0.03, "filter_slope": 3,
-              "filter_synchronous": "On", "frequencypreset1": 777.0, "frequencypreset2": 888.0,
-              "sine_amplitudepreset1": 0.125, "sine_amplitudepreset4": 0.5,
-              "sine_dclevelpreset1": 1.5, "sine_dclevelpreset2": -1.0, "aux_out_1": 2.5,
-              "aux_out_3": -1.25, "front_panel": "1", "screen_layout": "3", "parameter_DAT1": 5,
-              "parameter_DAT4": 11, "strip_chart_dat2": "1"}
-# pymeasure 0.16 defects, left out of the walk: these setters send a mnemonic or format that
-# differs from the instrument's query (ADVFIL vs ADVFILT?, GSDP vs GSPD?, "REFZ&d", "PSTF2,",
-# "PSTL3,", "PSTA0,", "Harm") -- see docs/NOTES.md.
-
-
-@pytest.mark.parametrize(("model", "driver", "walk"), [("sr830", SR830, SR830_WALK),
-                                                      ("sr860", SR860, SR860_WALK)])
-def test_lockin_properties_round_trip(model, driver, walk):
-    with VirtualBench("red-cdse", lockin=model) as bench:
-        li = driver(bench.resources["lockin"], **VISA)
-        assert li.ask("*IDN?").startswith(f"Stanford_Research_Systems,{model.upper()}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name, value in walk.items():
-                if name == "harmonic" and model == "sr860":
-                    li.write("HARM 3")  # pymeasure writes "Harm", which SRS parsers accept too
-                else:
-                    setattr(li, name, value)
-                got = getattr(li, name)
-                if isinstance(value, float):
-                    assert got == pytest.approx(value), name
-                else:
-                    assert got == value, name
-
-
 @pytest.mark.parametrize(("model", "driver"), [("sr830", SR830), ("sr860", SR860)])
 def test_pl_appears_at_the_reference_only_with_the_laser_and_settles(model, driver):
     with VirtualBench("red-cdse", lockin=model, seed=3) as bench:

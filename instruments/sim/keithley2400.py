@@ -18,6 +18,7 @@ from .loads import Load
 from .rig import TimingModel
 from .scpi import (
     DATA_OUT_OF_RANGE,
+    ILLEGAL_PARAMETER,
     SETTINGS_CONFLICT,
     Call,
     CommandTree,
@@ -235,8 +236,11 @@ class Keithley2400Sim:
                                                                                          "CURR"))
 
     def _set_elements(self, c: Call) -> None:
-        chosen = {a.strip().upper()[:4] for a in c.args}
-        self.s["elements"] = [e for e in ELEMENT_ORDER if e in chosen]
+        chosen = [a.strip().upper() for a in c.args]
+        unknown = [a for a in chosen if not a.startswith(ELEMENT_ORDER)]
+        if unknown or not chosen:
+            raise ScpiError(ILLEGAL_PARAMETER, f":FORM:ELEM {','.join(unknown)}")
+        self.s["elements"] = [e for e in ELEMENT_ORDER if any(a.startswith(e) for a in chosen)]
 
     def _source_points(self) -> list[float]:
         """The source values the next trigger sequence steps through."""
