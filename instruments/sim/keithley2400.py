@@ -41,7 +41,8 @@ def _defaults() -> dict:
         "sense_v_range": 21.0, "sense_i_range": 1.05e-4, "sense_v_auto": True, "sense_i_auto": True,
         "sense_r_range": 2.1e5, "sense_r_auto": True, "res_mode": "MAN",
         "nplc_v": 1.0, "nplc_i": 1.0, "nplc_r": 1.0, "sense_funcs": {"CURR"},
-        "list_v": [], "list_i": [], "sweep_start": 0.0, "sweep_stop": 0.0, "sweep_points": 2500,
+        "list_v": [], "list_i": [], "v_start": 0.0, "v_stop": 0.0, "i_start": 0.0, "i_stop": 0.0,
+        "sweep_points": 2500,
         "sweep_spacing": "LIN", "source_delay": 0.0, "source_delay_auto": True,
         "trigger_count": 1, "arm_count": 1, "trigger_delay": 0.0, "trigger_source": "IMM",
         "arm_source": "IMM", "arm_timer": 0.1, "elements": list(ELEMENT_ORDER),
@@ -91,8 +92,8 @@ class Keithley2400Sim:
                       num(-lim, lim), gfmt, on_change=self._apply_source)
             t.setting(f"[:SOURce]:{node}:RANGe", s, f"{key}_range", num(-lim, lim), gfmt)
             t.setting(f"[:SOURce]:{node}:RANGe:AUTO", s, f"{key}_range_auto", onoff, b)
-            t.setting(f"[:SOURce]:{node}:STARt", s, "sweep_start", num(-lim, lim), gfmt)
-            t.setting(f"[:SOURce]:{node}:STOP", s, "sweep_stop", num(-lim, lim), gfmt)
+            t.setting(f"[:SOURce]:{node}:STARt", s, f"{key}_start", num(-lim, lim), gfmt)
+            t.setting(f"[:SOURce]:{node}:STOP", s, f"{key}_stop", num(-lim, lim), gfmt)
             t.setting(f"[:SENSe]:{node}[:DC]:PROTection[:LEVel]", s,
                       "v_compliance" if key == "v" else "i_compliance", num(-lim, lim), gfmt)
             t.setting(f"[:SENSe]:{node}[:DC]:NPLCycles", s, f"nplc_{key}", num(0.01, 10.0), str)
@@ -255,7 +256,7 @@ class Keithley2400Sim:
             return [values[i % len(values)] for i in range(n)]
         if mode == "SWE":
             pts = self.s["sweep_points"]
-            a, b = self.s["sweep_start"], self.s["sweep_stop"]
+            a, b = self.s[f"{key}_start"], self.s[f"{key}_stop"]
             step = [a + (b - a) * k / max(pts - 1, 1) for k in range(pts)]
             if self.s["sweep_spacing"] == "LOG" and a > 0 and b > 0:
                 step = [a * (b / a) ** (k / max(pts - 1, 1)) for k in range(pts)]

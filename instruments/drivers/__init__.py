@@ -1,0 +1,1 @@
+"""Drivers: pymeasure-based classes that satisfy AgeLab's roles (see ``instruments.roles``)."""

@@ -1,0 +1,201 @@
+"""Keithley 2400 source-meter: pymeasure's driver plus hardware list/sweep into the buffer.
+
+pymeasure's ``Keithley2400`` sources and reads point by point. A J–V sweep that way costs one bus
+round trip and one trigger setup per point; the instrument can instead step through a source list
+(``:SOUR:LIST``, up to 100 points) or a linear sweep (``:SOUR:SWE``, up to 2500) on its own, store
+the readings in its 2500-point buffer, and hand them over in one binary transfer.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from typing import Literal
+
+import numpy as np
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.keithley import Keithley2400 as _PymeasureKeithley2400
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from ..roles import Sweep
+
+BUFFER_MAX = 2500
+LIST_MAX = 100
+STATUS_COMPLIANCE = 1 << 3
+SWEEP_ELEMENTS = "VOLT,CURR,STAT"
+DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties expect
+_MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
+
+
+def _values_list(values) -> str:
+    return ",".join(f"{float(v):.6g}" for v in values)
+
+
+class Keithley2400(_PymeasureKeithley2400):
+    """A 2400 that also runs sweeps in hardware and satisfies the ``SourceMeter`` role."""
+
+    source_voltage_mode = Instrument.control(
+        ":SOUR:VOLT:MODE?", ":SOUR:VOLT:MODE %s", "Voltage source mode: fixed, list or sweep.",
+        validator=strict_discrete_set, values=_MODES, map_values=True)
+    source_current_mode = Instrument.control(
+        ":SOUR:CURR:MODE?", ":SOUR:CURR:MODE %s", "Current source mode: fixed, list or sweep.",
+        validator=strict_discrete_set, values=_MODES, map_values=True)
+    source_voltage_list = Instrument.control(
+        ":SOUR:LIST:VOLT?", ":SOUR:LIST:VOLT %s", "Voltage source list (1 to 100 points, V).",
+        set_process=_values_list)
+    source_current_list = Instrument.control(
+        ":SOUR:LIST:CURR?", ":SOUR:LIST:CURR %s", "Current source list (1 to 100 points, A).",
+        set_process=_values_list)
+    source_voltage_start = Instrument.control(
+        ":SOUR:VOLT:STAR?", ":SOUR:VOLT:STAR %g", "Linear voltage sweep start (V).")
+    source_voltage_stop = Instrument.control(
+        ":SOUR:VOLT:STOP?", ":SOUR:VOLT:STOP %g", "Linear voltage sweep stop (V).")
+    source_current_start = Instrument.control(
+        ":SOUR:CURR:STAR?", ":SOUR:CURR:STAR %g", "Linear current sweep start (A).")
+    source_current_stop = Instrument.control(
+        ":SOUR:CURR:STOP?", ":SOUR:CURR:STOP %g", "Linear current sweep stop (A).")
+    sweep_points = Instrument.control(
+        ":SOUR:SWE:POIN?", ":SOUR:SWE:POIN %d", "Points of a linear sweep (1 to 2500).",
+        validator=strict_range, values=[1, BUFFER_MAX], cast=int)
+    data_elements = Instrument.control(
+        ":FORM:ELEM?", ":FORM:ELEM %s", "Reading elements, e.g. 'VOLT,CURR,STAT'.")
+    data_format = Instrument.control(
+        ":FORM:DATA?", ":FORM:DATA %s", "Data format: ascii or binary (IEEE-754 single).",
+        validator=strict_discrete_set, values={"ascii": "ASC", "binary": "SRE"}, map_values=True)
+    byte_order = Instrument.control(
+        ":FORM:BORD?", ":FORM:BORD %s", "Binary byte order: normal (big-endian) or swapped.",
+        validator=strict_discrete_set, values={"normal": "NORM", "swapped": "SWAP"},
+        map_values=True)
+    buffer_feed_control = Instrument.control(
+        ":TRAC:FEED:CONT?", ":TRAC:FEED:CONT %s", "Buffer storage: next (on) or never (off).",
+        validator=strict_discrete_set, values={"next": "NEXT", "never": "NEV"}, map_values=True)
+    buffer_points_stored = Instrument.measurement(
+        ":TRAC:POIN:ACT?", "Readings stored in the buffer.", cast=int)
+
+    def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
+        super().__init__(adapter, name, **kwargs)
+        self._compliance_set = False
+
+    # ---------------------------------------------------------------- the SourceMeter role
+    def identity(self) -> str:
+        return self.id
+
+    def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
+        self.source_mode = "current"
+        self.compliance_voltage = compliance_v
+        self.voltage_nplc = nplc
+        self.source_current_range_auto_enabled = True
+        self._compliance_set = True
+
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
+        if not self._compliance_set:
+            raise RuntimeError("compliance must be set (configure_current_source) before the "
+                               "output goes on")
+        if not step_a > 0:
+            raise ValueError(f"ramp step must be > 0 A, got {step_a!r}")
+        if not self.source_enabled:
+            self.source_current = 0.0
+            self.source_enabled = True
+        start = float(self.source_current)
+        for level in ramp_levels(start, target_a, step_a):
+            self.source_current = level
+            if dwell_s:
+                time.sleep(dwell_s)
+
+    def read_vi(self) -> tuple[float, float, bool]:
+        v, i, *_, status = self.values(":READ?")
+        return float(v), float(i), bool(int(status) & STATUS_COMPLIANCE)
+
+    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
+        if self.source_enabled:
+            if self.source_mode == "current":
+                for level in ramp_levels(float(self.source_current), 0.0, step_a):
+                    self.source_current = level
+                    if dwell_s:
+                        time.sleep(dwell_s)
+            else:
+                for level in ramp_levels(float(self.source_voltage), 0.0, 0.1):
+                    self.source_voltage = level
+        self.source_enabled = False
+
+    @property
+    def output_enabled(self) -> bool:
+        return bool(self.source_enabled)
+
+    def shutdown(self) -> None:
+        self.output_off()
+
+    def sweep(self, mode: Literal["voltage", "current"], points: np.ndarray, compliance: float,
+              nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
+        """Run a J–V (or I–V) sweep in the instrument; returns with the output off at 0."""
+        points = np.asarray(points, dtype=float)
+        n = points.size
+        if not 1 <= n <= BUFFER_MAX:
+            raise ValueError(f"a 2400 sweep holds 1 to {BUFFER_MAX} points, got {n}")
+        func, other = ("VOLT", "CURR") if mode == "voltage" else ("CURR", "VOLT")
+        self.write(f":OUTP OFF;:SOUR:FUNC {func};:SENS:{other}:PROT {compliance:g};"
+                   f":SENS:{other}:NPLC {nplc:g};:SOUR:DEL {delay_s:g};"
+                   f":FORM:ELEM {SWEEP_ELEMENTS}")
+        self.write(f":TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT")
+        steps = np.diff(points)
+        linear = n > 1 and np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12)
+        chunks = [points] if linear else [points[i:i + LIST_MAX] for i in range(0, n, LIST_MAX)]
+        budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
+        with self._timeout(budget):
+            for chunk in chunks:
+                if linear:
+                    self.write(f":SOUR:{func}:MODE SWE;:SOUR:{func}:STAR {chunk[0]:g};"
+                               f":SOUR:{func}:STOP {chunk[-1]:g};:SOUR:SWE:POIN {chunk.size};"
+                               f":TRIG:COUN {chunk.size}")
+                else:
+                    self.write(f":SOUR:{func}:MODE LIST;:SOUR:LIST:{func} {_values_list(chunk)};"
+                               f":TRIG:COUN {chunk.size}")
+                self.write(":OUTP ON;:INIT")
+                self.ask("*OPC?")  # waits until the chunk is in the buffer
+        data = self._read_buffer_binary(n, elements=3)
+        self.write(f":OUTP OFF;:SOUR:{func}:MODE FIX;:SOUR:{func} 0;:TRAC:FEED:CONT NEV;"
+                   f":FORM:ELEM {DEFAULT_ELEMENTS}")
+        return Sweep(voltage_v=data[:, 0], current_a=data[:, 1],
+                     compliance=(data[:, 2].astype(int) & STATUS_COMPLIANCE) > 0)
+
+    # ---------------------------------------------------------------- helpers
+    def _read_buffer_binary(self, n: int, elements: int) -> np.ndarray:
+        """Buffer as little-endian singles behind '#0': a known byte count, not a terminator."""
+        self.write(":FORM:DATA SREAL;:FORM:BORD SWAP")
+        self.write(":TRAC:DATA?")
+        raw = self.read_bytes(2 + 4 * n * elements + 1)
+        self.write(":FORM:DATA ASC")
+        if raw[:2] != b"#0":
+            raise ValueError(f"{self.name}: binary buffer did not start with '#0': {raw[:8]!r}")
+        values = struct.unpack(f"<{n * elements}f", raw[2:2 + 4 * n * elements])
+        return np.array(values, dtype=float).reshape(n, elements)
+
+    class _TimeoutScope:
+        def __init__(self, inst: Keithley2400, seconds: float) -> None:
+            self.inst, self.seconds = inst, seconds
+
+        def __enter__(self) -> None:
+            conn = getattr(self.inst.adapter, "connection", None)
+            self.saved = getattr(conn, "timeout", None)
+            if conn is not None and self.saved is not None:
+                conn.timeout = max(self.saved, self.seconds * 1000)
+
+        def __exit__(self, *exc: object) -> None:
+            conn = getattr(self.inst.adapter, "connection", None)
+            if conn is not None and self.saved is not None:
+                conn.timeout = self.saved
+
+    def _timeout(self, seconds: float) -> _TimeoutScope:
+        return self._TimeoutScope(self, seconds)
+
+
+def ramp_levels(start: float, target: float, step: float) -> list[float]:
+    """Levels from ``start`` to ``target`` (inclusive) no more than ``step`` apart, monotonic,
+    never beyond the target: a ramp cannot overshoot."""
+    if not step > 0:
+        raise ValueError(f"ramp step must be > 0, got {step!r}")
+    count = max(1, math.ceil(abs(target - start) / step - 1e-9))
+    levels = [start + (target - start) * k / count for k in range(1, count + 1)]
+    levels[-1] = target
+    return levels
