@@ -102,6 +102,7 @@ class Keithley2400(_PymeasureKeithley2400):
             self.source_current = level
             if dwell_s:
                 time.sleep(dwell_s)
+        self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i, *_, status = self.values(":READ?")
@@ -118,6 +119,7 @@ class Keithley2400(_PymeasureKeithley2400):
                 for level in ramp_levels(float(self.source_voltage), 0.0, 0.1):
                     self.source_voltage = level
         self.source_enabled = False
+        self.ask("*OPC?")  # return only once the output is really off
 
     @property
     def output_enabled(self) -> bool:

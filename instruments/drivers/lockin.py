@@ -31,6 +31,10 @@ class _LockInRole:
                   slope_db: int = 12) -> None:
         if slope_db not in SETTLE_TAU:
             raise ValueError(f"filter slope must be one of 6, 12, 18, 24 dB/oct, got {slope_db}")
+        if not 0.001 <= frequency_hz <= self.MAX_FREQUENCY_HZ:
+            # pymeasure would silently clamp (103 kHz becomes 102 kHz on an SR830): refuse.
+            raise ValueError(f"{self.name} cannot lock at {frequency_hz:g} Hz "
+                             f"(0.001 Hz to {self.MAX_FREQUENCY_HZ:g} Hz)")
         self.frequency = frequency_hz
         self.sensitivity = _at_least(sensitivity_v, self.SENSITIVITIES)
         self.time_constant = _at_least(time_constant_s, self.TIME_CONSTANTS)
@@ -54,6 +58,7 @@ class _LockInRole:
 
 
 class SR830(_LockInRole, _SR830):
+    MAX_FREQUENCY_HZ = 102_000.0
     def _set_slope(self, slope_db: int) -> None:
         self.filter_slope = slope_db
 
@@ -62,6 +67,7 @@ class SR830(_LockInRole, _SR830):
 
 
 class SR860(_LockInRole, _SR860):
+    MAX_FREQUENCY_HZ = 500_000.0
     def _set_slope(self, slope_db: int) -> None:
         self.filter_slope = {6: 0, 12: 1, 18: 2, 24: 3}[slope_db]
 

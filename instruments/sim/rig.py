@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -70,6 +71,9 @@ class Site:
         self.drive_j_ma_cm2 = 0.0      # forced current density while the SMU sources current
         self.drive_v: float | None = None  # or the forced voltage while it sources voltage
         self._last_h = clock.hours()
+        # Every drive applied, (device hours, J or None, V or None): the ground truth against which
+        # tests check that a ramp never overshoots and a reboot is ramped back, not stepped.
+        self.drive_history: deque[tuple[float, float, float | None]] = deque(maxlen=100_000)
 
     def sync(self) -> QledPixel:
         """Advance the pixel to now under the drive it has had since the last sync."""
@@ -92,6 +96,7 @@ class Site:
         with self.lock:
             self.sync()
             self.drive_j_ma_cm2, self.drive_v = j_ma_cm2, volts
+            self.drive_history.append((self._last_h, j_ma_cm2, volts))
 
 
 @dataclass

@@ -1,0 +1,235 @@
+"""Transcript tests: the exact bytes each command we added sends and expects (no device)."""
+
+import struct
+
+import numpy as np
+import pytest
+from pymeasure.test import expected_protocol
+from pyvisa.util import to_ieee_block
+
+from instruments.drivers.e4980 import AgilentE4980A
+from instruments.drivers.keithley import Keithley2400, ramp_levels
+from instruments.drivers.lockin import SR830, SR860
+from instruments.drivers.photodetectors import Keithley2400Photodetector
+from instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
+from instruments.drivers.spectrometer import VirtualSpectrometer
+
+K_INIT = (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)
+K_CONN = {"timeout": 5000}
+
+
+@pytest.mark.parametrize(("prop", "value", "sent"), [
+    ("source_voltage_mode", "list", ":SOUR:VOLT:MODE LIST"),
+    ("source_current_mode", "sweep", ":SOUR:CURR:MODE SWE"),
+    ("source_voltage_list", [0, 0.5, 1], ":SOUR:LIST:VOLT 0,0.5,1"),
+    ("source_current_list", [1e-3, 2e-3], ":SOUR:LIST:CURR 0.001,0.002"),
+    ("source_voltage_start", -1.0, ":SOUR:VOLT:STAR -1"),
+    ("source_voltage_stop", 3.5, ":SOUR:VOLT:STOP 3.5"),
+    ("source_current_start", 0.0, ":SOUR:CURR:STAR 0"),
+    ("source_current_stop", 0.004, ":SOUR:CURR:STOP 0.004"),
+    ("sweep_points", 61, ":SOUR:SWE:POIN 61"),
+    ("data_elements", "VOLT,CURR,STAT", ":FORM:ELEM VOLT,CURR,STAT"),
+    ("data_format", "binary", ":FORM:DATA SRE"),
+    ("byte_order", "swapped", ":FORM:BORD SWAP"),
+    ("buffer_feed_control", "next", ":TRAC:FEED:CONT NEXT"),
+])
+def test_keithley2400_added_controls(prop, value, sent):
+    with expected_protocol(Keithley2400, [K_INIT, (sent, None)],
+                           connection_attributes=K_CONN) as inst:
+        setattr(inst, prop, value)
+
+
+def test_keithley2400_added_queries():
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":SOUR:VOLT:MODE?", "LIST"), (":SOUR:LIST:VOLT?", "0,0.5,1"),
+            (":FORM:DATA?", "SRE"), (":TRAC:POIN:ACT?", "61")],
+            connection_attributes=K_CONN) as inst:
+        assert inst.source_voltage_mode == "list"
+        assert inst.source_voltage_list == [0, 0.5, 1]
+        assert inst.data_format == "binary"
+        assert inst.buffer_points_stored == 61
+
+
+def _sweep_block(rows):
+    return b"#0" + struct.pack(f"<{len(rows) * 3}f", *[x for r in rows for x in r]) + b"\n"
+
+
+def test_keithley2400_linear_sweep_protocol():
+    rows = [(0.0, 1e-9, 0), (1.5, 2e-6, 0), (3.0, 0.05, 8)]
+    with expected_protocol(Keithley2400, [
+            K_INIT,
+            (":OUTP OFF;:SOUR:FUNC VOLT;:SENS:CURR:PROT 0.1;:SENS:CURR:NPLC 1;:SOUR:DEL 0;"
+             ":FORM:ELEM VOLT,CURR,STAT", None),
+            (":TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT", None),
+            (":SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;:SOUR:SWE:POIN 3;"
+             ":TRIG:COUN 3", None),
+            (":OUTP ON;:INIT", None), ("*OPC?", "1"),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP", None), (":TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA ASC", None),
+            (":OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
+             ":FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
+            connection_attributes=K_CONN) as inst:
+        sweep = inst.sweep("voltage", np.array([0.0, 1.5, 3.0]), compliance=0.1)
+    assert sweep.voltage_v.tolist() == [0.0, 1.5, 3.0]
+    assert sweep.current_a[2] == pytest.approx(0.05)
+    assert sweep.compliance.tolist() == [False, False, True]
+
+
+def test_keithley2400_non_linear_sweep_uses_lists():
+    rows = [(0.0, 0.0, 0), (0.1, 0.0, 0), (0.5, 1e-6, 0)]
+    with expected_protocol(Keithley2400, [
+            K_INIT,
+            (":OUTP OFF;:SOUR:FUNC CURR;:SENS:VOLT:PROT 8;:SENS:VOLT:NPLC 0.1;:SOUR:DEL 0.001;"
+             ":FORM:ELEM VOLT,CURR,STAT", None),
+            (":TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT", None),
+            (":SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;:TRIG:COUN 3", None),
+            (":OUTP ON;:INIT", None), ("*OPC?", "1"),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP", None), (":TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA ASC", None),
+            (":OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
+             ":FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
+            connection_attributes=K_CONN) as inst:
+        sweep = inst.sweep("current", np.array([0.0, 1e-5, 1e-3]), compliance=8, nplc=0.1,
+                           delay_s=0.001)
+    assert sweep.voltage_v.tolist() == pytest.approx([0.0, 0.1, 0.5])
+
+
+def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots():
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
+            (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None),
+            ("OUTPUT?", "0"), (":SOURCE:CURRENT 0", None), ("OUTPUT 1", None),
+            (":SOURCE:CURRENT?", "0"), (":SOURCE:CURRENT 0.000833333", None),
+            (":SOURCE:CURRENT 0.00166667", None), (":SOURCE:CURRENT 0.0025", None),
+            ("*OPC?", "1")],
+            connection_attributes=K_CONN) as inst:
+        inst.configure_current_source(compliance_v=8)
+        inst.ramp_current(2.5e-3, step_a=1e-3, dwell_s=0)
+
+
+def test_keithley2400_refuses_output_on_before_compliance():
+    with expected_protocol(Keithley2400, [K_INIT], connection_attributes=K_CONN) as inst, \
+            pytest.raises(RuntimeError, match="compliance must be set"):
+        inst.ramp_current(1e-3, 1e-4, 0)
+
+
+def test_keithley2400_read_vi_and_ramped_output_off():
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":READ?", "+2.9E+00,+4.0E-03,+7.2E+02,+1.0E+01,+8.0E+00"),
+            ("OUTPUT?", "1"), (":SOURCE:FUNCTION?", "CURR"), (":SOURCE:CURRENT?", "0.002"),
+            (":SOURCE:CURRENT 0.001", None), (":SOURCE:CURRENT 0", None), ("OUTPUT 0", None),
+            ("*OPC?", "1"), ("OUTPUT?", "0")],
+            connection_attributes=K_CONN) as inst:
+        assert inst.read_vi() == (2.9, 4e-3, True)
+        inst.output_off(step_a=1e-3)
+        assert inst.output_enabled is False
+
+
+@pytest.mark.parametrize(("start", "target", "step", "levels"), [
+    (0.0, 2.5e-3, 1e-3, [2.5e-3 / 3, 5e-3 / 3, 2.5e-3]), (4e-3, 0.0, 2e-3, [2e-3, 0.0]),
+    (1e-3, 1e-3, 1e-4, [1e-3]), (0.0, -3e-3, 1e-3, [-1e-3, -2e-3, -3e-3])])
+def test_ramp_levels_are_monotonic_and_end_on_target(start, target, step, levels):
+    assert ramp_levels(start, target, step) == pytest.approx(levels)
+
+
+def test_photodetector_biases_once_and_reads_the_photocurrent():
+    with expected_protocol(Keithley2400Photodetector, [
+            K_INIT, (":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
+                     ":OUTP ON", None),
+            (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00"),
+            (":READ?", "+0.0E+00,-7.86E-05,+0.0E+00,+1.1E+00,+0.0E+00")],
+            connection_attributes=K_CONN) as inst:
+        assert inst.read_photocurrent() == pytest.approx(7.85e-5)
+        assert inst.read_photocurrent() == pytest.approx(7.86e-5)
+
+
+E_INIT = ("FORM ASC", None)
+
+
+def test_e4980_bias_controls():
+    with expected_protocol(AgilentE4980A, [
+            E_INIT, (":BIAS:STAT 1", None), (":BIAS:STAT?", "1"), (":BIAS:VOLT 1.5", None),
+            (":BIAS:VOLT?", "+1.500000E+00"), (":DISP:PAGE LIST", None),
+            (":LIST:BIAS:VOLT 0,0.5", None), (":LIST:BIAS:VOLT?", "+0.0E+00,+5.0E-01")],
+            connection_attributes={"timeout": 30000}) as inst:
+        inst.bias_enabled = True
+        assert inst.bias_enabled is True
+        inst.bias_voltage = 1.5
+        assert inst.bias_voltage == 1.5
+        inst.display_page = "list"
+        inst.list_bias_voltage = [0, 0.5]
+        assert inst.list_bias_voltage == [0, 0.5]
+
+
+def test_e4980_cv_sweep_protocol():
+    with expected_protocol(AgilentE4980A, [
+            E_INIT, ("FUNCtion:IMPedance:TYPE CPG", None), (":FREQ:CW 1000", None),
+            (":VOLT:LEV 0.05", None), (":TRIG:SOUR BUS;:DISP:PAGE LIST;:LIST:MODE SEQ;"
+                                       ":BIAS:STAT ON", None),
+            (":LIST:BIAS:VOLT 0,1", None), (":TRIG:IMM", None), ("*OPC?", "1"),
+            (":FETC?", "+1.2E-09,+4.0E-09,+0,+1,+1.5E-09,+6.0E-09,+0,+2"),
+            (":BIAS:STAT OFF;:BIAS:VOLT 0;:DISP:PAGE MEAS;:TRIG:SOUR INT", None)],
+            connection_attributes={"timeout": 30000}) as inst:
+        cv = inst.cv_sweep(np.array([0.0, 1.0]), 1000, 0.05)
+    assert cv.capacitance_f.tolist() == [1.2e-9, 1.5e-9]
+    assert cv.conductance_s.tolist() == [4e-9, 6e-9]
+
+
+@pytest.mark.parametrize(("driver", "pairs", "slope_db"), [
+    (SR830, [("FREQ1.00000e+04", None), ("SENS19", None), ("OFLT7", None), ("OFSL1", None)],
+     12),
+    (SR860, [("FREQ 1.030000e+05", None), ("SCAL 7", None), ("OFLT 9", None),
+             ("OFSL 3", None)], 24)])
+def test_lockin_configure_picks_ranges_that_fit(driver, pairs, slope_db):
+    with expected_protocol(driver, pairs) as inst:
+        inst.configure(10e3 if driver is SR830 else 103e3, sensitivity_v=4e-3,
+                       time_constant_s=0.025, slope_db=slope_db)
+
+
+def test_sr830_refuses_the_papers_103_khz():
+    with expected_protocol(SR830, []) as inst, pytest.raises(ValueError, match="103000 Hz"):
+        inst.configure(103e3, sensitivity_v=1e-3, time_constant_s=0.1)
+
+
+def test_lockin_settled_read_waits_then_snaps(monkeypatch):
+    waits = []
+    monkeypatch.setattr("instruments.drivers.lockin.time.sleep", waits.append)
+    with expected_protocol(SR860, [("OFLT?", "10"), ("SNAP? X, Y", "5.1e-04,-2.0e-06")]) as inst:
+        assert inst.read_settled() == (5.1e-4, -2e-6)
+    assert waits == [pytest.approx(7 * 0.1)]  # 12 dB/oct: 99 % after 7 τ
+
+
+def test_spectrometer_dark_corrected_spectrum_protocol():
+    dark = to_ieee_block(np.array([1000, 1001, 999], dtype="<f4"), datatype="f",
+                         is_big_endian=False)
+    light = to_ieee_block(np.array([1500, 4001, 1099], dtype="<f4"), datatype="f",
+                          is_big_endian=False)
+    with expected_protocol(VirtualSpectrometer, [
+            (":SENS:INT 0.1", None), (":SENS:AVER:COUN 2", None), (":SHUT 1", None),
+            (":PIX?", "3"), (":FORM REAL;:READ?", dark + b"\n"), (":FORM ASC", None),
+            (":SHUT 0", None), (":PIX?", "3"), (":FORM REAL;:READ?", light + b"\n"),
+            (":FORM ASC", None), (":STAT:SAT?", "0"), (":WAV?", "400,500,600")]) as inst:
+        spectrum = inst.spectrum(0.1, averages=2, dark=True)
+    assert spectrum.counts.tolist() == [500, 3000, 100]
+    assert spectrum.wavelength_nm.tolist() == [400, 500, 600]
+    assert spectrum.saturated is False
+
+
+def test_relay_box_protocol_and_refusal():
+    with expected_protocol(RelayBox, [("ROUTE 2 LCR", "OK"), ("ROUTE? 2", "LCR"),
+                                      ("PIXELS?", "4"), ("ROUTE 9 SMU", "ERR no pixel 9")]) as box:
+        box.route(2, "lcr")
+        assert box.routed(2) == "LCR"
+        assert box.pixel_count == 4
+        with pytest.raises(SerialCommandError, match="ERR no pixel 9"):
+            box.route(9, "SMU")
+
+
+def test_laser_protocol():
+    with expected_protocol(LaserDriver, [("POW 2.5", "OK"), ("EN 1", "OK"), ("PIX 3", "OK"),
+                                         ("EN?", "1"), ("IL?", "1"), ("EN 0", "OK")]) as laser:
+        laser.set_power(2.5e-3)
+        laser.enable(True)
+        laser.aim(3)
+        assert laser.enabled is True and laser.interlock_closed is True
+        laser.shutdown()
