@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from . import __version__
+from .cli_check import add_check_parser
 from .cli_sim import add_sim_parser
 
 
@@ -14,10 +16,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"agelab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_sim_parser(sub)
+    add_check_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Library deprecation notices are for developers, not for someone running a lifetime test.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,227 @@
+"""Resilience in one place: every instrument call passes through ``Resilient``.
+
+It applies a timeout (the driver's), bounded retries with exponential back-off, reconnection (close
+and reopen the resource), and re-application of the instrument's configuration after a reconnect:
+the calls that configure an instrument are kept in a journal and replayed in order, so a rebooted
+source-meter gets its compliance back and ramps back to its stress current (from zero: ramped, not
+stepped). The error queue is checked after every configuration call. Each fault, reconnect, detected
+reboot and recovery is a ``FaultEvent`` handed to the listener; a fault that cannot be recovered
+raises one ``InstrumentFault`` naming the instrument and what was tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyvisa import constants
+from pyvisa.errors import VisaIOError
+
+# Calls that configure an instrument, and the journal slot each occupies (a later call in the same
+# slot replaces the earlier: output_off after ramp_current leaves "output off" in the journal).
+CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
+    "configure_current_source": lambda args: "source",
+    "ramp_current": lambda args: "output",
+    "output_off": lambda args: "output",
+    "configure": lambda args: "configure",
+    "set_power": lambda args: "power",
+    "enable": lambda args: "enable",
+    "aim": lambda args: "aim",
+    "route": lambda args: f"route {args[0] if args else ''}",
+}
+# Refusals by a validator or by a safety check: retrying cannot help, so they are raised at once.
+_USAGE_MESSAGES = ("not in range", "not in the discrete set", "must be", "cannot lock")
+
+
+class InstrumentFault(RuntimeError):
+    """An instrument that could not be recovered. The message says which and what was tried."""
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    instrument: str
+    kind: str       # timeout | link-lost | garbled | refused | device-error | reconnected |
+    #                 reboot-detected | reconfigured | recovered | gave-up | wrong-identity
+    detail: str
+    attempt: int = 0
+    time: float = field(default_factory=time.time)
+
+
+def classify(exc: BaseException) -> str | None:
+    """The fault kind of an exception, or None if it is a usage error not to be retried."""
+    if isinstance(exc, VisaIOError):
+        return "timeout" if exc.error_code == constants.StatusCode.error_timeout else "link-lost"
+    if isinstance(exc, (ConnectionError, EOFError, BrokenPipeError)):
+        return "link-lost"
+    if isinstance(exc, OSError):
+        return "link-lost"
+    if exc.__class__.__name__ in ("SerialException", "SerialTimeoutException"):
+        return "link-lost"
+    if exc.__class__.__name__ == "SerialCommandError":
+        return "refused"
+    if isinstance(exc, (ValueError, IndexError, struct.error, UnicodeDecodeError)):
+        if any(m in str(exc) for m in _USAGE_MESSAGES):
+            return None
+        return "garbled"
+    return None
+
+
+class Resilient:
+    """A driver behind retries, reconnection and re-configuration. Use it like the driver."""
+
+    def __init__(self, name: str, opener: Callable[[], object],
+                 listener: Callable[[FaultEvent], None] | None = None, retries: int = 3,
+                 backoff_s: float = 0.05, expect_identity: str | None = None) -> None:
+        self._name = name
+        self._opener = opener
+        self._listener = listener
+        self._retries = retries
+        self._backoff = backoff_s
+        self._expect = expect_identity
+        self._lock = threading.RLock()
+        self._driver: object | None = None
+        self._identity = ""
+        self._journal: dict[str, tuple[str, tuple, dict]] = {}
+
+    # ---------------------------------------------------------------- public
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def driver(self) -> object:
+        with self._lock:
+            if self._driver is None:
+                self._connect(attempt=0)
+            return self._driver
+
+    def identity(self) -> str:
+        self.driver  # noqa: B018 - connects if needed
+        return self._identity
+
+    def call(self, method: str, *args, **kwargs):
+        """Call ``driver.method(*args, **kwargs)`` with the full resilience treatment."""
+        return self._run(method, lambda d: getattr(d, method)(*args, **kwargs), args, kwargs)
+
+    def get(self, attribute: str):
+        """Read a driver property (which is I/O) with the same treatment."""
+        return self._run(attribute, lambda d: getattr(d, attribute), (), {})
+
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        static = inspect.getattr_static(type(self.driver), attribute, None)
+        if inspect.isfunction(static):
+            return lambda *a, **k: self.call(attribute, *a, **k)
+        return self.get(attribute)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # ---------------------------------------------------------------- machinery
+    def _emit(self, kind: str, detail: str, attempt: int = 0) -> None:
+        if self._listener is not None:
+            self._listener(FaultEvent(self._name, kind, detail, attempt))
+
+    def _run(self, what: str, action: Callable[[object], object], args: tuple, kwargs: dict):
+        with self._lock:
+            tried: list[str] = []
+            for attempt in range(self._retries + 1):
+                try:
+                    if self._driver is None:
+                        self._connect(attempt)
+                    result = action(self._driver)
+                    if what in CONFIG_SLOTS:
+                        self._journal.pop(CONFIG_SLOTS[what](args), None)
+                        self._journal[CONFIG_SLOTS[what](args)] = (what, args, kwargs)
+                        self._drain_errors(attempt)
+                    if tried:
+                        self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
+                    return result
+                except InstrumentFault:
+                    raise
+                except Exception as exc:
+                    kind = classify(exc)
+                    if kind is None:
+                        raise
+                    tried.append(kind)
+                    self._emit(kind, f"{what}: {exc}", attempt)
+                    self._drop()
+                    if attempt < self._retries:
+                        time.sleep(self._backoff * 2 ** attempt)
+                    last = exc
+            self._emit("gave-up", f"{what} after {len(tried)} attempts", self._retries)
+            raise InstrumentFault(
+                f"{self._name}: {what} failed after {len(tried)} attempts "
+                f"({', '.join(tried)}; reconnected each time); last error: {last}") from last
+
+    def _connect(self, attempt: int) -> None:
+        driver = self._opener()
+        identity = str(driver.identity()).strip()
+        if self._expect and self._expect not in identity:
+            with contextlib.suppress(Exception):
+                driver.adapter.close()
+            self._emit("wrong-identity", identity, attempt)
+            raise InstrumentFault(f"{self._name}: expected a {self._expect}, found "
+                                  f"{identity!r}")
+        if self._identity and identity != self._identity:
+            self._emit("wrong-identity", f"was {self._identity!r}, now {identity!r}", attempt)
+        reconnecting = bool(self._identity)
+        self._driver, self._identity = driver, identity
+        if reconnecting:
+            self._emit("reconnected", identity, attempt)
+            self._restore(attempt)
+
+    def _restore(self, attempt: int) -> None:
+        """After a reconnect: detect a reboot, then put the journal back, in order."""
+        if not self._journal:
+            return
+        symptoms = self._reboot_symptoms()
+        if symptoms:
+            self._emit("reboot-detected", "; ".join(symptoms), attempt)
+        for method, args, kwargs in list(self._journal.values()):
+            getattr(self._driver, method)(*args, **kwargs)
+        self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)
+        self._drain_errors(attempt)
+
+    def _reboot_symptoms(self) -> list[str]:
+        driver, found = self._driver, []
+        output = self._journal.get("output")
+        if output and hasattr(type(driver), "output_enabled"):
+            expected_on = output[0] == "ramp_current" and output[1][0] != 0
+            if bool(driver.output_enabled) != expected_on:
+                found.append(f"output {'off' if expected_on else 'on'}, expected "
+                             f"{'on' if expected_on else 'off'}")
+        source = self._journal.get("source")
+        if source and hasattr(type(driver), "compliance_voltage"):
+            compliance = source[2].get("compliance_v", source[1][0] if source[1] else None)
+            if compliance is not None and abs(float(driver.compliance_voltage) - compliance) > 1e-6:
+                found.append(f"compliance {driver.compliance_voltage} V, expected {compliance} V")
+        return found
+
+    def _drain_errors(self, attempt: int) -> None:
+        """Read the error queue (SCPI instruments) and report every entry."""
+        driver = self._driver
+        if not hasattr(type(driver), "next_error"):
+            return
+        for _ in range(10):
+            try:
+                code, message = driver.next_error
+            except (NotImplementedError, ValueError, TypeError):
+                return
+            if int(code) == 0:
+                return
+            self._emit("device-error", f"{code},{message}", attempt)
+
+    def _drop(self) -> None:
+        if self._driver is not None:
+            adapter = getattr(self._driver, "adapter", None)
+            with contextlib.suppress(Exception):
+                adapter.close()
+        self._driver = None

@@ -1,0 +1,170 @@
+"""The station and the resilience layer against the virtual bench's injected faults."""
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+import yaml
+
+from instruments.registry import available, driver_class
+from instruments.resilience import InstrumentFault, Resilient
+from instruments.sim.bench import VirtualBench
+from instruments.station import InstrumentSpec, Station, StationSpec, open_driver
+
+STRESS_A = 4e-3  # 100 mA/cm² on 4 mm²
+
+
+@pytest.fixture
+def station():
+    events = []
+    spec = StationSpec.model_validate(
+        {"virtual": {"preset": "red-cdse", "pixels": 1, "speedup": 60, "timeout_ms": 300}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        st = Station(spec, listener=events.append).open()
+        st.events = events
+        yield st
+        st.close()
+
+
+def stress(st):
+    smu = st["smu1"]
+    smu.configure_current_source(compliance_v=8)
+    smu.ramp_current(STRESS_A, step_a=5e-4, dwell_s=0)
+    return smu
+
+
+def kinds(st):
+    return [e.kind for e in st.events]
+
+
+def assert_back_in_configured_state(st, smu):
+    v, i, compliance = smu.read_vi()
+    assert i == pytest.approx(STRESS_A, rel=1e-3) and not compliance
+    assert smu.output_enabled is True
+    assert float(smu.get("compliance_voltage")) == 8.0
+
+
+def test_registry_names_every_driver_and_refuses_unknown_ones():
+    assert {"keithley2400", "keithley2400-photodiode", "e4980a", "sr830", "sr860",
+            "virtual-spectrometer", "seabreeze", "relay-box", "laser-445"} <= set(available())
+    with pytest.raises(ValueError, match="unknown driver 'keithley9999'; known drivers: "):
+        driver_class("keithley9999")
+
+
+def test_virtual_station_opens_every_instrument(station):
+    ids = station.identities()
+    assert set(ids) == {"smu1", "pd1", "lcr", "lockin", "spectrometer", "relay", "laser"}
+    assert "MODEL 2400" in ids["smu1"] and "SR860" in ids["lockin"]
+
+
+@pytest.mark.parametrize("kind", ["timeout", "garble", "drop"])
+def test_transport_faults_are_recovered_and_reported(station, kind):
+    smu = stress(station)
+    station.bench.inject(f"{kind}@0:smu1")
+    assert_back_in_configured_state(station, smu)
+    seen = kinds(station)
+    expected_first = {"timeout": "timeout", "garble": "garbled", "drop": None}[kind]
+    if expected_first:
+        assert seen[0] == expected_first
+    assert seen[0] in ("timeout", "garbled", "link-lost")
+    assert "reconnected" in seen and "reconfigured" in seen and seen[-1] == "recovered"
+    assert "reboot-detected" not in seen  # a lost message is not a reboot
+    assert [r.kind.value for r in station.bench.fault_log] == [kind]
+
+
+def test_reboot_mid_stress_ramps_the_pixel_back(station):
+    smu = stress(station)
+    site = station.bench.rig.sites[0]
+    site.drive_history.clear()
+    station.bench.inject("reboot@0:smu1")
+    assert_back_in_configured_state(station, smu)
+    seen = kinds(station)
+    assert "reboot-detected" in seen and "reconfigured" in seen and seen[-1] == "recovered"
+    detail = next(e.detail for e in station.events if e.kind == "reboot-detected")
+    assert "output off, expected on" in detail and "compliance 21.0 V, expected 8 V" in detail
+    levels = [j for _, j, _ in site.drive_history]
+    assert levels[0] == 0.0 and levels[-1] == pytest.approx(100.0)  # rebooted: off, then back
+    climb = levels[levels.index(0.0, 1) if 0.0 in levels[1:] else 0:]
+    rising = [j for j in climb if j > 0]
+    assert len(rising) >= 8, "ramped, not stepped"
+    assert max(levels) == pytest.approx(100.0)  # never above the set point
+    assert all(b >= a for a, b in zip(rising, rising[1:], strict=False))
+
+
+def test_error_queue_entry_after_configuration_is_an_event(station):
+    station.bench.inject("error@0:smu1")
+    smu = stress(station)
+    errors = [e for e in station.events if e.kind == "device-error"]
+    assert errors and errors[0].detail.startswith("-300")
+    assert_back_in_configured_state(station, smu)
+
+
+def test_an_instrument_that_is_gone_raises_one_clear_fault():
+    events = []
+    with VirtualBench() as bench:
+        spec = InstrumentSpec(driver="keithley2400", resource=bench.resources["smu1"],
+                              options={"timeout": 200})
+        smu = Resilient("smu1", lambda: open_driver("smu1", spec), listener=events.append,
+                        retries=2, backoff_s=0.01)
+        assert "MODEL 2400" in smu.identity()
+    with pytest.raises(InstrumentFault) as info:  # the bench has stopped: the rack is off
+        smu.read_vi()
+    message = str(info.value)
+    assert message.startswith("smu1: read_vi failed after 3 attempts (")
+    assert "reconnected each time" in message
+    assert [e.kind for e in events][-1] == "gave-up"
+
+
+def test_the_wrong_instrument_is_refused_before_anything_is_sourced():
+    with VirtualBench() as bench:
+        spec = InstrumentSpec(driver="keithley2400", resource=bench.resources["lockin"],
+                              options={"timeout": 500})
+        smu = Resilient("smu1", lambda: open_driver("smu1", spec), expect_identity="MODEL 2400")
+        with pytest.raises(InstrumentFault, match="smu1: expected a MODEL 2400, found"):
+            smu.configure_current_source(compliance_v=8)
+
+
+def _check(config_path):
+    return subprocess.run([sys.executable, "-m", "protocols.cli", "check", str(config_path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_agelab_check_lists_the_virtual_station(tmp_path):
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text(yaml.safe_dump({"station": {"virtual": {"pixels": 2}}}))
+    out = _check(cfg)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("smu1", "smu2", "pd1", "pd2", "lcr", "lockin", "spectrometer", "relay",
+                 "laser"):
+        assert name in out.stdout
+    assert "Traceback" not in out.stderr and "Warning" not in out.stderr
+
+
+def test_agelab_check_names_a_missing_and_a_wrong_instrument(tmp_path):
+    with VirtualBench() as bench:
+        cfg = tmp_path / "station.yaml"
+        cfg.write_text(yaml.safe_dump({"station": {"instruments": {
+            "smu1": {"driver": "keithley2400", "resource": bench.resources["smu1"]},
+            "smu2": {"driver": "keithley2400", "resource": "TCPIP::127.0.0.1::1::SOCKET",
+                     "options": {"timeout": 500}},
+            "smu3": {"driver": "keithley2400", "resource": bench.resources["lockin"],
+                     "options": {"timeout": 500}}}}}))
+        out = _check(cfg)
+    assert out.returncode == 1
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("agelab check:")]
+    assert len(lines) == 2
+    assert lines[0].startswith("agelab check: smu2: no answer from keithley2400 at "
+                               "TCPIP::127.0.0.1::1::SOCKET")
+    assert lines[1].startswith("agelab check: smu3: expected a MODEL 2400 at ")
+    assert "SR860" in lines[1]
+
+
+def test_agelab_check_bad_config_is_one_line(tmp_path):
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text("station:\n  virtual: {pixels: 0}\n")
+    out = _check(cfg)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "station.virtual.pixels" in out.stderr and "Traceback" not in out.stderr
