@@ -2,7 +2,10 @@
 
     python benchmarks/run.py          (or: make bench)
 
-Figures so far:
+Figures:
+- sweep: a 61-point J–V sweep run by the 2400 itself (list/sweep into its buffer, binary read-back)
+  with AgeLab's driver, against unmodified pymeasure Keithley2400 stepping point by point
+  (source_voltage = v; current), both on the virtual bench in realistic timing, at the same NPLC.
 - model: 1000 device-hours of constant-current stress sampled every device-minute (60,000 steps of
   advance + luminance + voltage + photodiode reading), against the same loop calling a do-nothing
   pixel, which isolates the model's own cost from Python's loop overhead. Goal: under 2 s.
@@ -57,11 +60,48 @@ def model_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def sweep_rows() -> list[tuple[str, str, str, str]]:
+    import warnings
+
+    import numpy as np
+    from pymeasure.instruments.keithley import Keithley2400 as PymeasureKeithley2400
+
+    from instruments.drivers.keithley import Keithley2400
+    from instruments.sim.bench import VirtualBench
+
+    visa = {"read_termination": "\n", "write_termination": "\n", "timeout": 60000}
+    volts = np.linspace(0.0, 3.6, 61)
+    rows = []
+    warnings.simplefilter("ignore", FutureWarning)
+    with VirtualBench("red-cdse", timing="realistic") as bench:
+        ours = Keithley2400(bench.resources["smu1"], **visa)
+        theirs = PymeasureKeithley2400(bench.resources["smu1"], **visa)
+        for nplc in (0.01, 0.1, 1.0):
+            start = time.perf_counter()
+            ours.sweep("voltage", volts, compliance=0.1, nplc=nplc)
+            sweep_s = time.perf_counter() - start
+
+            theirs.source_mode = "voltage"
+            theirs.compliance_current = 0.1
+            theirs.current_nplc = nplc
+            theirs.source_enabled = True
+            start = time.perf_counter()
+            for v in volts:
+                theirs.source_voltage = v
+                theirs.current  # noqa: B018 - one :MEAS:CURR? per point, as pymeasure users do
+            loop_s = time.perf_counter() - start
+            theirs.source_enabled = False
+            rows.append((f"61-point J-V sweep, NPLC {nplc:g}", f"{sweep_s:.3f} s",
+                         f"{loop_s:.3f} s (pymeasure point by point)",
+                         f"{loop_s / sweep_s:.1f}x faster"))
+    return rows
+
+
 def main() -> None:
     table = Table(title="AgeLab benchmarks")
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
-    for row in model_rows():
+    for row in sweep_rows() + model_rows():
         table.add_row(*row)
     Console().print(table)
 

@@ -51,7 +51,7 @@ def test_61_point_sweep_at_nplc_1_takes_what_the_timing_model_says():
         elapsed = time.perf_counter() - start
         smu.write(":OUTP OFF")
         smu.adapter.close()
-    expected = 61 * bench.rig.timing.smu_reading_s(nplc=1.0, source_delay_s=0.001)
+    expected = bench.rig.timing.smu_sequence_s(61, nplc=1.0, source_delay_s=0.001)
     assert len(values) == 122
     assert elapsed == pytest.approx(expected, rel=0.10), (elapsed, expected)
 

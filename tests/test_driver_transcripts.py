@@ -59,15 +59,12 @@ def test_keithley2400_linear_sweep_protocol():
     with expected_protocol(Keithley2400, [
             K_INIT,
             (":OUTP OFF;:SOUR:FUNC VOLT;:SENS:CURR:PROT 0.1;:SENS:CURR:NPLC 1;:SOUR:DEL 0;"
-             ":FORM:ELEM VOLT,CURR,STAT", None),
-            (":TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT", None),
-            (":SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;:SOUR:SWE:POIN 3;"
-             ":TRIG:COUN 3", None),
-            (":OUTP ON;:INIT", None), ("*OPC?", "1"),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP", None), (":TRAC:DATA?", _sweep_block(rows)),
-            (":FORM:DATA ASC", None),
-            (":OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
-             ":FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
+             ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
+             ":TRAC:FEED:CONT NEXT;:SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;"
+             ":SOUR:SWE:POIN 3;:TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
+             ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:
         sweep = inst.sweep("voltage", np.array([0.0, 1.5, 3.0]), compliance=0.1)
     assert sweep.voltage_v.tolist() == [0.0, 1.5, 3.0]
@@ -80,14 +77,12 @@ def test_keithley2400_non_linear_sweep_uses_lists():
     with expected_protocol(Keithley2400, [
             K_INIT,
             (":OUTP OFF;:SOUR:FUNC CURR;:SENS:VOLT:PROT 8;:SENS:VOLT:NPLC 0.1;:SOUR:DEL 0.001;"
-             ":FORM:ELEM VOLT,CURR,STAT", None),
-            (":TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT", None),
-            (":SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;:TRIG:COUN 3", None),
-            (":OUTP ON;:INIT", None), ("*OPC?", "1"),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP", None), (":TRAC:DATA?", _sweep_block(rows)),
-            (":FORM:DATA ASC", None),
-            (":OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
-             ":FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
+             ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
+             ":TRAC:FEED:CONT NEXT;:SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;"
+             ":TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA ASC;:OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
+             ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:
         sweep = inst.sweep("current", np.array([0.0, 1e-5, 1e-3]), compliance=8, nplc=0.1,
                            delay_s=0.001)

@@ -138,3 +138,12 @@ def test_smu_photodetector_reads_the_light(bench, smu):
     smu.ramp_current(4e-3, step_a=1e-3, dwell_s=0)
     assert pd.read_photocurrent() == pytest.approx(bench.pixel(0).photodiode_current(100.0),
                                                    rel=0.01)
+
+
+def test_a_sweep_leaves_the_instrument_ready_for_single_readings(smu):
+    """Regression: the sweep left :TRIG:COUN 61, so every later :MEAS? took 61 readings."""
+    smu.sweep("voltage", np.linspace(0, 3, 61), compliance=0.1)
+    assert smu.ask(":TRIG:COUN?") == "1"
+    assert smu.ask(":SYST:AZER?") == "1"
+    smu.source_enabled = True
+    assert len(smu.values(":READ?")) == 5  # one reading, five elements

@@ -1,5 +1,6 @@
 """The station and the resilience layer against the virtual bench's injected faults."""
 
+import itertools
 import subprocess
 import sys
 import warnings
@@ -40,7 +41,7 @@ def kinds(st):
 
 
 def assert_back_in_configured_state(st, smu):
-    v, i, compliance = smu.read_vi()
+    _, i, compliance = smu.read_vi()
     assert i == pytest.approx(STRESS_A, rel=1e-3) and not compliance
     assert smu.output_enabled is True
     assert float(smu.get("compliance_voltage")) == 8.0
@@ -90,7 +91,7 @@ def test_reboot_mid_stress_ramps_the_pixel_back(station):
     rising = [j for j in climb if j > 0]
     assert len(rising) >= 8, "ramped, not stepped"
     assert max(levels) == pytest.approx(100.0)  # never above the set point
-    assert all(b >= a for a, b in zip(rising, rising[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(rising))
 
 
 def test_error_queue_entry_after_configuration_is_an_event(station):

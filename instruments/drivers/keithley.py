@@ -136,27 +136,32 @@ class Keithley2400(_PymeasureKeithley2400):
         if not 1 <= n <= BUFFER_MAX:
             raise ValueError(f"a 2400 sweep holds 1 to {BUFFER_MAX} points, got {n}")
         func, other = ("VOLT", "CURR") if mode == "voltage" else ("CURR", "VOLT")
-        self.write(f":OUTP OFF;:SOUR:FUNC {func};:SENS:{other}:PROT {compliance:g};"
-                   f":SENS:{other}:NPLC {nplc:g};:SOUR:DEL {delay_s:g};"
-                   f":FORM:ELEM {SWEEP_ELEMENTS}")
-        self.write(f":TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT")
         steps = np.diff(points)
         linear = n > 1 and np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12)
         chunks = [points] if linear else [points[i:i + LIST_MAX] for i in range(0, n, LIST_MAX)]
+        # Few bus messages: each one costs a transaction (and a parse) on the instrument.
+        setup = (f":OUTP OFF;:SOUR:FUNC {func};:SENS:{other}:PROT {compliance:g};"
+                 f":SENS:{other}:NPLC {nplc:g};:SOUR:DEL {delay_s:g};:FORM:ELEM {SWEEP_ELEMENTS};"
+                 f":TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT")
         budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
         with self._timeout(budget):
             for chunk in chunks:
                 if linear:
-                    self.write(f":SOUR:{func}:MODE SWE;:SOUR:{func}:STAR {chunk[0]:g};"
-                               f":SOUR:{func}:STOP {chunk[-1]:g};:SOUR:SWE:POIN {chunk.size};"
-                               f":TRIG:COUN {chunk.size}")
+                    source = (f":SOUR:{func}:MODE SWE;:SOUR:{func}:STAR {chunk[0]:g};"
+                              f":SOUR:{func}:STOP {chunk[-1]:g};:SOUR:SWE:POIN {chunk.size}")
                 else:
-                    self.write(f":SOUR:{func}:MODE LIST;:SOUR:LIST:{func} {_values_list(chunk)};"
-                               f":TRIG:COUN {chunk.size}")
-                self.write(":OUTP ON;:INIT")
-                self.ask("*OPC?")  # waits until the chunk is in the buffer
+                    source = f":SOUR:{func}:MODE LIST;:SOUR:LIST:{func} {_values_list(chunk)}"
+                # One autozero now, none per point: a third of the integrations (Keithley's
+                # advice for speed; drift over a sweep of seconds is negligible). *OPC? answers
+                # once the chunk is in the buffer.
+                prefix = f"{setup};" if setup else ""
+                self.ask(f"{prefix}{source};:TRIG:COUN {chunk.size};"
+                         f":SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?")
+                setup = ""  # later chunks add to the same buffer
         data = self._read_buffer_binary(n, elements=3)
-        self.write(f":OUTP OFF;:SOUR:{func}:MODE FIX;:SOUR:{func} 0;:TRAC:FEED:CONT NEV;"
+        # Leave the instrument as a point-by-point user expects it: one reading per trigger.
+        self.write(f":FORM:DATA ASC;:OUTP OFF;:SOUR:{func}:MODE FIX;:SOUR:{func} 0;"
+                   f":TRAC:FEED:CONT NEV;:TRIG:COUN 1;:SYST:AZER ON;"
                    f":FORM:ELEM {DEFAULT_ELEMENTS}")
         return Sweep(voltage_v=data[:, 0], current_a=data[:, 1],
                      compliance=(data[:, 2].astype(int) & STATUS_COMPLIANCE) > 0)
@@ -164,10 +169,8 @@ class Keithley2400(_PymeasureKeithley2400):
     # ---------------------------------------------------------------- helpers
     def _read_buffer_binary(self, n: int, elements: int) -> np.ndarray:
         """Buffer as little-endian singles behind '#0': a known byte count, not a terminator."""
-        self.write(":FORM:DATA SREAL;:FORM:BORD SWAP")
-        self.write(":TRAC:DATA?")
+        self.write(":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?")
         raw = self.read_bytes(2 + 4 * n * elements + 1)
-        self.write(":FORM:DATA ASC")
         if raw[:2] != b"#0":
             raise ValueError(f"{self.name}: binary buffer did not start with '#0': {raw[:8]!r}")
         values = struct.unpack(f"<{n * elements}f", raw[2:2 + 4 * n * elements])

@@ -74,7 +74,8 @@ class VirtualBench:
         for offset, (name, device) in enumerate(self.devices.items()):
             server = InstrumentServer(device, base + offset if base else 0, name=name,
                                       injector=self.injector,
-                                      on_pixel_fault=self._pixel_fault_handler(name)).start()
+                                      on_pixel_fault=self._pixel_fault_handler(name),
+                                      timing=self.rig.timing).start()
             self._servers[name] = server
             self.resources[name] = server.resource
         for name, device in self.serial_devices.items():

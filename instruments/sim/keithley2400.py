@@ -175,7 +175,8 @@ class Keithley2400Sim:
         t.setting(":STATus:MEASurement:ENABle", s, "meas_enable",
                   lambda c: int(c.number(minimum=0, maximum=65535)), str)
         t.add(":STATus:MEASurement[:EVENt]", query=lambda c: str(512 if self._buffer_full() else 0))
-        t.setting(":SYSTem:AZERo[:STATe]", s, "autozero", lambda c: c.arg().upper())
+        t.add(":SYSTem:AZERo[:STATe]", write=self._set_autozero,
+              query=lambda c: "1" if s["autozero"] != "0" else "0")
         t.setting(":SYSTem:LFRequency", s, "line_freq",
                   lambda c: int(c.choice({"50": "50", "60": "60"})), str)
         t.setting(":SYSTem:LFRequency:AUTO", s, "line_freq_auto", onoff, b)
@@ -224,6 +225,16 @@ class Keithley2400Sim:
             return volts
         return self.load.voltage_at(math.copysign(i_lim, amps))
 
+    def _set_autozero(self, c: Call) -> None:
+        """ON/OFF, or ONCE: one reference-and-zero now (two integrations), then off."""
+        value = c.arg().strip().upper()
+        if value == "ONCE":
+            nplc = max(self.s["nplc_i"], self.s["nplc_v"])
+            self.timing.wait(2 * self.timing.integration_s(nplc))
+            self.s["autozero"] = "0"
+        else:
+            self.s["autozero"] = "1" if c.boolean() else "0"
+
     def _set_list(self, key: str, c: Call) -> None:
         values = [c.number(i, minimum=-210, maximum=210) for i in range(len(c.args))]
         if not 1 <= len(values) <= 100:
@@ -271,11 +282,16 @@ class Keithley2400Sim:
         readings = []
         nplc = self.s["nplc_i"] if func == "VOLT" else self.s["nplc_v"]
         delay = self.s["source_delay"] + self.s["trigger_delay"]
-        per_point = self.timing.smu_reading_s(nplc, delay, self.s["autozero"] != "0")
-        for value in self._source_points():
+        points = self._source_points()
+        autozero = self.s["autozero"] != "0"
+        due = time.monotonic() + self.timing.smu_sequence_s(0, nplc, delay, autozero)
+        per_point = self.timing.smu_sequence_s(1, nplc, delay, autozero) - (
+            self.timing.smu_sequence_s(0, nplc, delay, autozero))
+        for value in points:
             self.s["v_level" if func == "VOLT" else "i_level"] = value
             self._apply_source()
-            self.timing.wait(per_point)
+            due += per_point
+            self.timing.wait_until(due)
             readings.append(self._read_point())
         self.last = readings
         return readings

@@ -38,19 +38,42 @@ class DeviceClock:
 
 @dataclass
 class TimingModel:
-    """How long instrument operations take in wall time (zero in fast timing)."""
+    """How long instrument operations take in wall time (zero in fast timing).
+
+    Integration (NPLC / line frequency), autozero (signal, reference and zero: three integrations
+    a reading while it is on) and the source delay are the instrument's physics. The fixed costs
+    are model choices for a GPIB-generation source-meter, not taken from a data sheet: 1 ms to
+    parse each program message, 3 ms to set up and answer one bus-triggered reading, 0.3 ms a
+    point inside a sweep the instrument runs itself.
+    """
 
     mode: Timing = Timing.FAST
     line_frequency_hz: float = 50.0
+    message_s: float = 1e-3
+    trigger_setup_s: float = 3e-3
+    sweep_point_s: float = 3e-4
 
     def wait(self, seconds: float) -> None:
         if self.mode is Timing.REALISTIC and seconds > 0:
             time.sleep(seconds)
 
-    def smu_reading_s(self, nplc: float, source_delay_s: float, autozero: bool = True) -> float:
-        """One 2400 reading: integration (×3 with autozero: signal, reference, zero) + delay."""
-        integration = nplc / self.line_frequency_hz
-        return source_delay_s + integration * (3.0 if autozero else 1.0) + 0.5e-3
+    def wait_until(self, deadline: float) -> None:
+        """Sleep until a monotonic deadline: a sequence of steps timed against absolute deadlines
+        takes its modelled time, however much each sleep overshoots."""
+        if self.mode is Timing.REALISTIC:
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+
+    def integration_s(self, nplc: float) -> float:
+        return nplc / self.line_frequency_hz
+
+    def smu_sequence_s(self, points: int, nplc: float, source_delay_s: float,
+                       autozero: bool = True) -> float:
+        """A trigger sequence of ``points`` readings (1 for a single :READ?)."""
+        per_point = (source_delay_s + self.integration_s(nplc) * (3.0 if autozero else 1.0)
+                     + self.sweep_point_s)
+        return self.trigger_setup_s + points * per_point
 
 
 class Route(str, Enum):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .faults import DEVICE_ERROR, FaultInjector, FaultKind
+from .rig import TimingModel
 from .scpi import CommandTree
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -76,6 +77,8 @@ class _Handler(socketserver.BaseRequestHandler):
             server.reboot()
             return False
         with server.lock:
+            if server.timing is not None:
+                server.timing.wait(server.timing.message_s)
             reply = server.device.handle(message)
             if fault is FaultKind.ERROR:
                 server.device.tree.push_error(DEVICE_ERROR, "injected")
@@ -94,8 +97,10 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, device: ScpiDevice, port: int = 0, host: str = "127.0.0.1", *,
                  name: str = "", injector: FaultInjector | None = None,
-                 on_pixel_fault: Callable[[FaultKind], None] | None = None) -> None:
+                 on_pixel_fault: Callable[[FaultKind], None] | None = None,
+                 timing: TimingModel | None = None) -> None:
         self.device = device
+        self.timing = timing
         self.name = name
         self.injector = injector
         self.on_pixel_fault = on_pixel_fault
