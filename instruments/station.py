@@ -21,6 +21,7 @@ SOCKET_DEFAULTS = {"read_termination": "\n", "write_termination": "\n", "timeout
 # resource is caught before anything is sourced.
 EXPECTED_IDENTITY = {
     "keithley2400": "MODEL 2400", "keithley2400-photodiode": "MODEL 2400",
+    "keithley2450": "MODEL 2450",
     "e4980a": "E4980A", "sr830": "SR830", "sr860": "SR860",
     "virtual-spectrometer": "VSPEC", "relay-box": "RELAYBOX", "laser-445": "LASER",
 }
@@ -46,6 +47,7 @@ class VirtualSpec(_Strict):
     lockin: str = "sr860"
     faults: list[str] = Field(default_factory=list)
     timeout_ms: int = Field(5000, ge=10)
+    smu: str = "keithley2400"
 
     @model_validator(mode="after")
     def _known(self) -> VirtualSpec:
@@ -67,7 +69,7 @@ class StationSpec(_Strict):
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
                         ) -> dict[str, InstrumentSpec]:
     """The specs of every instrument a running bench offers."""
-    drivers = {"smu": "keithley2400", "pd": "keithley2400-photodiode", "lcr": "e4980a",
+    drivers = {"smu": bench.config.smu, "pd": "keithley2400-photodiode", "lcr": "e4980a",
                "lockin": bench.config.lockin, "spectrometer": "virtual-spectrometer",
                "relay": "relay-box", "laser": "laser-445"}
     specs = {}
@@ -109,7 +111,7 @@ class Station:
             v = self.spec.virtual
             self.bench = VirtualBench(v.preset, pixels=v.pixels, speedup=v.speedup,
                                       timing=v.timing, seed=v.seed, lockin=v.lockin,
-                                      faults=v.faults).start()
+                                      faults=v.faults, smu=v.smu).start()
 
     def open(self) -> Station:
         self.start_bench()

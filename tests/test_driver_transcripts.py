@@ -228,3 +228,40 @@ def test_laser_protocol():
         laser.aim(3)
         assert laser.enabled is True and laser.interlock_closed is True
         laser.shutdown()
+
+
+def test_keithley2450_sweep_protocol():
+    from instruments.drivers.keithley import Keithley2450
+
+    block = to_ieee_block(np.array([0.0, 1e-9, 3.0, 0.05], dtype="<f8"), datatype="d",
+                          is_big_endian=False)
+    with expected_protocol(Keithley2450, [
+            (':OUTP OFF;:SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.05;:SENS:FUNC "CURR";'
+             ':SENS:CURR:NPLC 0.1;:SOUR:LIST:VOLT 0,3;:TRAC:CLE "defbuffer1";'
+             ':SOUR:SWE:VOLT:LIST 1, 0;:OUTP ON;:INIT;*WAI;*OPC?', "1"),
+            (':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ',
+             block + b"\n"),
+            (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT 0", None)],
+            connection_attributes=K_CONN) as inst:
+        sweep = inst.sweep("voltage", np.array([0.0, 3.0]), compliance=0.05, nplc=0.1)
+    assert sweep.voltage_v.tolist() == [0.0, 3.0]
+    assert sweep.current_a.tolist() == [1e-9, 0.05]
+    assert sweep.compliance.tolist() == [False, True]
+
+
+def test_keithley2450_ramp_read_and_off_protocol():
+    from instruments.drivers.keithley import Keithley2450
+
+    with expected_protocol(Keithley2450, [
+            (':SOUR:FUNC CURR;:SOUR:CURR:VLIM 8;:SENS:FUNC "VOLT";:SENS:VOLT:NPLC 1;'
+             ":SOUR:CURR:RANG:AUTO 1", None),
+            (":OUTP?", "0"), (":SOUR:CURR 0;:OUTP ON", None), (":SOUR:CURR?", "0"),
+            (":SOUR:CURR 0.001", None), (":SOUR:CURR 0.002", None), ("*OPC?", "1"),
+            (':READ? "defbuffer1", READ, SOUR', "+2.9E+00,+2.0E-03"),
+            (":OUTP?", "1"), (":SOUR:FUNC?", "CURR"), (":SOUR:CURR?", "0.002"),
+            (":SOUR:CURR 0", None), (":OUTP OFF", None), ("*OPC?", "1")],
+            connection_attributes=K_CONN) as inst:
+        inst.configure_current_source(compliance_v=8)
+        inst.ramp_current(2e-3, step_a=1e-3, dwell_s=0)
+        assert inst.read_vi() == (2.9, 2e-3, False)
+        inst.output_off(step_a=2e-3)

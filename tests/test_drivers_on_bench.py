@@ -147,3 +147,23 @@ def test_a_sweep_leaves_the_instrument_ready_for_single_readings(smu):
     assert smu.ask(":SYST:AZER?") == "1"
     smu.source_enabled = True
     assert len(smu.values(":READ?")) == 5  # one reading, five elements
+
+
+def test_keithley2450_driver_on_its_simulator():
+    from instruments.drivers.keithley import Keithley2450
+
+    with VirtualBench("red-cdse", smu="keithley2450", seed=9) as bench:
+        smu = Keithley2450(bench.resources["smu1"], **VISA)
+        assert "MODEL 2450" in smu.identity()
+        volts = np.linspace(0.0, 3.6, 61)
+        sweep = smu.sweep("voltage", volts, compliance=0.1)
+        truth = current_density(volts, bench.pixel(0)._diode) * AREA
+        assert np.allclose(sweep.current_a, truth, rtol=2e-3, atol=1e-10)
+        smu.configure_current_source(compliance_v=8)
+        smu.ramp_current(4e-3, step_a=5e-4, dwell_s=0)
+        _, i, compliance = smu.read_vi()
+        assert i == pytest.approx(4e-3, rel=1e-3) and not compliance
+        levels = [j for _, j, _ in bench.rig.sites[0].drive_history if j]
+        assert max(levels) == pytest.approx(100.0) and len(levels) >= 8
+        smu.output_off(step_a=5e-4)
+        assert smu.output_enabled is False and bench.rig.sites[0].present_j() == 0.0

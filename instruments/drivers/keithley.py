@@ -1,4 +1,4 @@
-"""Keithley 2400 source-meter: pymeasure's driver plus hardware list/sweep into the buffer.
+"""Keithley 2400 and 2450 source-meters: pymeasure's drivers plus hardware sweeps into the buffer.
 
 pymeasure's ``Keithley2400`` sources and reads point by point. A J–V sweep that way costs one bus
 round trip and one trigger setup per point; the instrument can instead step through a source list
@@ -16,7 +16,9 @@ from typing import Literal
 import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2400 as _PymeasureKeithley2400
+from pymeasure.instruments.keithley import Keithley2450 as _PymeasureKeithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
+from pyvisa.util import from_ieee_block
 
 from ..roles import Sweep
 
@@ -204,3 +206,89 @@ def ramp_levels(start: float, target: float, step: float) -> list[float]:
     levels = [start + (target - start) * k / count for k in range(1, count + 1)]
     levels[-1] = target
     return levels
+
+
+class Keithley2450(_PymeasureKeithley2450):
+    """A 2450 (SCPI mode) satisfying the ``SourceMeter`` role, with hardware list sweeps read
+    back from ``defbuffer1`` as a definite-length block of doubles."""
+
+    source_voltage_list = Instrument.control(
+        ":SOUR:LIST:VOLT?", ":SOUR:LIST:VOLT %s", "Voltage source list (V).",
+        set_process=_values_list)
+    source_current_list = Instrument.control(
+        ":SOUR:LIST:CURR?", ":SOUR:LIST:CURR %s", "Current source list (A).",
+        set_process=_values_list)
+    buffer_count = Instrument.measurement(
+        ':TRAC:ACT? "defbuffer1"', "Readings stored in defbuffer1.", cast=int)
+
+    def __init__(self, adapter, name: str = "Keithley 2450 SourceMeter", **kwargs) -> None:
+        super().__init__(adapter, name, **kwargs)
+        self._compliance_v: float | None = None
+
+    def identity(self) -> str:
+        return self.ask("*IDN?").strip()
+
+    def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
+        self.write(f':SOUR:FUNC CURR;:SOUR:CURR:VLIM {compliance_v:g};:SENS:FUNC "VOLT";'
+                   f":SENS:VOLT:NPLC {nplc:g};:SOUR:CURR:RANG:AUTO 1")
+        self._compliance_v = compliance_v
+
+    @property
+    def output_enabled(self) -> bool:
+        return bool(int(self.ask(":OUTP?")))
+
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
+        if self._compliance_v is None:
+            raise RuntimeError("compliance must be set (configure_current_source) before the "
+                               "output goes on")
+        if not self.output_enabled:
+            self.write(":SOUR:CURR 0;:OUTP ON")
+        for level in ramp_levels(float(self.ask(":SOUR:CURR?")), target_a, step_a):
+            self.write(f":SOUR:CURR {level:g}")
+            if dwell_s:
+                time.sleep(dwell_s)
+        self.ask("*OPC?")
+
+    def read_vi(self) -> tuple[float, float, bool]:
+        v, i = (float(x) for x in self.values(':READ? "defbuffer1", READ, SOUR'))
+        limit = self._compliance_v
+        return v, i, bool(limit is not None and abs(v) >= 0.999 * limit)
+
+    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
+        if self.output_enabled and self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
+            for level in ramp_levels(float(self.ask(":SOUR:CURR?")), 0.0, step_a):
+                self.write(f":SOUR:CURR {level:g}")
+                if dwell_s:
+                    time.sleep(dwell_s)
+        self.write(":OUTP OFF")
+        self.ask("*OPC?")
+
+    def shutdown(self) -> None:
+        self.output_off()
+
+    def sweep(self, mode: Literal["voltage", "current"], points: np.ndarray, compliance: float,
+              nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
+        points = np.asarray(points, dtype=float)
+        n = points.size
+        if not 1 <= n <= BUFFER_MAX:
+            raise ValueError(f"a sweep holds 1 to {BUFFER_MAX} points, got {n}")
+        func, other, limit = (("VOLT", "CURR", "ILIM") if mode == "voltage"
+                              else ("CURR", "VOLT", "VLIM"))
+        budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
+        with Keithley2400._TimeoutScope(self, budget):
+            self.ask(f':OUTP OFF;:SOUR:FUNC {func};:SOUR:{func}:{limit} {compliance:g};'
+                     f':SENS:FUNC "{other}";:SENS:{other}:NPLC {nplc:g};'
+                     f':SOUR:LIST:{func} {_values_list(points)};:TRAC:CLE "defbuffer1";'
+                     f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
+            self.write(f':FORM:DATA REAL;:FORM:BORD SWAP;'
+                       f':TRAC:DATA? 1, {n}, "defbuffer1", SOUR, READ')
+            payload = 8 * 2 * n
+            raw = self.read_bytes(2 + len(str(payload)) + payload + 1)
+        self.write(f":FORM:DATA ASC;:OUTP OFF;:SOUR:{func} 0")
+        data = np.array(from_ieee_block(raw[:-1], datatype="d", is_big_endian=False),
+                        dtype=float).reshape(n, 2)
+        source, reading = data[:, 0], data[:, 1]
+        volts, amps = (source, reading) if mode == "voltage" else (reading, source)
+        measured = amps if mode == "voltage" else volts
+        return Sweep(voltage_v=volts, current_a=amps,
+                     compliance=np.abs(measured) >= 0.999 * abs(compliance))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .e4980a import E4980ASim
 from .faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
 from .keithley2400 import Keithley2400Sim
+from .keithley2450 import Keithley2450Sim
 from .loads import PhotodiodeLoad, PixelLoad
 from .lockin import SR830Sim, SR860Sim
 from .qled import Condition, QledPixel
@@ -27,6 +28,7 @@ from .server import InstrumentServer
 from .spectrometer import SpectrometerSim
 
 LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}
+SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Sim}
 
 
 @dataclass(frozen=True)
@@ -38,17 +40,23 @@ class BenchConfig:
     seed: int = 0
     port_base: int = 0  # 0: let the OS choose free ports
     lockin: str = "sr860"
+    smu: str = "keithley2400"
 
 
 class VirtualBench:
     def __init__(self, preset: str = "red-cdse", pixels: int = 1, speedup: float = 1.0,
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
-                 lockin: str = "sr860", faults: list[FaultSpec | str] = ()) -> None:
+                 lockin: str = "sr860", faults: list[FaultSpec | str] = (),
+                 smu: str = "keithley2400") -> None:
         if pixels < 1:
             raise ValueError(f"a bench needs at least one pixel, got {pixels}")
         if lockin not in LOCKINS:
             raise ValueError(f"unknown lock-in {lockin!r}; choose one of: {', '.join(LOCKINS)}")
-        self.config = BenchConfig(preset, pixels, speedup, Timing(timing), seed, port_base, lockin)
+        if smu not in SOURCE_METERS:
+            raise ValueError(f"unknown source-meter {smu!r}; choose one of: "
+                             f"{', '.join(SOURCE_METERS)}")
+        self.config = BenchConfig(preset, pixels, speedup, Timing(timing), seed, port_base, lockin,
+                                  smu)
         clock = DeviceClock(speedup)
         sites = [Site(i, QledPixel(preset, seed=seed + i), clock) for i in range(pixels)]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
@@ -57,8 +65,8 @@ class VirtualBench:
         timing_model = self.rig.timing
         self.devices: dict[str, object] = {}
         for i, site in enumerate(sites):
-            self.devices[f"smu{i + 1}"] = Keithley2400Sim(PixelLoad(site), timing_model,
-                                                          serial=f"{4000000 + i}")
+            self.devices[f"smu{i + 1}"] = SOURCE_METERS[smu](PixelLoad(site), timing_model,
+                                                             serial=f"{4000000 + i}")
             self.devices[f"pd{i + 1}"] = Keithley2400Sim(PhotodiodeLoad(site, self.rig),
                                                          timing_model, serial=f"{4100000 + i}")
         self.devices["lcr"] = E4980ASim(self.rig, timing_model)

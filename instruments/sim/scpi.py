@@ -152,7 +152,9 @@ class CommandTree:
 
     def add(self, pattern: str, *, write: Handler | None = None, query: Handler | None = None
             ) -> None:
-        self._commands.append((_parse_pattern(pattern), write, query))
+        """Declare a command. A later declaration takes precedence over an earlier one that
+        matches the same header: a subclass's dialect refines its base's."""
+        self._commands.insert(0, (_parse_pattern(pattern), write, query))
 
     def setting(self, pattern: str, store: dict, key: str, parse: Callable[[Call], object],
                 fmt: Callable[[object], str] = str,
