@@ -8,12 +8,9 @@ from pymeasure.instruments.agilent import AgilentE4980
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from ..roles import ImpedanceSweep
+from .formats import scpi_list
 
 LIST_MAX = 201
-
-
-def _values_list(values) -> str:
-    return ",".join(f"{float(v):.6g}" for v in values)
 
 
 class AgilentE4980A(AgilentE4980):
@@ -29,7 +26,7 @@ class AgilentE4980A(AgilentE4980):
         map_values=True)
     list_bias_voltage = Instrument.control(
         ":LIST:BIAS:VOLT?", ":LIST:BIAS:VOLT %s", "DC-bias list (1 to 201 points, V).",
-        set_process=_values_list)
+        set_process=scpi_list)
 
     def __init__(self, adapter, name: str = "Keysight E4980A LCR meter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)

@@ -21,6 +21,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
 from ..roles import Sweep
+from .formats import scpi_list
 
 BUFFER_MAX = 2500
 LIST_MAX = 100
@@ -28,10 +29,6 @@ STATUS_COMPLIANCE = 1 << 3
 SWEEP_ELEMENTS = "VOLT,CURR,STAT"
 DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties expect
 _MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
-
-
-def _values_list(values) -> str:
-    return ",".join(f"{float(v):.6g}" for v in values)
 
 
 class Keithley2400(_PymeasureKeithley2400):
@@ -45,10 +42,10 @@ class Keithley2400(_PymeasureKeithley2400):
         validator=strict_discrete_set, values=_MODES, map_values=True)
     source_voltage_list = Instrument.control(
         ":SOUR:LIST:VOLT?", ":SOUR:LIST:VOLT %s", "Voltage source list (1 to 100 points, V).",
-        set_process=_values_list)
+        set_process=scpi_list)
     source_current_list = Instrument.control(
         ":SOUR:LIST:CURR?", ":SOUR:LIST:CURR %s", "Current source list (1 to 100 points, A).",
-        set_process=_values_list)
+        set_process=scpi_list)
     source_voltage_start = Instrument.control(
         ":SOUR:VOLT:STAR?", ":SOUR:VOLT:STAR %g", "Linear voltage sweep start (V).")
     source_voltage_stop = Instrument.control(
@@ -133,10 +130,8 @@ class Keithley2400(_PymeasureKeithley2400):
     def sweep(self, mode: Literal["voltage", "current"], points: np.ndarray, compliance: float,
               nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
         """Run a J–V (or I–V) sweep in the instrument; returns with the output off at 0."""
-        points = np.asarray(points, dtype=float)
+        points = sweep_points(points)
         n = points.size
-        if not 1 <= n <= BUFFER_MAX:
-            raise ValueError(f"a 2400 sweep holds 1 to {BUFFER_MAX} points, got {n}")
         func, other = ("VOLT", "CURR") if mode == "voltage" else ("CURR", "VOLT")
         steps = np.diff(points)
         linear = n > 1 and np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12)
@@ -152,7 +147,7 @@ class Keithley2400(_PymeasureKeithley2400):
                     source = (f":SOUR:{func}:MODE SWE;:SOUR:{func}:STAR {chunk[0]:g};"
                               f":SOUR:{func}:STOP {chunk[-1]:g};:SOUR:SWE:POIN {chunk.size}")
                 else:
-                    source = f":SOUR:{func}:MODE LIST;:SOUR:LIST:{func} {_values_list(chunk)}"
+                    source = f":SOUR:{func}:MODE LIST;:SOUR:LIST:{func} {scpi_list(chunk)}"
                 # One autozero now, none per point: a third of the integrations (Keithley's
                 # advice for speed; drift over a sweep of seconds is negligible). *OPC? answers
                 # once the chunk is in the buffer.
@@ -197,6 +192,14 @@ class Keithley2400(_PymeasureKeithley2400):
         return self._TimeoutScope(self, seconds)
 
 
+def sweep_points(points) -> np.ndarray:
+    """The points of a hardware sweep, refused if the buffer cannot hold them."""
+    points = np.asarray(points, dtype=float)
+    if not 1 <= points.size <= BUFFER_MAX:
+        raise ValueError(f"a hardware sweep holds 1 to {BUFFER_MAX} points, got {points.size}")
+    return points
+
+
 def ramp_levels(start: float, target: float, step: float) -> list[float]:
     """Levels from ``start`` to ``target`` (inclusive) no more than ``step`` apart, monotonic,
     never beyond the target: a ramp cannot overshoot."""
@@ -214,10 +217,10 @@ class Keithley2450(_PymeasureKeithley2450):
 
     source_voltage_list = Instrument.control(
         ":SOUR:LIST:VOLT?", ":SOUR:LIST:VOLT %s", "Voltage source list (V).",
-        set_process=_values_list)
+        set_process=scpi_list)
     source_current_list = Instrument.control(
         ":SOUR:LIST:CURR?", ":SOUR:LIST:CURR %s", "Current source list (A).",
-        set_process=_values_list)
+        set_process=scpi_list)
     buffer_count = Instrument.measurement(
         ':TRAC:ACT? "defbuffer1"', "Readings stored in defbuffer1.", cast=int)
 
@@ -268,17 +271,15 @@ class Keithley2450(_PymeasureKeithley2450):
 
     def sweep(self, mode: Literal["voltage", "current"], points: np.ndarray, compliance: float,
               nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
-        points = np.asarray(points, dtype=float)
+        points = sweep_points(points)
         n = points.size
-        if not 1 <= n <= BUFFER_MAX:
-            raise ValueError(f"a sweep holds 1 to {BUFFER_MAX} points, got {n}")
         func, other, limit = (("VOLT", "CURR", "ILIM") if mode == "voltage"
                               else ("CURR", "VOLT", "VLIM"))
         budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
         with Keithley2400._TimeoutScope(self, budget):
             self.ask(f':OUTP OFF;:SOUR:FUNC {func};:SOUR:{func}:{limit} {compliance:g};'
                      f':SENS:FUNC "{other}";:SENS:{other}:NPLC {nplc:g};'
-                     f':SOUR:LIST:{func} {_values_list(points)};:TRAC:CLE "defbuffer1";'
+                     f':SOUR:LIST:{func} {scpi_list(points)};:TRAC:CLE "defbuffer1";'
                      f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
             self.write(f':FORM:DATA REAL;:FORM:BORD SWAP;'
                        f':TRAC:DATA? 1, {n}, "defbuffer1", SOUR, READ')

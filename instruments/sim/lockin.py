@@ -152,17 +152,13 @@ def _index(c: Call, n: int) -> int:
     return int(c.number(minimum=0, maximum=n - 1))
 
 
-class SR830Sim:
-    IDN = "Stanford_Research_Systems,SR830,s/n{serial},ver1.07 "
-    SNAP: ClassVar[dict[int, str]] = {1: "X", 2: "Y", 3: "R", 4: "TH", 5: "IN1", 6: "IN2",
-                                      7: "IN3", 8: "IN4", 9: "F"}
+class _SrsLockinSim:
+    """What both SRS models share: the physics core, an SRS-syntax command tree, a reset."""
 
-    def __init__(self, rig: Rig, serial: str = "80001") -> None:
+    def __init__(self, rig: Rig, serial: str, settings: dict) -> None:
         self.core = LockinCore(rig)
         self.serial = serial
-        self.s = {"isrc": 0, "ignd": 0, "icpl": 0, "ilin": 0, "fmod": 1, "rslp": 0, "sync": 0,
-                  "rmod": 1, "slvl": 1.0, "ddef1": 0, "ddef2": 0, "srat": 4, "send": 1,
-                  "tstr": 0, "fast": 0}
+        self.s = settings
         self.tree = CommandTree()
         self._declare()
 
@@ -171,6 +167,21 @@ class SR830Sim:
 
     def reset(self) -> None:
         self.__init__(self.core.rig, self.serial)
+
+    def _declare(self) -> None:
+        raise NotImplementedError
+
+
+class SR830Sim(_SrsLockinSim):
+    IDN = "Stanford_Research_Systems,SR830,s/n{serial},ver1.07 "
+    SNAP: ClassVar[dict[int, str]] = {1: "X", 2: "Y", 3: "R", 4: "TH", 5: "IN1", 6: "IN2",
+                                      7: "IN3", 8: "IN4", 9: "F"}
+
+    def __init__(self, rig: Rig, serial: str = "80001") -> None:
+        super().__init__(rig, serial, {
+            "isrc": 0, "ignd": 0, "icpl": 0, "ilin": 0, "fmod": 1, "rslp": 0, "sync": 0,
+            "rmod": 1, "slvl": 1.0, "ddef1": 0, "ddef2": 0, "srat": 4, "send": 1, "tstr": 0,
+            "fast": 0})
 
     def _declare(self) -> None:
         t, s, core = self.tree, self.s, self.core
@@ -225,7 +236,7 @@ class SR830Sim:
         return str(value)
 
 
-class SR860Sim:
+class SR860Sim(_SrsLockinSim):
     IDN = "Stanford_Research_Systems,SR860,{serial},v1.51"
     SNAP: ClassVar[dict[str, str]] = {
         "0": "X", "1": "Y", "2": "R", "3": "TH", "4": "IN1", "5": "IN2", "6": "IN3", "7": "IN4",
@@ -233,8 +244,6 @@ class SR860Sim:
             "IN1": "IN1", "IN2": "IN2", "IN3": "IN3", "IN4": "IN4"}
 
     def __init__(self, rig: Rig, serial: str = "004321") -> None:
-        self.core = LockinCore(rig)
-        self.serial = serial
         s = {"harmdual": 1, "slvl": 1.0, "tbmode": 0, "refm": 0, "rsrc": 0, "rtrg": 0, "refz": 0,
              "ivmd": 0, "isrc": 0, "icpl": 0, "ignd": 0, "irng": 0, "icur": 0, "sync": 0,
              "advfilt": 0, "dblk": 0, "dlay": 0, "gspd": 0, "freqint": 1000.0}
@@ -243,15 +252,7 @@ class SR860Sim:
         s.update({f"pstl{i}": 0.0 for i in range(4)})
         s.update({f"cdsp{i}": i for i in range(4)})
         s.update({f"cgrf{i}": 0 for i in range(4)})
-        self.s = s
-        self.tree = CommandTree()
-        self._declare()
-
-    def handle(self, message: str) -> bytes | None:
-        return self.tree.execute_srs(message)
-
-    def reset(self) -> None:
-        self.__init__(self.core.rig, self.serial)
+        super().__init__(rig, serial, s)
 
     def _declare(self) -> None:
         t, s, core = self.tree, self.s, self.core
