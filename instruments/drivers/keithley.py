@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import struct
 import time
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -97,10 +98,8 @@ class Keithley2400(_PymeasureKeithley2400):
             self.source_current = 0.0
             self.source_enabled = True
         start = float(self.source_current)
-        for level in ramp_levels(start, target_a, step_a):
-            self.source_current = level
-            if dwell_s:
-                time.sleep(dwell_s)
+        ramp(lambda level: setattr(self, "source_current", level), start, target_a, step_a,
+             dwell_s)
         self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
 
     def read_vi(self) -> tuple[float, float, bool]:
@@ -110,13 +109,11 @@ class Keithley2400(_PymeasureKeithley2400):
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         if self.source_enabled:
             if self.source_mode == "current":
-                for level in ramp_levels(float(self.source_current), 0.0, step_a):
-                    self.source_current = level
-                    if dwell_s:
-                        time.sleep(dwell_s)
+                ramp(lambda level: setattr(self, "source_current", level),
+                     float(self.source_current), 0.0, step_a, dwell_s)
             else:
-                for level in ramp_levels(float(self.source_voltage), 0.0, 0.1):
-                    self.source_voltage = level
+                ramp(lambda level: setattr(self, "source_voltage", level),
+                     float(self.source_voltage), 0.0, 0.1, 0.0)
         self.source_enabled = False
         self.ask("*OPC?")  # return only once the output is really off
 
@@ -200,6 +197,15 @@ def sweep_points(points) -> np.ndarray:
     return points
 
 
+def ramp(apply: Callable[[float], None], start: float, target: float, step: float,
+         dwell_s: float) -> None:
+    """Apply each level of ``ramp_levels`` in turn, dwelling between steps."""
+    for level in ramp_levels(start, target, step):
+        apply(level)
+        if dwell_s:
+            time.sleep(dwell_s)
+
+
 def ramp_levels(start: float, target: float, step: float) -> list[float]:
     """Levels from ``start`` to ``target`` (inclusive) no more than ``step`` apart, monotonic,
     never beyond the target: a ramp cannot overshoot."""
@@ -246,11 +252,11 @@ class Keithley2450(_PymeasureKeithley2450):
                                "output goes on")
         if not self.output_enabled:
             self.write(":SOUR:CURR 0;:OUTP ON")
-        for level in ramp_levels(float(self.ask(":SOUR:CURR?")), target_a, step_a):
-            self.write(f":SOUR:CURR {level:g}")
-            if dwell_s:
-                time.sleep(dwell_s)
+        ramp(self._set_current, float(self.ask(":SOUR:CURR?")), target_a, step_a, dwell_s)
         self.ask("*OPC?")
+
+    def _set_current(self, amps: float) -> None:
+        self.write(f":SOUR:CURR {amps:g}")
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i = (float(x) for x in self.values(':READ? "defbuffer1", READ, SOUR'))
@@ -259,10 +265,7 @@ class Keithley2450(_PymeasureKeithley2450):
 
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         if self.output_enabled and self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
-            for level in ramp_levels(float(self.ask(":SOUR:CURR?")), 0.0, step_a):
-                self.write(f":SOUR:CURR {level:g}")
-                if dwell_s:
-                    time.sleep(dwell_s)
+            ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0, step_a, dwell_s)
         self.write(":OUTP OFF")
         self.ask("*OPC?")
 
