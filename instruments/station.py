@@ -129,6 +129,17 @@ class Station:
         return {name: inst.identity() for name, inst in self.instruments.items()}
 
     def close(self) -> None:
+        """Make every instrument safe (source-meters ramp down and switch off, no DC bias, laser
+        off), then release it. One failing instrument never keeps the others from being made
+        safe; its failure is an event."""
+        for name, inst in self.instruments.items():
+            if inst._driver is None:
+                continue  # never connected: nothing can be on
+            try:
+                inst.shutdown()
+            except Exception as exc:  # report and carry on: the rest must still be made safe
+                if self.listener is not None:
+                    self.listener(FaultEvent(name, "shutdown-failed", str(exc)))
         for inst in self.instruments.values():
             inst.close()
         self.instruments.clear()

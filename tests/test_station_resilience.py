@@ -169,3 +169,20 @@ def test_agelab_check_bad_config_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
     assert "station.virtual.pixels" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_leaving_a_station_on_an_exception_ramps_every_output_off():
+    spec = StationSpec.model_validate({"virtual": {"pixels": 1, "timeout_ms": 1000}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        station = Station(spec)
+        with pytest.raises(RuntimeError, match="mid-run"), station:
+            stress(station)
+            bench = station.bench
+            site = bench.rig.sites[0]
+            site.drive_history.clear()
+            raise RuntimeError("mid-run failure")
+    down = [j for _, j, _ in site.drive_history]
+    assert down[-1] == 0.0 and len(down) >= 8, "ramped down, not dropped"
+    assert all(b <= a for a, b in itertools.pairwise(down))
+    assert bench.rig.sites[0].present_j() == 0.0
