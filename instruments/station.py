@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .registry import driver_class
 from .resilience import FaultEvent, Resilient
@@ -40,7 +40,8 @@ class InstrumentSpec(_Strict):
 
 class VirtualSpec(_Strict):
     preset: str = "red-cdse"
-    pixels: int = Field(1, ge=1, le=256)
+    # A count of ``preset`` pixels, or one preset name per pixel.
+    pixels: int | list[str] = Field(1)
     speedup: float = Field(1.0, gt=0)
     timing: str = "fast"
     seed: int = 0
@@ -49,11 +50,24 @@ class VirtualSpec(_Strict):
     timeout_ms: int = Field(5000, ge=10)
     smu: str = "keithley2400"
 
+    @property
+    def presets(self) -> list[str]:
+        return [self.preset] * self.pixels if isinstance(self.pixels, int) else list(self.pixels)
+
+    @field_validator("pixels")
+    @classmethod
+    def _count(cls, pixels: int | list[str]) -> int | list[str]:
+        count = pixels if isinstance(pixels, int) else len(pixels)
+        if not 1 <= count <= 256:
+            raise ValueError(f"a virtual bench has 1 to 256 pixels, got {count}")
+        return pixels
+
     @model_validator(mode="after")
     def _known(self) -> VirtualSpec:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of "
-                             f"{', '.join(sorted(PRESETS))}")
+        for name in dict.fromkeys(self.presets):
+            if name not in PRESETS:
+                raise ValueError(f"unknown preset {name!r}; choose one of "
+                                 f"{', '.join(sorted(PRESETS))}")
         if self.lockin not in LOCKINS:
             raise ValueError(f"unknown lock-in {self.lockin!r}; choose sr830 or sr860")
         if self.timing not in ("fast", "realistic"):
@@ -109,7 +123,7 @@ class Station:
         """Start the virtual bench if the station asks for one (idempotent)."""
         if self.spec.virtual is not None and self.bench is None:
             v = self.spec.virtual
-            self.bench = VirtualBench(v.preset, pixels=v.pixels, speedup=v.speedup,
+            self.bench = VirtualBench(v.presets, speedup=v.speedup,
                                       timing=v.timing, seed=v.seed, lockin=v.lockin,
                                       faults=v.faults, smu=v.smu).start()
 

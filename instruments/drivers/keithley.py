@@ -125,8 +125,12 @@ class Keithley2400(_PymeasureKeithley2400):
         self.output_off()
 
     def sweep(self, mode: Literal["voltage", "current"], points: np.ndarray, compliance: float,
-              nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
-        """Run a J–V (or I–V) sweep in the instrument; returns with the output off at 0."""
+              nplc: float = 1.0, delay_s: float = 0.0, trigger_link: bool = False) -> Sweep:
+        """Run a J–V (or I–V) sweep in the instrument; returns with the output off at 0.
+
+        With ``trigger_link`` the 2400 puts a trigger on the trigger link after each source step,
+        so a photodiode meter armed on the link (``arm_linked``) reads the light at every point.
+        """
         points = sweep_points(points)
         n = points.size
         func, other = ("VOLT", "CURR") if mode == "voltage" else ("CURR", "VOLT")
@@ -136,7 +140,8 @@ class Keithley2400(_PymeasureKeithley2400):
         # Few bus messages: each one costs a transaction (and a parse) on the instrument.
         setup = (f":OUTP OFF;:SOUR:FUNC {func};:SENS:{other}:PROT {compliance:g};"
                  f":SENS:{other}:NPLC {nplc:g};:SOUR:DEL {delay_s:g};:FORM:ELEM {SWEEP_ELEMENTS};"
-                 f":TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT")
+                 f":TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT"
+                 + (";:TRIG:OUTP SOUR" if trigger_link else ""))
         budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
         with self._timeout(budget):
             for chunk in chunks:
@@ -156,7 +161,7 @@ class Keithley2400(_PymeasureKeithley2400):
         # Leave the instrument as a point-by-point user expects it: one reading per trigger.
         self.write(f":FORM:DATA ASC;:OUTP OFF;:SOUR:{func}:MODE FIX;:SOUR:{func} 0;"
                    f":TRAC:FEED:CONT NEV;:TRIG:COUN 1;:SYST:AZER ON;"
-                   f":FORM:ELEM {DEFAULT_ELEMENTS}")
+                   f":FORM:ELEM {DEFAULT_ELEMENTS}" + (";:TRIG:OUTP NONE" if trigger_link else ""))
         return Sweep(voltage_v=data[:, 0], current_a=data[:, 1],
                      compliance=(data[:, 2].astype(int) & STATUS_COMPLIANCE) > 0)
 

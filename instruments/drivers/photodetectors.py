@@ -3,7 +3,9 @@ through a transimpedance amplifier into a lock-in's AUX input."""
 
 from __future__ import annotations
 
-from .keithley import Keithley2400
+import numpy as np
+
+from .keithley import DEFAULT_ELEMENTS, SWEEP_ELEMENTS, Keithley2400, sweep_points
 from .lockin import _LockInRole
 
 
@@ -20,6 +22,25 @@ class Keithley2400Photodetector(Keithley2400):
                        ":OUTP ON")
             self._biased = True
         return -float(self.values(":READ?")[1])
+
+    def arm_linked(self, points: int, nplc: float = 0.1) -> None:
+        """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
+        the pixel's source-meter (``Keithley2400.sweep(..., trigger_link=True)``)."""
+        n = sweep_points(np.zeros(points)).size
+        self.ask(f":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC {nplc:g};"
+                 f":FORM:ELEM {SWEEP_ELEMENTS};:TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;"
+                 f":TRAC:FEED:CONT NEXT;:TRIG:COUN {n};:TRIG:SOUR TLIN;:OUTP ON;*OPC?")
+        self._biased = True
+        self.write(":INIT")
+
+    def fetch_linked(self, points: int, timeout_s: float = 30.0) -> np.ndarray:
+        """The photocurrents (A) of an armed acquisition, once every trigger has come."""
+        with self._timeout(timeout_s):
+            self.ask("*OPC?")
+        data = self._read_buffer_binary(points, elements=3)
+        self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
+                   f":FORM:ELEM {DEFAULT_ELEMENTS}")
+        return -data[:, 1]
 
 
 class LockinAuxPhotodetector:

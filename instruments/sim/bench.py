@@ -13,6 +13,7 @@ photodiode at 0 V), ``lcr`` (E4980A), ``lockin`` (SR830 or SR860), ``spectromete
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .e4980a import E4980ASim
@@ -33,7 +34,7 @@ SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Si
 
 @dataclass(frozen=True)
 class BenchConfig:
-    preset: str = "red-cdse"
+    preset: str = "red-cdse"  # comma-separated when the pixels differ
     pixels: int = 1
     speedup: float = 1.0
     timing: Timing = Timing.FAST
@@ -44,10 +45,16 @@ class BenchConfig:
 
 
 class VirtualBench:
-    def __init__(self, preset: str = "red-cdse", pixels: int = 1, speedup: float = 1.0,
+    """``preset`` names one preset for every pixel, or gives one per pixel (then ``pixels`` is
+    their count)."""
+
+    def __init__(self, preset: str | Sequence[str] = "red-cdse", pixels: int = 1,
+                 speedup: float = 1.0,
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
                  lockin: str = "sr860", faults: list[FaultSpec | str] = (),
                  smu: str = "keithley2400") -> None:
+        presets = [preset] * pixels if isinstance(preset, str) else list(preset)
+        pixels = len(presets)
         if pixels < 1:
             raise ValueError(f"a bench needs at least one pixel, got {pixels}")
         if lockin not in LOCKINS:
@@ -55,10 +62,10 @@ class VirtualBench:
         if smu not in SOURCE_METERS:
             raise ValueError(f"unknown source-meter {smu!r}; choose one of: "
                              f"{', '.join(SOURCE_METERS)}")
-        self.config = BenchConfig(preset, pixels, speedup, Timing(timing), seed, port_base, lockin,
+        self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed, port_base, lockin,
                                   smu)
         clock = DeviceClock(speedup)
-        sites = [Site(i, QledPixel(preset, seed=seed + i), clock) for i in range(pixels)]
+        sites = [Site(i, QledPixel(name, seed=seed + i), clock) for i, name in enumerate(presets)]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
         specs = [f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in faults]
         self.injector = FaultInjector(specs, clock, seed) if specs else None

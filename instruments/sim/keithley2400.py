@@ -29,6 +29,7 @@ from .scpi import (
 OVERFLOW = 9.91e37
 BUFFER_MAX = 2500
 STATUS_COMPLIANCE = 1 << 3
+LINK_TIMEOUT_S = 10.0  # how long an INIT armed on the trigger link waits (the real one: forever)
 ELEMENT_ORDER = ("VOLT", "CURR", "RES", "TIME", "STAT")
 IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,{serial},C32   Oct  4 2010 14:20:11/A02  /S/K"
 
@@ -66,6 +67,7 @@ class Keithley2400Sim:
         self.trace: list[list[float]] = []
         self.last: list[list[float]] = []
         self._t_on = time.monotonic()
+        self._link_armed_at: int | None = None
         self.tree = CommandTree()
         self._declare()
 
@@ -188,7 +190,14 @@ class Keithley2400Sim:
         t.setting(":DISPlay:ENABle", s, "display", onoff, b)
 
     def handle(self, message: str) -> bytes | None:
-        return self.tree.execute(message)
+        reply = self.tree.execute(message)
+        # Selecting the trigger link arms this meter: triggers sent from now on are for it.
+        linked = self.s["trigger_source"] == "TLIN" and hasattr(self.load, "trigger_in")
+        if linked and self._link_armed_at is None:
+            self._link_armed_at = self.load.link_generation()
+        elif not linked:
+            self._link_armed_at = None
+        return reply
 
     # ------------------------------------------------------------------ behaviour
     def reset(self) -> None:
@@ -287,12 +296,35 @@ class Keithley2400Sim:
         due = time.monotonic() + self.timing.smu_sequence_s(0, nplc, delay, autozero)
         per_point = self.timing.smu_sequence_s(1, nplc, delay, autozero) - (
             self.timing.smu_sequence_s(0, nplc, delay, autozero))
+        if self._link_armed_at is not None:
+            return self._acquire_linked(len(points), due, per_point)
         for value in points:
             self.s["v_level" if func == "VOLT" else "i_level"] = value
             self._apply_source()
             due += per_point
             self.timing.wait_until(due)
             readings.append(self._read_point())
+        if self.s["trigger_output"] != "NONE" and hasattr(self.load, "trigger_out"):
+            self.load.trigger_out([r[1] for r in readings])
+        self.last = readings
+        return readings
+
+    def _acquire_linked(self, count: int, due: float, per_point: float) -> list[list[float]]:
+        """Armed on the trigger link: one reading per trigger from the other source-meter, taken
+        at that step's drive. Only triggers sent after the link was selected count."""
+        drives = self.load.trigger_in(self._link_armed_at, LINK_TIMEOUT_S)
+        if drives is None:
+            raise ScpiError((-214, "Trigger deadlock"), "no trigger arrived on the link")
+        self._link_armed_at = self.load.link_generation()  # the next INIT waits for new triggers
+        readings = []
+        for drive in drives[:count]:
+            self.load.linked_j = drive
+            try:
+                due += per_point
+                self.timing.wait_until(due)
+                readings.append(self._read_point())
+            finally:
+                self.load.linked_j = None
         self.last = readings
         return readings
 

@@ -54,6 +54,11 @@ class PixelLoad:
         noise = self.site.pixel.noise
         return noise.smu_voltage(volts), noise.smu_current(amps)
 
+    def trigger_out(self, amps_per_step: list[float]) -> None:
+        """The source-meter's trigger-link output: one trigger per step, at these currents."""
+        area = self.site.pixel.area_cm2
+        self.site.link.publish([a / area * 1e3 for a in amps_per_step])
+
 
 class PhotodiodeLoad:
     """The Si photodiode facing a pixel: a photocurrent source across a junction.
@@ -68,11 +73,20 @@ class PhotodiodeLoad:
     def __init__(self, site: Site, rig: Rig) -> None:
         self.site = site
         self.rig = rig
+        self.linked_j: float | None = None  # the drive of the trigger-link step being read
 
     def photocurrent(self) -> float:
         px = self.site.sync()
         laser = self.rig.laser.emitting_w if self.rig.optics_site == self.site.index else 0.0
-        return px.photodiode_current(self.site.present_j(), laser)
+        j = self.site.present_j() if self.linked_j is None else self.linked_j
+        return px.photodiode_current(max(j, 0.0), laser)
+
+    def link_generation(self) -> int:
+        return self.site.link.generation
+
+    def trigger_in(self, after_generation: int, timeout_s: float) -> list[float] | None:
+        """Wait for the source-meter's triggers: the drive (mA/cm²) at each."""
+        return self.site.link.wait(after_generation, timeout_s)
 
     def current_at(self, volts: float) -> float:
         exponent = min(volts / self.THERMAL_V, 700.0)

@@ -76,6 +76,39 @@ class TimingModel:
         return self.trigger_setup_s + points * per_point
 
 
+class TriggerLink:
+    """The trigger-link cable between a pixel's source-meter and its photodiode meter.
+
+    The source-meter puts one trigger on the line per source step; the photodiode meter, armed on
+    the link, takes one reading per trigger at that step's drive. The bench hands the drives over
+    when the source-meter's sequence ends (aging within a sweep of seconds is negligible), each
+    sequence numbered so a meter armed after a sequence never reads an older one.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._drives: list[float] = []
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def publish(self, drives_ma_cm2: list[float]) -> None:
+        with self._cond:
+            self._generation += 1
+            self._drives = list(drives_ma_cm2)
+            self._cond.notify_all()
+
+    def wait(self, after_generation: int, timeout_s: float) -> list[float] | None:
+        """The drives of the first sequence published after ``after_generation``, or None."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._generation > after_generation, timeout_s):
+                return None
+            return list(self._drives)
+
+
 class Route(str, Enum):
     SMU = "SMU"
     LCR = "LCR"
@@ -97,6 +130,7 @@ class Site:
         # Every drive applied, (device hours, J or None, V or None): the ground truth against which
         # tests check that a ramp never overshoots and a reboot is ramped back, not stepped.
         self.drive_history: deque[tuple[float, float, float | None]] = deque(maxlen=100_000)
+        self.link = TriggerLink()
 
     def sync(self) -> QledPixel:
         """Advance the pixel to now under the drive it has had since the last sync."""
