@@ -83,11 +83,19 @@ class StationSpec(_Strict):
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
                         ) -> dict[str, InstrumentSpec]:
     """The specs of every instrument a running bench offers."""
-    drivers = {"smu": bench.config.smu, "pd": "keithley2400-photodiode", "lcr": "e4980a",
-               "lockin": bench.config.lockin, "spectrometer": "virtual-spectrometer",
+    return bench_instruments(bench.resources, bench.config.smu, bench.config.lockin, timeout_ms)
+
+
+def bench_instruments(resources: dict[str, str], smu: str = "keithley2400",
+                      lockin: str = "sr860", timeout_ms: int = 5000
+                      ) -> dict[str, InstrumentSpec]:
+    """The specs of a bench's instruments from its resource strings (a bench in-process, or one
+    running as its own process)."""
+    drivers = {"smu": smu, "pd": "keithley2400-photodiode", "lcr": "e4980a",
+               "lockin": lockin, "spectrometer": "virtual-spectrometer",
                "relay": "relay-box", "laser": "laser-445"}
     specs = {}
-    for name, resource in bench.resources.items():
+    for name, resource in resources.items():
         kind = name.rstrip("0123456789")
         options = {"timeout": timeout_ms} if "::SOCKET" in resource else {}
         specs[name] = InstrumentSpec(driver=drivers[kind], resource=resource, options=options)
@@ -111,17 +119,28 @@ class Station:
         self.spec = spec
         self.listener = listener
         self.bench: VirtualBench | None = None
+        # The resources of a virtual bench running as its own process (``attach_bench``).
+        self.bench_resources: dict[str, str] | None = None
         self.instruments: dict[str, Resilient] = {}
+
+    def attach_bench(self, resources: dict[str, str]) -> Station:
+        """Use a virtual bench that runs in another process instead of starting one here."""
+        self.bench_resources = dict(resources)
+        return self
 
     def resolved_specs(self) -> dict[str, InstrumentSpec]:
         specs = dict(self.spec.instruments)
+        v = self.spec.virtual
         if self.bench is not None:
-            specs = {**virtual_instruments(self.bench, self.spec.virtual.timeout_ms), **specs}
+            specs = {**virtual_instruments(self.bench, v.timeout_ms), **specs}
+        elif self.bench_resources is not None and v is not None:
+            specs = {**bench_instruments(self.bench_resources, v.smu, v.lockin, v.timeout_ms),
+                     **specs}
         return specs
 
     def start_bench(self) -> None:
         """Start the virtual bench if the station asks for one (idempotent)."""
-        if self.spec.virtual is not None and self.bench is None:
+        if self.spec.virtual is not None and self.bench is None and self.bench_resources is None:
             v = self.spec.virtual
             self.bench = VirtualBench(v.presets, speedup=v.speedup,
                                       timing=v.timing, seed=v.seed, lockin=v.lockin,

@@ -16,6 +16,11 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"print what the virtual device does ({', '.join(PRESETS)})")
     p.add_argument("--preset", default="red-cdse", choices=sorted(PRESETS))
     p.add_argument("--pixels", type=int, default=4)
+    p.add_argument("--presets", metavar="A,B,...",
+                   help="one preset per pixel, comma-separated (overrides --preset/--pixels)")
+    p.add_argument("--idle-exit", type=float, default=0.0, metavar="SECONDS",
+                   help="stop once no client has been connected for this long (0: never); "
+                        "until then the outputs stay as they are, as a rack's do")
     p.add_argument("--speedup", type=float, default=1.0,
                    help="device time runs this many times faster than the wall clock")
     p.add_argument("--timing", choices=["fast", "realistic"], default="realistic")
@@ -42,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     import json
     import signal
     import threading
+    import time
 
     import yaml
 
@@ -50,16 +56,25 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with VirtualBench(args.preset, pixels=args.pixels, speedup=args.speedup, timing=args.timing,
+    presets = args.presets.split(",") if args.presets else [args.preset] * args.pixels
+    for name in presets:
+        get_preset(name)  # an unknown preset is a one-line error before anything starts
+    with VirtualBench(presets, speedup=args.speedup, timing=args.timing,
                       seed=args.seed, port_base=args.port_base, lockin=args.lockin,
                       faults=args.fault) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
-        print(f"# AgeLab virtual bench: {args.pixels} x {args.preset}, speed-up {args.speedup:g},"
+        print(f"# AgeLab virtual bench: {', '.join(presets)}; speed-up {args.speedup:g},"
               f" {args.timing} timing. Paste into a config; Ctrl-C stops.", flush=True)
         print(yaml.safe_dump(station, sort_keys=False), end="", flush=True)
         print("# ready", flush=True)
-        stop.wait()
+        idle_since = time.monotonic()
+        while not stop.wait(0.5):
+            if bench.client_count():
+                idle_since = time.monotonic()
+            elif args.idle_exit and time.monotonic() - idle_since > args.idle_exit:
+                print(f"# no client for {args.idle_exit:g} s", flush=True)
+                break
     if args.fault_log:
         with open(args.fault_log, "w") as fh:
             for r in bench.fault_log:

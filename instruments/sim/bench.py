@@ -135,6 +135,10 @@ class VirtualBench:
 
         return strike
 
+    def client_count(self) -> int:
+        """Open client connections to the bench's TCP instruments."""
+        return sum(len(server.connections) for server in self._servers.values())
+
     @property
     def fault_log(self) -> list[FaultRecord]:
         return list(self.injector.log.records) if self.injector else []

@@ -1,0 +1,292 @@
+"""The engine: the one place that owns a run's execution and its cleanup.
+
+``Engine.run()`` opens the run file and the station, starts a runner per channel, waits, and on
+every way out — the study done, an abort, an exception, SIGINT, SIGTERM — stops the runners (each
+ramps its output down and off), then sweeps every source-meter once more, makes every instrument
+safe, and closes the file. Everything the run produces goes through one ``RecordBus``: the run
+file, the CLI progress and the GUI are all subscribers.
+
+``Engine(..., resume=True)`` continues a run from its file: the virtual bench (or the rack) is
+found again, each channel's gap is recorded with whether its source-meter kept sourcing, and the
+schedules carry on from the stress time the file reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from instruments.resilience import FaultEvent
+from instruments.station import Station
+
+from . import __version__
+from .bench_process import BenchProcess
+from .clock import EngineClock
+from .config import RunConfig, parse_config
+from .records import EventRecord, RecordBus
+from .runner import ChannelRunner
+from .steps import SharedLocks
+from .store import SCHEMA_VERSION, RunFile, RunFileError, RunWriter
+
+
+class Terminated(Exception):
+    """SIGTERM, turned into an exception in the main thread so the cleanup runs."""
+
+
+class Engine:
+    def __init__(self, config: RunConfig, run_path: Path | str, *, config_text: str = "",
+                 bench_process: bool = False, resume: bool = False,
+                 bench_idle_exit_s: float = 900.0) -> None:
+        self.config = config
+        self.path = Path(run_path)
+        self.config_text = config_text
+        self.bench_process = bench_process
+        self.resume = resume
+        self.bench_idle_exit_s = bench_idle_exit_s
+        self.bus = RecordBus()
+        speedup = config.station.virtual.speedup if config.station.virtual else 1.0
+        self.clock = EngineClock(speedup)
+        self.locks = SharedLocks()
+        self.runners: dict[str, ChannelRunner] = {}
+        self.station: Station | None = None
+        self.writer: RunWriter | None = None
+        self.bench: BenchProcess | None = None
+        self._stop_reason: str | None = None
+        self._started = threading.Event()
+
+    @classmethod
+    def for_resume(cls, run_path: Path | str, **kwargs: Any) -> Engine:
+        """An engine that continues the run in ``run_path`` with the config stored in it."""
+        with RunFile(run_path) as run:
+            meta = run.meta()
+        text = meta.get("config_yaml")
+        if not isinstance(text, str):
+            raise RunFileError(f"{run_path}: the run file holds no config")
+        config = parse_config(text, f"{run_path} (stored config)")
+        kwargs.setdefault("bench_process", bool(meta.get("bench")))
+        return cls(config, run_path, config_text=text, resume=True, **kwargs)
+
+    # ---------------------------------------------------------------- control (any thread)
+    def pause(self, channel: str | None = None) -> None:
+        for r in self._select(channel):
+            r.request_pause()
+        self._operator("pause", channel)
+
+    def resume_channel(self, channel: str | None = None) -> None:
+        for r in self._select(channel):
+            r.request_resume()
+        self._operator("resume", channel)
+
+    def abort(self, channel: str | None = None, reason: str = "operator abort") -> None:
+        for r in self._select(channel):
+            r.request_abort(reason)
+        self._operator("abort", channel)
+
+    def _select(self, channel: str | None) -> list[ChannelRunner]:
+        if channel is None:
+            return list(self.runners.values())
+        if channel not in self.runners:
+            raise ValueError(f"no channel {channel!r}")
+        return [self.runners[channel]]
+
+    def _operator(self, action: str, channel: str | None) -> None:
+        self.bus.publish(EventRecord(channel, "operator", {"action": action}))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [r.snapshot() for r in self.runners.values()]
+
+    def wait_started(self, timeout_s: float = 60.0) -> bool:
+        return self._started.wait(timeout_s)
+
+    # ---------------------------------------------------------------- the run
+    def run(self, on_tick: Callable[[Engine], None] | None = None,
+            tick_s: float = 0.5) -> dict[str, str]:
+        """Run to the end; returns each channel's final status. Safe on every way out."""
+        restore = self._install_signal_handlers()
+        try:
+            self._open()
+            self._start_runners()
+            self._started.set()
+            while any(r.is_alive() for r in self.runners.values()):
+                for r in self.runners.values():
+                    r.join(timeout=tick_s / max(1, len(self.runners)))
+                if on_tick is not None:
+                    on_tick(self)
+            self._stop_reason = self._stop_reason or "completed"
+        except KeyboardInterrupt:
+            self._stop_reason = "interrupted (SIGINT)"
+            raise
+        except Terminated:
+            self._stop_reason = "terminated (SIGTERM)"
+            raise
+        except BaseException as exc:
+            self._stop_reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._ignore_signals()
+            try:
+                self._shutdown()
+            finally:
+                restore()
+        return {name: r.status for name, r in self.runners.items()}
+
+    def _open(self) -> None:
+        if not self.resume and self.path.exists():
+            raise FileExistsError(f"{self.path} exists; use 'agelab resume' to continue it")
+        self.writer = RunWriter(self.path)
+        self.bus.subscribe(self.writer.write)
+        meta: dict[str, Any] = {}
+        if self.resume:
+            with RunFile(self.path) as run:
+                meta = run.meta()
+        if not self.resume:
+            self.writer.set_meta(
+                schema=str(SCHEMA_VERSION), study=self.config.study,
+                config_yaml=self.config_text,
+                config=self.config.model_dump(mode="json"), software=f"agelab {__version__}",
+                created=time.time(), speedup=self.clock.speedup)
+            for ch in self.config.channels:
+                self.writer.add_channel(ch.name, ch.pixel, ch.area,
+                                        ch.stress.current_density or 0.0)
+        self.writer.set_meta(status="running", engine_pid=os.getpid())
+        self.writer.start()
+        self.station = Station(self.config.station, listener=self._on_fault)
+        if self.config.station.virtual is not None and self.bench_process:
+            self._bring_up_bench(meta.get("bench"))
+        self.station.open()
+        self.writer.update_meta(identities=self.station.identities())
+        if self.resume:
+            self.bus.publish(EventRecord(None, "resumed", {"engine_pid": os.getpid()}))
+
+    def _bring_up_bench(self, previous: dict | None) -> None:
+        if previous:
+            self.bench = BenchProcess.attach(int(previous["pid"]), previous["resources"])
+            if self.bench is None:
+                self.bus.publish(EventRecord(None, "bench-restarted", {
+                    "detail": "the virtual bench process had stopped; a new one was started, "
+                              "so the virtual pixels are pristine again"}))
+        if self.bench is None:
+            self.bench = BenchProcess.start(self.config.station.virtual,
+                                            idle_exit_s=self.bench_idle_exit_s)
+        self.station.attach_bench(self.bench.resources)
+        self.writer.update_meta(bench={"pid": self.bench.pid, "resources": self.bench.resources})
+
+    def _start_runners(self) -> None:
+        states, histories, gaps = {}, {}, {}
+        if self.resume:
+            states, histories, gaps = self._resume_state()
+        for ch in self.config.channels:
+            runner = ChannelRunner(self.config, ch, self.station, self.locks, self.bus,
+                                   self.clock, states.get(ch.name), histories.get(ch.name))
+            if ch.name in gaps:
+                runner.offset_h = gaps[ch.name]
+            self.runners[ch.name] = runner
+        for runner in self.runners.values():
+            runner.start()
+
+    def _resume_state(self) -> tuple[dict, dict, dict]:
+        """Each channel's saved state, its luminance history, and its stress time now: the gap
+        counts as stress only if the source-meter kept sourcing through it."""
+        states, histories, offsets = {}, {}, {}
+        now = time.time()
+        with RunFile(self.path) as run:
+            for info in run.channels():
+                states[info.name] = info.state
+                data = run.samples(info.name, ("t_h", "l_cd_m2", "v_v", "wall"))
+                histories[info.name] = [(t, lum, v) for t, lum, v, _ in data]
+                if info.state.get("status") in ("finished", "aborted", "failed") or not len(data):
+                    continue
+                last_t, last_wall = float(data[-1, 0]), float(data[-1, 3])
+                gap_h = (now - last_wall) * self.clock.speedup / 3600.0
+                ch = next(c for c in self.config.channels if c.name == info.name)
+                sourcing, level = self._still_sourcing(ch)
+                offsets[info.name] = last_t + (gap_h if sourcing else 0.0)
+                self.bus.publish(EventRecord(info.name, "gap", {
+                    "from_h": last_t, "gap_h": gap_h, "wall_s": now - last_wall,
+                    "kept_sourcing": sourcing, "level_a": level,
+                    "counted_as_stress": sourcing}, last_t))
+        return states, histories, offsets
+
+    def _still_sourcing(self, ch) -> tuple[bool, float]:
+        smu = self.station[ch.smu_name]
+        try:
+            on = bool(smu.output_enabled)
+            level = float(smu.get("source_current")) if on else 0.0
+        except Exception:  # unreachable: treat as not sourcing, and say so in the gap event
+            return False, 0.0
+        return on and abs(level - ch.current_a) <= 0.02 * ch.current_a, level
+
+    # ---------------------------------------------------------------- faults
+    def _on_fault(self, event: FaultEvent) -> None:
+        owner = next((ch.name for ch in self.config.channels
+                      if event.instrument in (ch.smu_name, ch.pd_name)), None)
+        self.bus.publish(EventRecord(owner, "fault", {
+            "instrument": event.instrument, "fault": event.kind, "detail": event.detail,
+            "attempt": event.attempt}, wall=event.time))
+
+    # ---------------------------------------------------------------- the way out
+    def _shutdown(self) -> None:
+        reason = self._stop_reason or "stopped"
+        for runner in self.runners.values():
+            runner.request_abort(reason)
+        for runner in self.runners.values():
+            if runner.is_alive():
+                runner.join(timeout=120)
+        if self.station is not None:
+            self._sweep_outputs()
+            self.station.close()
+        if self.bench is not None:
+            self.bench.stop()
+        if self.writer is not None:
+            statuses = {name: r.status for name, r in self.runners.items()}
+            self.bus.publish(EventRecord(None, "run-end", {"reason": reason,
+                                                           "channels": statuses}))
+            final = "finished" if reason == "completed" else "stopped"
+            self.writer.update_meta(status=final, stop_reason=reason, ended=time.time())
+            self.writer.close()
+
+    def _sweep_outputs(self) -> None:
+        """The second line of defence: every channel's source-meter, ramped off if still on."""
+        for ch in self.config.channels:
+            with contextlib.suppress(KeyError):
+                smu = self.station[ch.smu_name]
+                try:
+                    if smu.output_enabled:
+                        smu.output_off(ch.current_a / ch.stress.ramp_steps, ch.stress.ramp_dwell)
+                        self.bus.publish(EventRecord(ch.name, "output-off", {"by": "engine"}))
+                except Exception as exc:  # reported; close() still tries once more
+                    self.bus.publish(EventRecord(ch.name, "output-off-failed",
+                                                 {"error": str(exc)}))
+
+    # ---------------------------------------------------------------- signals
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def on_term(signum, frame):
+            raise Terminated("SIGTERM")
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def _ignore_signals(self) -> None:
+        """While the outputs are being ramped down, a second Ctrl-C must not cut that short."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: print("agelab: stopping safely, ramping outputs down",
+                                                flush=True))
+

@@ -1,0 +1,106 @@
+"""Milestones detected live, on smoothed luminance, one sample at a time.
+
+Method (it decides when a pixel is stopped, so it is written down):
+- each new sample is smoothed by a least-squares line through the last ``window`` samples,
+  evaluated at the newest sample: photodiode noise shrinks by about sqrt(window/4), and unlike a
+  running mean or median the estimate does not lag a steady decay;
+- L0 is the median of the raw samples of the first device-minute (at least the first sample);
+- Lmax is the running maximum of the smoothed luminance, so the red device's efficiency elevation
+  simply raises the reference of the "from Lmax" milestones;
+- no milestone is armed before ``settle_h`` of stress, so the red device's turn-on dip (−3 % in
+  its first minutes, recovered later) cannot fire a T97;
+- a milestone fires on the first smoothed sample below its level; its time is the crossing
+  interpolated between that sample and the previous one, so the stop lands in the same sampling
+  interval as the milestone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from .config import Milestone
+
+L0_WINDOW_H = 1 / 60
+
+
+class MilestoneTracker:
+    def __init__(self, milestones: dict[str, Milestone], window: int = 5,
+                 settle_h: float = 1 / 6) -> None:
+        self.milestones = milestones
+        self.window = max(1, window)
+        self.settle_h = settle_h
+        self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)
+        self._l0_samples: list[float] = []
+        self.l0: float | None = None
+        self.l_max: float | None = None
+        self.t_max: float | None = None
+        self.smoothed: float | None = None
+        self._previous: tuple[float, float] | None = None
+        self.reached: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- persistence
+    def state(self) -> dict[str, Any]:
+        return {"l0": self.l0, "l0_samples": self._l0_samples[:50], "l_max": self.l_max,
+                "t_max": self.t_max, "reached": self.reached}
+
+    def restore(self, state: dict[str, Any], recent: list[tuple[float, float]]) -> None:
+        """From a run file: the saved state plus the last samples (t_h, L)."""
+        self.l0 = state.get("l0")
+        self._l0_samples = list(state.get("l0_samples", []))
+        self.l_max, self.t_max = state.get("l_max"), state.get("t_max")
+        self.reached = dict(state.get("reached", {}))
+        for t, lum in recent[-self.window:]:
+            self._recent.append((t, lum))
+        if self._recent:
+            self.smoothed = self._fit()
+            self._previous = (self._recent[-1][0], self.smoothed)
+
+    # ---------------------------------------------------------------- live
+    def add(self, t_h: float, luminance: float) -> list[tuple[str, float]]:
+        """Feed one sample; returns the milestones it completes, as (name, crossing time)."""
+        if not np.isfinite(luminance):
+            return []
+        if t_h <= L0_WINDOW_H or not self._l0_samples:
+            self._l0_samples.append(luminance)
+            self.l0 = float(np.median(self._l0_samples))
+        self._recent.append((t_h, luminance))
+        value = self._fit()
+        if self.l_max is None or value > self.l_max:
+            self.l_max, self.t_max = value, t_h
+        fired = []
+        if t_h >= self.settle_h and self.l0:
+            for name, m in self.milestones.items():
+                if name in self.reached:
+                    continue
+                level = m.fraction * (self.l0 if m.reference == "L0" else self.l_max)
+                if value < level:
+                    self.reached[name] = self._crossing(level, t_h, value)
+                    fired.append((name, self.reached[name]))
+        self._previous = (t_h, value)
+        self.smoothed = value
+        return fired
+
+    def relative(self) -> float | None:
+        """Smoothed L / L0."""
+        if self.smoothed is None or not self.l0:
+            return None
+        return self.smoothed / self.l0
+
+    def _fit(self) -> float:
+        if len(self._recent) < 3:
+            return float(np.median([v for _, v in self._recent]))
+        t = np.array([p[0] for p in self._recent])
+        y = np.array([p[1] for p in self._recent])
+        slope, intercept = np.polyfit(t - t[-1], y, 1)
+        return float(intercept)
+
+    def _crossing(self, level: float, t_h: float, value: float) -> float:
+        if self._previous is None:
+            return t_h
+        t0, y0 = self._previous
+        if y0 <= level or y0 == value:
+            return t_h if y0 > level else t0
+        return float(t0 + (level - y0) * (t_h - t0) / (value - y0))

@@ -1,0 +1,347 @@
+"""One channel's run: stress a pixel, sample it, take its checkpoints, stop it at its milestone.
+
+A ``ChannelRunner`` is a thread. Its schedule is in the channel's stress time (device hours under
+stress, pauses excluded) against absolute deadlines (sample k is due at k·interval, whatever the
+previous sample cost), so nothing drifts. Exclusive steps (J–V, C–V) ramp the stress down, run,
+and ramp it back up; the interruption is timed and recorded. Concurrent steps (EL, PL) run on the
+channel's own worker thread while sampling goes on. Whatever ends the run — its stop rule, an
+abort, an exception — the ``finally`` ramps the output down and switches it off.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from instruments.resilience import InstrumentFault
+
+from .clock import EngineClock
+from .config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
+from .milestones import MilestoneTracker
+from .records import ChannelState, EventRecord, RecordBus, Sample
+from .steps import STEPS, SharedLocks, StepContext
+
+STATE_SAVE_INTERVAL_S = 0.5
+
+
+class Aborted(Exception):
+    """The operator (or a signal) aborted this channel."""
+
+
+class ChannelRunner(threading.Thread):
+    def __init__(self, config: RunConfig, channel: ChannelSpec, station, locks: SharedLocks,
+                 bus: RecordBus, clock: EngineClock, resume_state: dict[str, Any] | None = None,
+                 history: list[tuple[float, float, float]] | None = None) -> None:
+        super().__init__(name=f"channel:{channel.name}", daemon=True)
+        self.config, self.ch, self.station, self.bus, self.clock = (config, channel, station,
+                                                                    bus, clock)
+        self.ctx = StepContext(station, channel, locks, self.t_h)
+        self.smu = station[channel.smu_name]
+        self.pd = station[channel.pd_name]
+        self.tracker = MilestoneTracker(config.milestones_of(channel), channel.smoothing,
+                                        channel.settle)
+        self.checkpoints = channel.checkpoints.times(self._horizon_h())
+        self._cond = threading.Condition()
+        self._abort_reason: str | None = None
+        self._pause_wanted = False
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{channel.name}-c")
+        self._pending: list[Future] = []
+        self._last_save = 0.0
+        # Persistent state (saved in the run file; restored by resume).
+        s = resume_state or {}
+        self.status: str = s.get("status", "pending")
+        self.checkpoint_index: int = s.get("checkpoint_index", 0)
+        self.interrupted_h: float = s.get("interrupted_h", 0.0)
+        self.samples_taken: int = s.get("samples", 0)
+        self.stop_reason: str | None = s.get("stop_reason")
+        self.offset_h: float = 0.0         # stress time = offset + engine clock − paused
+        self.paused_h: float = 0.0
+        self._paused_at: float | None = None
+        self.last_v: float | None = None
+        self.last_l: float | None = None
+        self.error: BaseException | None = None
+        for t, lum, v in history or []:
+            self.tracker.add(t, lum)
+            self.last_v, self.last_l = v, lum
+
+    # ---------------------------------------------------------------- time
+    def t_h(self) -> float:
+        paused = self.paused_h
+        if self._paused_at is not None:
+            paused += self.clock.hours() - self._paused_at
+        return self.offset_h + self.clock.hours() - paused
+
+    def _sleep_until(self, t_h: float) -> None:
+        """Wait until stress time ``t_h``, waking at once for an abort or a pause."""
+        with self._cond:
+            while self._abort_reason is None and not self._pause_wanted:
+                remaining = t_h - self.t_h()
+                if remaining <= 0:
+                    return
+                self._cond.wait(min(self.clock.wall_seconds(remaining), 0.5))
+        self._check_abort()
+
+    def _horizon_h(self) -> float:
+        return self.ch.stop.max_time or 1e5
+
+    # ---------------------------------------------------------------- control (any thread)
+    def request_abort(self, reason: str = "abort") -> None:
+        with self._cond:
+            if self._abort_reason is None:
+                self._abort_reason = reason
+            self._cond.notify_all()
+
+    def request_pause(self) -> None:
+        with self._cond:
+            self._pause_wanted = True
+            self._cond.notify_all()
+
+    def request_resume(self) -> None:
+        with self._cond:
+            self._pause_wanted = False
+            self._cond.notify_all()
+
+    def _check_abort(self) -> None:
+        if self._abort_reason is not None:
+            raise Aborted(self._abort_reason)
+
+    # ---------------------------------------------------------------- records
+    def _event(self, kind: str, **detail: Any) -> None:
+        self.bus.publish(EventRecord(self.ch.name, kind, detail, self.t_h()))
+
+    def _save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_save < STATE_SAVE_INTERVAL_S:
+            return
+        self._last_save = now
+        self.bus.publish(ChannelState(self.ch.name, {
+            "status": self.status, "checkpoint_index": self.checkpoint_index,
+            "interrupted_h": self.interrupted_h, "samples": self.samples_taken,
+            "t_h": self.t_h(), "stop_reason": self.stop_reason,
+            "milestones": self.tracker.reached, "l0": self.tracker.l0,
+            "l_max": self.tracker.l_max, "t_max": self.tracker.t_max}))
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        self._save(force=True)
+
+    # ---------------------------------------------------------------- the run
+    def run(self) -> None:
+        try:
+            self._run()
+        except Aborted as exc:
+            self.stop_reason = str(exc)
+            self.status = "aborted"
+            self._event("aborted", reason=str(exc))
+        except Exception as exc:  # a bug or an unrecoverable instrument: stop this pixel safely
+            self.error = exc
+            self.stop_reason = f"{type(exc).__name__}: {exc}"
+            self.status = "failed"
+            self._event("error", error=type(exc).__name__, message=str(exc))
+        finally:
+            self._finish()
+
+    def _run(self) -> None:
+        if self.status in ("finished", "aborted", "failed"):
+            return
+        fresh = self.status == "pending"
+        self._set_status("running")
+        self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
+        if fresh:
+            self._event("started", j_ma_cm2=self.ch.stress.current_density,
+                        current_a=self.ch.current_a)
+            if self.checkpoints and self.checkpoints[0] == 0.0:
+                self._run_checkpoint(0.0, before_stress=True)
+        self._stress_on()
+        if fresh:
+            self._take_sample()
+        next_k = math.floor(self.t_h() / self.ch.sampling) + 1
+        while True:
+            self._check_abort()
+            if self._pause_wanted:
+                self._pause()
+                next_k = math.floor(self.t_h() / self.ch.sampling) + 1
+            t_sample = next_k * self.ch.sampling
+            t_checkpoint = (self.checkpoints[self.checkpoint_index]
+                            if self.checkpoint_index < len(self.checkpoints) else math.inf)
+            self._sleep_until(min(t_sample, t_checkpoint))
+            if self._pause_wanted:
+                continue
+            now = self.t_h()
+            if now >= t_sample:
+                if self._take_sample():
+                    return
+                # Absolute deadlines: the next sample is the next multiple of the interval.
+                next_k = max(next_k + 1, math.floor(self.t_h() / self.ch.sampling) + 1)
+            if self.checkpoint_index < len(self.checkpoints) and self.t_h() >= t_checkpoint:
+                self._run_checkpoint(t_checkpoint)
+
+    # ---------------------------------------------------------------- stress
+    def _ramp_step(self) -> float:
+        return self.ch.current_a / self.ch.stress.ramp_steps
+
+    def _stress_on(self) -> None:
+        self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
+        self.smu.ramp_current(self.ch.current_a, self._ramp_step(), self.ch.stress.ramp_dwell)
+
+    def _stress_off(self) -> None:
+        self.smu.output_off(self._ramp_step(), self.ch.stress.ramp_dwell)
+
+    # ---------------------------------------------------------------- sampling
+    def _take_sample(self) -> bool:
+        """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
+        t = self.t_h()
+        v, i, compliance = self.smu.read_vi()
+        i_pd = self.pd.read_photocurrent()
+        lum = i_pd * self.ch.cd_m2_per_A
+        self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd))
+        self.samples_taken += 1
+        previous_v, self.last_v, self.last_l = self.last_v, v, lum
+        runaway = self._runaway(v, previous_v, compliance)
+        if runaway:
+            self.stop_reason = runaway
+            self._event("runaway", reason=runaway, v_v=v)
+            self.status = "stopped"
+            return True
+        stop = False
+        for name, t_cross in self.tracker.add(t, lum):
+            actions = list(self.ch.milestones.get(name, []))
+            self._event("milestone", name=name, key=self.tracker.milestones[name].key,
+                        t_cross_h=t_cross, l0=self.tracker.l0, l_max=self.tracker.l_max)
+            for action in actions:
+                if action != "stop":
+                    self._run_steps([action], label=name)
+            if "stop" in actions or name == self.ch.stop.at:
+                self.stop_reason = f"milestone {name}"
+                stop = True
+        if self.ch.stop.max_time is not None and self.t_h() >= self.ch.stop.max_time:
+            self.stop_reason = f"max_time {self.ch.stop.max_time:g} h"
+            stop = True
+        if stop:
+            self.status = "finished"
+            self._event("stop", reason=self.stop_reason)
+        self._save(force=stop)
+        return stop
+
+    def _runaway(self, v: float, previous_v: float | None, compliance: bool) -> str | None:
+        rules = self.ch.stop
+        if compliance and rules.on_compliance:
+            return f"compliance: V reached the {self.ch.stress.compliance:g} V limit (open?)"
+        if rules.max_voltage is not None and v > rules.max_voltage:
+            return f"voltage runaway: {v:.3f} V > {rules.max_voltage:g} V"
+        if v < rules.min_voltage:
+            return f"voltage collapse: {v:.3f} V < {rules.min_voltage:g} V (short?)"
+        if rules.voltage_jump is not None and previous_v is not None and (
+                v - previous_v > rules.voltage_jump):
+            return f"voltage jump: +{v - previous_v:.3f} V in one sample"
+        return None
+
+    # ---------------------------------------------------------------- checkpoints and steps
+    def _run_checkpoint(self, t_planned: float, before_stress: bool = False) -> None:
+        index = self.checkpoint_index
+        self._event("checkpoint", index=index, planned_h=t_planned)
+        self._run_steps(self.ch.checkpoints.measure, label=f"checkpoint {index}",
+                        before_stress=before_stress)
+        self.checkpoint_index = index + 1
+        self._save(force=True)
+
+    def _run_steps(self, names: list[str], label: str, before_stress: bool = False) -> None:
+        exclusive = [n for n in names if self.config.measurements[n].kind in EXCLUSIVE_KINDS]
+        concurrent = [n for n in names if n not in exclusive]
+        if exclusive:
+            self._interrupt(exclusive, label, stress_is_on=not before_stress)
+        for name in concurrent:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._worker.submit(self._step, name, label))
+
+    def _interrupt(self, names: list[str], label: str, stress_is_on: bool) -> None:
+        """Stress off (ramped), the exclusive steps, stress back on (ramped); timed."""
+        t0, wall0 = self.t_h(), time.monotonic()
+        if stress_is_on:
+            self._stress_off()
+        try:
+            for name in names:
+                self._check_abort()
+                self._step(name, label)
+        finally:
+            if stress_is_on and self._abort_reason is None:
+                self._stress_on()
+        t1 = self.t_h()
+        if stress_is_on:
+            self.interrupted_h += t1 - t0
+        self._event("interruption", steps=names, label=label, start_h=t0, end_h=t1,
+                    wall_s=time.monotonic() - wall0, stress_was_on=stress_is_on)
+
+    def _step(self, name: str, label: str) -> None:
+        spec = self.config.measurements[name]
+        try:
+            record = STEPS[spec.kind](self.ctx, spec, label)
+        except (InstrumentFault, ValueError, OSError) as exc:
+            # A failed measurement is recorded; the stress goes on.
+            self._event("step-failed", step=name, label=label, error=str(exc))
+            return
+        self.bus.publish(record)
+
+    def _pause(self) -> None:
+        self._stress_off()
+        self._paused_at = self.clock.hours()
+        self._set_status("paused")
+        self._event("paused")
+        with self._cond:
+            while self._pause_wanted and self._abort_reason is None:
+                self._cond.wait(0.5)
+        self.paused_h += self.clock.hours() - self._paused_at
+        self._paused_at = None
+        self._check_abort()
+        self._stress_on()
+        self._set_status("running")
+        self._event("resumed")
+
+    # ---------------------------------------------------------------- the way out
+    def _finish(self) -> None:
+        """Every exit: concurrent steps end, then the output is ramped down and switched off."""
+        for future in self._pending:
+            try:
+                future.result(timeout=60)
+            except Exception as exc:  # recorded; the output must still go off
+                self._event("step-failed", error=str(exc))
+        self._worker.shutdown(wait=True)
+        try:
+            self._stress_off()
+            self._event("output-off")
+        except Exception as exc:
+            self._event("output-off-failed", error=str(exc))
+            self.status = "failed"
+        if self.status == "running":
+            self.status = "finished"
+        self._save(force=True)
+
+    # ---------------------------------------------------------------- for displays
+    def snapshot(self) -> dict[str, Any]:
+        next_cp = (self.checkpoints[self.checkpoint_index]
+                   if self.checkpoint_index < len(self.checkpoints) else None)
+        t = self.t_h()
+        return {"name": self.ch.name, "status": self.status, "t_h": t,
+                "l_rel": self.tracker.relative(), "l_cd_m2": self.last_l, "v_v": self.last_v,
+                "next_checkpoint_h": next_cp, "milestones": dict(self.tracker.reached),
+                "duty_cycle": 1 - self.interrupted_h / t if t > 0 else 1.0,
+                "eta_h": self._eta(t), "stop_reason": self.stop_reason}
+
+    def _eta(self, t: float) -> float | None:
+        """Device hours to the stop milestone, extrapolating the recent smoothed decay rate."""
+        target = self.ch.stop.at
+        if target is None:
+            return (self.ch.stop.max_time - t) if self.ch.stop.max_time else None
+        tr = self.tracker
+        m = tr.milestones.get(target)
+        if m is None or tr.smoothed is None or len(tr._recent) < 3 or not tr.l0:
+            return None
+        level = m.fraction * (tr.l0 if m.reference == "L0" else tr.l_max)
+        (t0, y0), (t1, y1) = tr._recent[0], tr._recent[-1]
+        if t1 <= t0 or y1 >= y0:
+            return None
+        rate = (y0 - y1) / (t1 - t0)
+        return max(0.0, (tr.smoothed - level) / rate)

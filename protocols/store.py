@@ -1,0 +1,335 @@
+"""The run file: one SQLite database per run, in WAL mode, that survives a crash.
+
+``RunWriter`` owns the only write connection, on its own thread: the engine hands it records
+through a queue (acquisition never waits on the disk) and it commits at least every
+``commit_interval_s`` (default 0.25 s), so a killed process loses at most that last moment.
+``RunFile`` opens a run read-only, also while another process is writing it.
+
+Arrays (sweeps, spectra) are stored as little-endian float64 blobs; the config, instrument
+identities, software version and bench details are in ``meta`` as text/JSON, so a run file
+describes itself.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .records import (ChannelState, EventRecord, ReadingRecord, Record, Sample, SpectrumRecord,
+                      SweepRecord)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, pixel INTEGER, area_cm2 REAL,
+    j_ma_cm2 REAL, state TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS samples (
+    channel INTEGER NOT NULL, t_h REAL NOT NULL, wall REAL NOT NULL, j_ma_cm2 REAL, v_v REAL,
+    l_cd_m2 REAL, i_pd_a REAL);
+CREATE INDEX IF NOT EXISTS samples_by_channel ON samples (channel, t_h);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY, channel INTEGER NOT NULL, kind TEXT NOT NULL, label TEXT,
+    t_h REAL NOT NULL, wall REAL NOT NULL, params TEXT, x BLOB, y BLOB, z BLOB);
+CREATE TABLE IF NOT EXISTS spectra (
+    id INTEGER PRIMARY KEY, channel INTEGER NOT NULL, kind TEXT NOT NULL, label TEXT,
+    t_h REAL NOT NULL, wall REAL NOT NULL, integration_s REAL, wavelength BLOB, counts BLOB);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY, channel INTEGER NOT NULL, kind TEXT NOT NULL, label TEXT,
+    t_h REAL NOT NULL, wall REAL NOT NULL, x REAL, y REAL, params TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, channel INTEGER, kind TEXT NOT NULL, t_h REAL, wall REAL NOT NULL,
+    detail TEXT);
+"""
+
+
+def blob(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values, dtype="<f8").tobytes()
+
+
+def unblob(data: bytes | None) -> np.ndarray:
+    return np.frombuffer(data or b"", dtype="<f8").copy()
+
+
+class RunFileError(ValueError):
+    """A file that is not a readable AgeLab run."""
+
+
+class RunWriter:
+    """The single writer of a run file."""
+
+    def __init__(self, path: Path | str, commit_interval_s: float = 0.25) -> None:
+        self.path = Path(path)
+        self.commit_interval_s = commit_interval_s
+        self._queue: queue.Queue[Record | tuple[str, Any] | None] = queue.Queue()
+        self._channel_ids: dict[str, int] = {}
+        self._error: BaseException | None = None
+        self.committed_at = 0.0
+        self.rows_written = 0
+        self._thread: threading.Thread | None = None
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a kill
+        db.executescript(SCHEMA)
+        for row in db.execute("SELECT name, id FROM channels"):
+            self._channel_ids[row[0]] = row[1]
+        return db
+
+    # ---------------------------------------------------------------- set-up (before start)
+    def set_meta(self, **items: Any) -> None:
+        with self._db:
+            for key, value in items.items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
+
+    def add_channel(self, name: str, pixel: int, area_cm2: float, j_ma_cm2: float) -> None:
+        with self._db:
+            if name not in self._channel_ids:
+                cur = self._db.execute(
+                    "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2) VALUES (?,?,?,?)",
+                    (name, pixel, area_cm2, j_ma_cm2))
+                self._channel_ids[name] = cur.lastrowid
+
+    # ---------------------------------------------------------------- running
+    def start(self) -> RunWriter:
+        self._thread = threading.Thread(target=self._loop, name="run-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self, record: Record) -> None:
+        """Queue a record (never blocks on the disk). A writer that has failed raises here."""
+        if self._error is not None:
+            raise RunFileError(f"{self.path}: the run file can no longer be written: "
+                               f"{self._error}")
+        self._queue.put(record)
+
+    def update_meta(self, **items: Any) -> None:
+        """Change metadata while the writer runs (queued like every record)."""
+        self._queue.put(("meta", items))
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Block until everything queued so far is committed."""
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        done.wait(timeout_s)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        self._db.close()
+
+    def _loop(self) -> None:
+        db = self._db
+        pending = 0
+        last_commit = time.monotonic()
+        db.execute("BEGIN")
+        while True:
+            timeout = max(0.0, self.commit_interval_s - (time.monotonic() - last_commit))
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = ("tick", None)
+            stop = item is None
+            flush = isinstance(item, tuple) and item[0] == "flush"
+            if isinstance(item, tuple) and item[0] == "meta":
+                for key, value in item[1].items():
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
+                pending += 1
+            if not stop and not isinstance(item, tuple):
+                try:
+                    self._insert(db, item)
+                    pending += 1
+                except (sqlite3.Error, ValueError, TypeError) as exc:
+                    self._error = exc
+            due = time.monotonic() - last_commit >= self.commit_interval_s
+            if stop or flush or (due and pending):
+                try:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('heartbeat', ?)",
+                               (repr(time.time()),))
+                    db.execute("COMMIT")
+                    self.committed_at = time.time()
+                    self.rows_written += pending
+                except sqlite3.Error as exc:
+                    self._error = exc
+                pending = 0
+                last_commit = time.monotonic()
+                if stop:
+                    return
+                db.execute("BEGIN")
+            elif due:
+                last_commit = time.monotonic()
+            if flush:
+                item[1].set()
+
+    def _cid(self, name: str) -> int:
+        return self._channel_ids[name]
+
+    def _insert(self, db: sqlite3.Connection, r: Record) -> None:
+        if isinstance(r, Sample):
+            db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?)",
+                       (self._cid(r.channel), r.t_h, r.wall, r.j_ma_cm2, r.v_v, r.l_cd_m2,
+                        r.i_pd_a))
+        elif isinstance(r, SweepRecord):
+            db.execute("INSERT INTO sweeps (channel, kind, label, t_h, wall, params, x, y, z) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)",
+                       (self._cid(r.channel), r.kind, r.label, r.t_h, r.wall,
+                        json.dumps(r.params), blob(r.x), blob(r.y), blob(r.z)))
+        elif isinstance(r, SpectrumRecord):
+            db.execute("INSERT INTO spectra (channel, kind, label, t_h, wall, integration_s, "
+                       "wavelength, counts) VALUES (?,?,?,?,?,?,?,?)",
+                       (self._cid(r.channel), r.kind, r.label, r.t_h, r.wall, r.integration_s,
+                        blob(r.wavelength_nm), blob(r.counts)))
+        elif isinstance(r, ReadingRecord):
+            db.execute("INSERT INTO readings (channel, kind, label, t_h, wall, x, y, params) "
+                       "VALUES (?,?,?,?,?,?,?,?)",
+                       (self._cid(r.channel), r.kind, r.label, r.t_h, r.wall, r.x, r.y,
+                        json.dumps(r.params)))
+        elif isinstance(r, EventRecord):
+            cid = self._channel_ids.get(r.channel) if r.channel else None
+            db.execute("INSERT INTO events (channel, kind, t_h, wall, detail) VALUES (?,?,?,?,?)",
+                       (cid, r.kind, r.t_h, r.wall, json.dumps(r.detail, default=str)))
+        elif isinstance(r, ChannelState):
+            db.execute("UPDATE channels SET state = ? WHERE id = ?",
+                       (json.dumps(r.state), self._cid(r.channel)))
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    id: int
+    name: str
+    pixel: int
+    area_cm2: float
+    j_ma_cm2: float
+    state: dict[str, Any]
+
+
+class RunFile:
+    """A run file opened read-only (safe while another process writes it)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RunFileError(f"{self.path}: no such run file")
+        try:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                       check_same_thread=False)
+            self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RunFileError(f"{self.path}: not an AgeLab run file ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- metadata
+    def meta(self) -> dict[str, Any]:
+        out = {}
+        for key, value in self._db.execute("SELECT key, value FROM meta"):
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key] = value
+        return out
+
+    def channels(self) -> list[ChannelInfo]:
+        rows = self._db.execute(
+            "SELECT id, name, pixel, area_cm2, j_ma_cm2, state FROM channels ORDER BY id")
+        return [ChannelInfo(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"))
+                for r in rows]
+
+    def channel(self, name: str) -> ChannelInfo:
+        for ch in self.channels():
+            if ch.name == name:
+                return ch
+        raise RunFileError(f"{self.path}: no channel {name!r}")
+
+    # ---------------------------------------------------------------- data
+    def samples(self, name: str, columns: tuple[str, ...] = ("t_h", "j_ma_cm2", "v_v",
+                                                               "l_cd_m2")) -> np.ndarray:
+        """An (n, len(columns)) float array of a channel's samples, in time order."""
+        allowed = {"t_h", "wall", "j_ma_cm2", "v_v", "l_cd_m2", "i_pd_a"}
+        if not set(columns) <= allowed:
+            raise ValueError(f"unknown sample columns {set(columns) - allowed}")
+        cid = self.channel(name).id
+        cur = self._db.execute(f"SELECT {', '.join(columns)} FROM samples WHERE channel = ? "
+                               "ORDER BY t_h", (cid,))
+        flat = np.fromiter((v if v is not None else np.nan for row in cur for v in row),
+                           dtype=float)
+        return flat.reshape(-1, len(columns))
+
+    def sample_count(self, name: str | None = None) -> int:
+        if name is None:
+            return self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        cid = self.channel(name).id
+        return self._db.execute("SELECT COUNT(*) FROM samples WHERE channel = ?",
+                                (cid,)).fetchone()[0]
+
+    def sweeps(self, name: str, kind: str) -> list[dict[str, Any]]:
+        cid = self.channel(name).id
+        rows = self._db.execute("SELECT id, label, t_h, wall, params, x, y, z FROM sweeps "
+                                "WHERE channel = ? AND kind = ? ORDER BY id", (cid, kind))
+        return [{"id": r[0], "label": r[1], "t_h": r[2], "wall": r[3],
+                 "params": json.loads(r[4] or "{}"), "x": unblob(r[5]), "y": unblob(r[6]),
+                 "z": unblob(r[7])} for r in rows]
+
+    def spectra(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
+        cid = self.channel(name).id
+        query = ("SELECT id, kind, label, t_h, wall, integration_s, wavelength, counts "
+                 "FROM spectra WHERE channel = ?")
+        args: tuple = (cid,)
+        if kind:
+            query += " AND kind = ?"
+            args += (kind,)
+        rows = self._db.execute(query + " ORDER BY id", args)
+        return [{"id": r[0], "kind": r[1], "label": r[2], "t_h": r[3], "wall": r[4],
+                 "integration_s": r[5], "wavelength_nm": unblob(r[6]), "counts": unblob(r[7])}
+                for r in rows]
+
+    def readings(self, name: str, kind: str) -> list[dict[str, Any]]:
+        cid = self.channel(name).id
+        rows = self._db.execute("SELECT label, t_h, wall, x, y, params FROM readings "
+                                "WHERE channel = ? AND kind = ? ORDER BY id", (cid, kind))
+        return [{"label": r[0], "t_h": r[1], "wall": r[2], "x": r[3], "y": r[4],
+                 "params": json.loads(r[5] or "{}")} for r in rows]
+
+    def events(self, name: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        names = {ch.id: ch.name for ch in self.channels()}
+        query, args = "SELECT channel, kind, t_h, wall, detail FROM events", []
+        where = []
+        if name is not None:
+            where.append("channel = ?")
+            args.append(self.channel(name).id)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(query + " ORDER BY id", args)
+        return [{"channel": names.get(r[0]), "kind": r[1], "t_h": r[2], "wall": r[3],
+                 "detail": json.loads(r[4] or "{}")} for r in rows]
+
+    def integrity(self) -> str:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,58 @@
+"""Physical quantities in a config: '10 mA/cm^2', '1 min', '4 mm^2', parsed with pint.
+
+Each field has a canonical unit; the config model stores plain floats in it. A bare number is taken
+in the canonical unit (documented per field), a string must carry a unit pint can convert.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+
+@lru_cache(maxsize=1)
+def _registry():
+    import pint
+
+    return pint.UnitRegistry()
+
+
+def to_unit(value: object, unit: str) -> float:
+    """``value`` (a number in ``unit``, or a string with units) as a float in ``unit``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a quantity in {unit}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a quantity such as '1 {unit}', got {value!r}")
+    import pint
+
+    ureg = _registry()
+    try:
+        quantity = ureg.Quantity(value.strip())
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError,
+            AttributeError, TypeError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"cannot read {value!r} as a quantity ({exc})") from None
+    if isinstance(quantity, (int, float)):
+        return float(quantity)
+    try:
+        return float(quantity.to(unit).magnitude)
+    except pint.errors.DimensionalityError:
+        raise ValueError(f"{value!r} is not convertible to {unit}") from None
+
+
+def quantity(unit: str):
+    return BeforeValidator(lambda v: to_unit(v, unit))
+
+
+# Canonical units of the config model.
+CurrentDensity = Annotated[float, quantity("mA/cm^2")]
+Voltage = Annotated[float, quantity("V")]
+Current = Annotated[float, quantity("A")]
+Hours = Annotated[float, quantity("hour")]
+Seconds = Annotated[float, quantity("s")]
+AreaCm2 = Annotated[float, quantity("cm^2")]
+Hertz = Annotated[float, quantity("Hz")]
+Watts = Annotated[float, quantity("W")]
