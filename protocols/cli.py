@@ -8,6 +8,8 @@ import warnings
 
 from . import __version__
 from .cli_check import add_check_parser
+from .cli_export import add_export_parser
+from .cli_run import add_run_parsers
 from .cli_sim import add_sim_parser
 
 
@@ -17,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_sim_parser(sub)
     add_check_parser(sub)
+    add_run_parsers(sub)
+    add_export_parser(sub)
     return parser
 
 

@@ -16,6 +16,10 @@ class EngineClock:
         self.speedup = speedup
         self._t0 = time.monotonic()
 
+    def restart(self) -> None:
+        """Device time 0 is now (the engine calls this when its runners start)."""
+        self._t0 = time.monotonic()
+
     def hours(self) -> float:
         """Device hours since this clock started."""
         return (time.monotonic() - self._t0) * self.speedup / 3600.0

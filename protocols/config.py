@@ -173,6 +173,7 @@ class ChannelSpec(_Strict):
     sampling: Hours = Field(1 / 60, gt=0)
     smoothing: int = Field(5, ge=1, le=101)  # samples in the milestone smoother
     settle: Hours = Field(1 / 6, ge=0)       # milestones are not armed before this
+    holdoff: Hours = Field(1 / 6, ge=0)      # after an interruption, Lmax is not raised
     checkpoints: CheckpointSpec = Field(default_factory=CheckpointSpec)
     milestones: dict[str, list[str]] = Field(default_factory=dict)
     stop: StopRules = Field(default_factory=StopRules)

@@ -117,7 +117,11 @@ class Engine:
                 for r in self.runners.values():
                     r.join(timeout=tick_s / max(1, len(self.runners)))
                 if on_tick is not None:
-                    on_tick(self)
+                    try:
+                        on_tick(self)
+                    except Exception as exc:  # a display error must never stop a run
+                        self.bus.publish(EventRecord(None, "display-error", {"error": str(exc)}))
+                        on_tick = None
             self._stop_reason = self._stop_reason or "completed"
         except KeyboardInterrupt:
             self._stop_reason = "interrupted (SIGINT)"
@@ -187,6 +191,7 @@ class Engine:
             if ch.name in gaps:
                 runner.offset_h = gaps[ch.name]
             self.runners[ch.name] = runner
+        self.clock.restart()  # opening the station took wall time that is no device time
         for runner in self.runners.values():
             runner.start()
 

@@ -7,8 +7,11 @@ Method (it decides when a pixel is stopped, so it is written down):
 - L0 is the median of the raw samples of the first device-minute (at least the first sample);
 - Lmax is the running maximum of the smoothed luminance, so the red device's efficiency elevation
   simply raises the reference of the "from Lmax" milestones;
-- no milestone is armed before ``settle_h`` of stress, so the red device's turn-on dip (−3 % in
-  its first minutes, recovered later) cannot fire a T97;
+- no milestone is armed, and Lmax is not tracked, before ``settle_h`` of stress, so the red
+  device's turn-on dip (−3 % in its first minutes, recovered later) cannot fire a T97;
+- samples taken in the hold-off after an interruption (``holding=True``: the stress was off for a
+  J–V or a pause, and the turn-on transient replays) do not raise Lmax, so the brief recovery
+  overshoot cannot fake a maximum; milestones are still checked, so a stop is never delayed;
 - a milestone fires on the first smoothed sample below its level; its time is the crossing
   interpolated between that sample and the previous one, so the stop lands in the same sampling
   interval as the milestone.
@@ -59,7 +62,8 @@ class MilestoneTracker:
             self._previous = (self._recent[-1][0], self.smoothed)
 
     # ---------------------------------------------------------------- live
-    def add(self, t_h: float, luminance: float) -> list[tuple[str, float]]:
+    def add(self, t_h: float, luminance: float, holding: bool = False
+            ) -> list[tuple[str, float]]:
         """Feed one sample; returns the milestones it completes, as (name, crossing time)."""
         if not np.isfinite(luminance):
             return []
@@ -68,12 +72,13 @@ class MilestoneTracker:
             self.l0 = float(np.median(self._l0_samples))
         self._recent.append((t_h, luminance))
         value = self._fit()
-        if self.l_max is None or value > self.l_max:
+        armed = t_h >= self.settle_h
+        if armed and not holding and (self.l_max is None or value > self.l_max):
             self.l_max, self.t_max = value, t_h
         fired = []
-        if t_h >= self.settle_h and self.l0:
+        if armed and self.l0:
             for name, m in self.milestones.items():
-                if name in self.reached:
+                if name in self.reached or (m.reference == "Lmax" and self.l_max is None):
                     continue
                 level = m.fraction * (self.l0 if m.reference == "L0" else self.l_max)
                 if value < level:
@@ -88,6 +93,17 @@ class MilestoneTracker:
         if self.smoothed is None or not self.l0:
             return None
         return self.smoothed / self.l0
+
+    def eta_h(self, name: str) -> float | None:
+        """Hours until milestone ``name`` at the decay rate of the recent window, if decaying."""
+        m = self.milestones.get(name)
+        ref = None if m is None else (self.l0 if m.reference == "L0" else self.l_max)
+        if ref is None or self.smoothed is None or len(self._recent) < 3:
+            return None
+        (t0, y0), (t1, y1) = self._recent[0], self._recent[-1]
+        if t1 <= t0 or y1 >= y0:
+            return None
+        return max(0.0, (self.smoothed - m.fraction * ref) * (t1 - t0) / (y0 - y1))
 
     def _fit(self) -> float:
         if len(self._recent) < 3:

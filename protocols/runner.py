@@ -60,6 +60,8 @@ class ChannelRunner(threading.Thread):
         self.offset_h: float = 0.0         # stress time = offset + engine clock − paused
         self.paused_h: float = 0.0
         self._paused_at: float | None = None
+        self._holdoff_until = 0.0
+        self.end_h: float | None = None  # stress time when the channel stopped
         self.last_v: float | None = None
         self.last_l: float | None = None
         self.error: BaseException | None = None
@@ -69,6 +71,8 @@ class ChannelRunner(threading.Thread):
 
     # ---------------------------------------------------------------- time
     def t_h(self) -> float:
+        if self.end_h is not None:
+            return self.end_h
         paused = self.paused_h
         if self._paused_at is not None:
             paused += self.clock.hours() - self._paused_at
@@ -186,6 +190,7 @@ class ChannelRunner(threading.Thread):
     def _stress_on(self) -> None:
         self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
         self.smu.ramp_current(self.ch.current_a, self._ramp_step(), self.ch.stress.ramp_dwell)
+        self._holdoff_until = self.t_h() + self.ch.holdoff
 
     def _stress_off(self) -> None:
         self.smu.output_off(self._ramp_step(), self.ch.stress.ramp_dwell)
@@ -195,7 +200,8 @@ class ChannelRunner(threading.Thread):
         """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
         t = self.t_h()
         v, i, compliance = self.smu.read_vi()
-        i_pd = self.pd.read_photocurrent()
+        with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
+            i_pd = self.pd.read_photocurrent()
         lum = i_pd * self.ch.cd_m2_per_A
         self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd))
         self.samples_taken += 1
@@ -207,7 +213,8 @@ class ChannelRunner(threading.Thread):
             self.status = "stopped"
             return True
         stop = False
-        for name, t_cross in self.tracker.add(t, lum):
+        holding = t < self._holdoff_until
+        for name, t_cross in self.tracker.add(t, lum, holding=holding):
             actions = list(self.ch.milestones.get(name, []))
             self._event("milestone", name=name, key=self.tracker.milestones[name].key,
                         t_cross_h=t_cross, l0=self.tracker.l0, l_max=self.tracker.l_max)
@@ -318,6 +325,7 @@ class ChannelRunner(threading.Thread):
         if self.status == "running":
             self.status = "finished"
         self._save(force=True)
+        self.end_h = self.t_h()
 
     # ---------------------------------------------------------------- for displays
     def snapshot(self) -> dict[str, Any]:
@@ -331,17 +339,7 @@ class ChannelRunner(threading.Thread):
                 "eta_h": self._eta(t), "stop_reason": self.stop_reason}
 
     def _eta(self, t: float) -> float | None:
-        """Device hours to the stop milestone, extrapolating the recent smoothed decay rate."""
-        target = self.ch.stop.at
-        if target is None:
-            return (self.ch.stop.max_time - t) if self.ch.stop.max_time else None
-        tr = self.tracker
-        m = tr.milestones.get(target)
-        if m is None or tr.smoothed is None or len(tr._recent) < 3 or not tr.l0:
-            return None
-        level = m.fraction * (tr.l0 if m.reference == "L0" else tr.l_max)
-        (t0, y0), (t1, y1) = tr._recent[0], tr._recent[-1]
-        if t1 <= t0 or y1 >= y0:
-            return None
-        rate = (y0 - y1) / (t1 - t0)
-        return max(0.0, (tr.smoothed - level) / rate)
+        """Device hours to the stop rule: the milestone by the recent decay rate, or max_time."""
+        if self.ch.stop.at is not None:
+            return self.tracker.eta_h(self.ch.stop.at)
+        return (self.ch.stop.max_time - t) if self.ch.stop.max_time else None

@@ -35,6 +35,9 @@ class StepContext:
     channel: ChannelSpec
     locks: SharedLocks
     now_h: Callable[[], float]
+    # Held while the laser shines on this pixel: its photodiode then sees PL too, so luminance
+    # sampling waits for it.
+    laser_on_pixel: threading.Lock = field(default_factory=threading.Lock)
 
 
 def measure_jv(ctx: StepContext, spec: JVSpec, label: str) -> SweepRecord:
@@ -98,12 +101,13 @@ def measure_pl(ctx: StepContext, spec: PLSpec, label: str) -> ReadingRecord:
         laser.aim(ch.pixel)
         laser.set_power(spec.laser_power)
         lockin.configure(spec.frequency, spec.sensitivity, spec.time_constant)
-        laser.enable(True)
-        try:
-            t_h = ctx.now_h()
-            x, y = lockin.read_settled()
-        finally:
-            laser.enable(False)
+        with ctx.laser_on_pixel:
+            laser.enable(True)
+            try:
+                t_h = ctx.now_h()
+                x, y = lockin.read_settled()
+            finally:
+                laser.enable(False)
     return ReadingRecord(ch.name, "pl", label, t_h, x, y,
                          params={"laser_power_w": spec.laser_power, "frequency_hz": spec.frequency,
                                  "time_constant_s": spec.time_constant})
