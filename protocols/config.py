@@ -203,6 +203,15 @@ class RunConfig(_Strict):
     measurements: dict[str, Measurement] = Field(default_factory=dict)
     defaults: dict[str, Any] = Field(default_factory=dict)
     channels: list[ChannelSpec] = Field(min_length=1)
+    # Device time per wall time. A virtual station sets it itself; give it only for a virtual bench
+    # that runs elsewhere (``agelab sim``) and is listed as plain instruments.
+    speedup: float | None = Field(None, gt=0)
+
+    @property
+    def device_speedup(self) -> float:
+        if self.speedup is not None:
+            return self.speedup
+        return self.station.virtual.speedup if self.station.virtual else 1.0
 
     def milestones_of(self, channel: ChannelSpec) -> dict[str, Milestone]:
         names = list(channel.milestones)

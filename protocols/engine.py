@@ -50,13 +50,13 @@ class Engine:
         self.resume = resume
         self.bench_idle_exit_s = bench_idle_exit_s
         self.bus = RecordBus()
-        speedup = config.station.virtual.speedup if config.station.virtual else 1.0
-        self.clock = EngineClock(speedup)
+        self.clock = EngineClock(config.device_speedup)
         self.locks = SharedLocks()
         self.runners: dict[str, ChannelRunner] = {}
         self.station: Station | None = None
         self.writer: RunWriter | None = None
         self.bench: BenchProcess | None = None
+        self.virtual_bench = None
         self._stop_reason: str | None = None
         self._started = threading.Event()
 
@@ -164,6 +164,7 @@ class Engine:
         if self.config.station.virtual is not None and self.bench_process:
             self._bring_up_bench(meta.get("bench"))
         self.station.open()
+        self.virtual_bench = self.station.bench  # kept after close: tests read its ground truth
         self.writer.update_meta(identities=self.station.identities())
         if self.resume:
             self.bus.publish(EventRecord(None, "resumed", {"engine_pid": os.getpid()}))

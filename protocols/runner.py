@@ -138,7 +138,7 @@ class ChannelRunner(threading.Thread):
             self._run()
         except Aborted as exc:
             self.stop_reason = str(exc)
-            self.status = "aborted"
+            self.status = "failed" if self.error is not None else "aborted"
             self._event("aborted", reason=str(exc))
         except Exception as exc:  # a bug or an unrecoverable instrument: stop this pixel safely
             self.error = exc
@@ -287,8 +287,18 @@ class ChannelRunner(threading.Thread):
         try:
             record = STEPS[spec.kind](self.ctx, spec, label)
         except (InstrumentFault, ValueError, OSError) as exc:
-            # A failed measurement is recorded; the stress goes on.
+            # An instrument that could not deliver: the measurement is recorded as failed and the
+            # stress goes on.
             self._event("step-failed", step=name, label=label, error=str(exc))
+            return
+        except Exception as exc:
+            # Anything else is a defect: this channel stops, safely (on the worker thread the
+            # runner is told; on the runner's own thread the exception ends the run).
+            if threading.current_thread() is self:
+                raise
+            self.error = exc
+            self._event("error", step=name, error=type(exc).__name__, message=str(exc))
+            self.request_abort(f"error in step {name}: {exc}")
             return
         self.bus.publish(record)
 

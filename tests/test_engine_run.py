@@ -1,0 +1,159 @@
+"""The engine end to end on the virtual bench (in-process, high speed-up): a study runs to its
+milestones with every measurement recorded, and every way out leaves the pixels ramped down."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from protocols import steps
+from protocols.analysis.lifetime import lifetimes
+from protocols.store import RunFile
+from tests.engine_helpers import assert_ramped_down, channel, current_drives, run_in_thread, study
+
+
+def _finish(thread, result, timeout=120):
+    thread.join(timeout)
+    assert not thread.is_alive(), "engine did not finish"
+    assert "error" not in result, result.get("error")
+    return result["statuses"]
+
+
+def test_study_reaches_milestones_and_records_everything(tmp_path):
+    data = study([
+        channel("blue-200", 1, "blue-znsete", 200, stop={"at": "T50"}, milestones={"T90": ["el"]},
+                checkpoints={"every": "30 min", "measure": ["jvl", "el"]}),
+        channel("red-100", 2, "red-cdse", 100, stop={"max_time": "1.5 h"},
+                checkpoints={"every": "30 min", "measure": ["jvl", "cv", "el", "pl"]}),
+    ], ["blue-znsete", "red-cdse"])
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    statuses = _finish(thread, result)
+    assert statuses == {"blue-200": "finished", "red-100": "finished"}
+    bench = engine.virtual_bench
+    with RunFile(tmp_path / "run.sqlite") as run:
+        assert run.integrity() == "ok"
+        meta = run.meta()
+        assert meta["study"] == "test" and meta["software"].startswith("agelab ")
+        assert "MODEL 2400" in meta["identities"]["smu1"] and "channels" in meta["config_yaml"]
+        # The stop lands within one sampling interval of the milestone.
+        (t50,) = [e for e in run.events("blue-200", "milestone") if e["detail"]["name"] == "T50"]
+        last_t = run.samples("blue-200")[-1, 0]
+        assert 0 <= last_t - t50["detail"]["t_cross_h"] <= 1 / 60 + 1e-9
+        # ... and agrees with the offline analysis of the stored trace.
+        s = run.samples("blue-200")
+        offline = lifetimes(s[:, 0], s[:, 3]).from_l0[0.5]
+        assert t50["detail"]["t_cross_h"] == pytest.approx(offline, rel=0.01)
+        # Checkpoints at 0, 0.5 and 1 h (the stop at 1.5 h comes first): J–V–L with luminance on
+        # every point, C–V, EL spectra, lock-in PL.
+        jv = run.sweeps("red-100", "jv")
+        assert len(jv) == 3 and jv[0]["x"].size == 21
+        assert jv[-1]["y"][-1] > 50 and jv[-1]["z"][-1] > 1000 and np.all(np.isfinite(jv[0]["z"]))
+        cv = run.sweeps("red-100", "cv")
+        assert len(cv) == 3 and np.all(cv[0]["y"] > 0)
+        el = run.spectra("red-100", "el")
+        assert len(el) == 3 and 600 < el[0]["wavelength_nm"][np.argmax(el[0]["counts"])] < 650
+        pl = run.readings("red-100", "pl")
+        assert len(pl) == 3 and all(r["x"] > 0 for r in pl)
+        assert len(run.spectra("blue-200", "el")) >= 2  # checkpoints plus the T90 action
+        # Interruptions are timed; the duty cycle is below 1 but close to it.
+        gaps = run.events("red-100", "interruption")
+        assert len(gaps) == 3 and all(e["detail"]["end_h"] > e["detail"]["start_h"] for e in gaps)
+        state = run.channel("red-100").state
+        duty = 1 - state["interrupted_h"] / state["t_h"]
+        assert 0.5 < duty < 1.0
+    for i, j in ((0, 200.0), (1, 100.0)):
+        assert_ramped_down(bench.rig.sites[i], j, 10)
+        assert bench.rig.sites[i].route.value == "SMU"
+    assert not bench.rig.laser.enabled
+
+
+def test_abort_ramps_every_output_down(tmp_path):
+    data = study([channel(f"b{i}", i, "blue-znsete", 50, stop={"max_time": "100 h"})
+                  for i in (1, 2)], ["blue-znsete"] * 2)
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    time.sleep(1.0)
+    engine.abort()
+    statuses = _finish(thread, result)
+    assert statuses == {"b1": "aborted", "b2": "aborted"}
+    for site in engine.virtual_bench.rig.sites:
+        assert_ramped_down(site, 50.0, 10)
+
+
+@pytest.mark.parametrize("step", ["jvl", "el"])
+def test_exception_inside_a_step_stops_the_channel_safely(tmp_path, monkeypatch, step):
+    kind = "jv" if step == "jvl" else "el"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("defect injected into a step")
+
+    monkeypatch.setitem(steps.STEPS, kind, broken)
+    data = study([channel("b1", 1, "blue-znsete", 100, stop={"max_time": "50 h"},
+                          checkpoints={"at_start": False, "at": ["0.2 h"], "measure": [step]})],
+                 ["blue-znsete"])
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    statuses = _finish(thread, result)
+    assert statuses == {"b1": "failed"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        errors = run.events("b1", "error")
+        assert errors and "defect injected" in errors[0]["detail"]["message"]
+    assert_ramped_down(engine.virtual_bench.rig.sites[0], 100.0, 10)
+
+
+def test_pause_and_resume(tmp_path):
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "3 h"})],
+                 ["blue-znsete"])
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    site = engine.virtual_bench.rig.sites[0]
+    time.sleep(0.8)
+    engine.pause("b1")
+    deadline = time.monotonic() + 10
+    while engine.snapshot()[0]["status"] != "paused" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.snapshot()[0]["status"] == "paused"
+    assert site.present_j() == 0.0  # the output is off while paused
+    assert_ramped_down(site, 50.0, 10)
+    frozen = engine.snapshot()[0]["t_h"]
+    time.sleep(0.5)  # 0.4 device hours pass on the wall clock ...
+    assert engine.snapshot()[0]["t_h"] == pytest.approx(frozen, abs=1e-3)  # ... not in stress
+    engine.resume_channel("b1")
+    statuses = _finish(thread, result)
+    assert statuses == {"b1": "finished"}
+    drives = current_drives(site)
+    assert 50.0 in drives[drives.index(0.0):]  # back at the set point after the pause
+    with RunFile(tmp_path / "run.sqlite") as run:
+        kinds = [e["kind"] for e in run.events("b1")]
+        assert kinds.index("paused") < kinds.index("resumed")
+        t = run.samples("b1")[:, 0]
+        assert t[-1] == pytest.approx(3.0, abs=1 / 60 + 1e-6)
+    assert_ramped_down(site, 50.0, 10)
+
+
+def test_schedule_does_not_drift_over_1000_device_hours(tmp_path):
+    data = study([channel("b1", 1, "blue-znsete", 20, sampling="5 h",
+                          stop={"max_time": "1000 h", "voltage_jump": None})],
+                 ["blue-znsete"], speedup=5e5)
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    _finish(thread, result)
+    with RunFile(tmp_path / "run.sqlite") as run:
+        t = run.samples("b1")[:, 0]
+    k = np.round(t / 5.0)
+    lateness = t - 5.0 * k
+    assert len(t) == 201 and np.array_equal(k, np.arange(201))  # every slot, none skipped
+    assert lateness.min() >= -1e-9 and lateness.max() < 2.0
+    # Absolute deadlines: the last samples are no later than the first ones (no accumulation).
+    assert lateness[-50:].mean() < lateness[1:51].mean() + 0.3
+
+
+def test_open_circuit_is_stopped_as_runaway(tmp_path):
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "50 h"})],
+                 ["blue-znsete"])
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    engine.virtual_bench.inject("open@0.5:smu1")
+    statuses = _finish(thread, result)
+    assert statuses == {"b1": "stopped"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        (event,) = run.events("b1", "runaway")
+        assert "compliance" in event["detail"]["reason"] or "runaway" in event["detail"]["reason"]
+    assert engine.virtual_bench.rig.sites[0].present_j() == 0.0
