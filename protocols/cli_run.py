@@ -57,7 +57,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _drive(engine: Engine, path: Path, verb: str) -> int:
     console = Console()
-    console.print(f"run file: {path}", highlight=False)
+    console.print(f"run file: {path}", highlight=False, soft_wrap=True)
     progress = Progress(console)
     try:
         with progress:
@@ -65,10 +65,11 @@ def _drive(engine: Engine, path: Path, verb: str) -> int:
     except (KeyboardInterrupt, Terminated) as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         console.print(f"agelab {verb}: {what}; every output was ramped down and switched off.\n"
-                      f"run file: {path}\ncontinue with: agelab resume {path}", highlight=False)
+                      f"run file: {path}\ncontinue with: agelab resume {path}",
+                      highlight=False, soft_wrap=True)
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
     progress.final(engine)
-    console.print(f"run file: {path}", highlight=False)
+    console.print(f"run file: {path}", highlight=False, soft_wrap=True)
     return 0 if all(s == "finished" for s in statuses.values()) else 1
 
 
@@ -119,7 +120,7 @@ class Progress:
             self._last = time.monotonic()
             parts = [f"{r['name']} {r['status']} t={_fmt(r['t_h'], '.2f')} h "
                      f"L/L0={_fmt(r['l_rel'], '.3f')}" for r in rows]
-            self.console.print("  " + " | ".join(parts), highlight=False)
+            self.console.print("  " + " | ".join(parts), highlight=False, soft_wrap=True)
 
     def final(self, engine: Engine) -> None:
         rows = engine.snapshot()
@@ -160,9 +161,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state == "running" and not alive:
         state = "interrupted (no engine is writing it; agelab resume continues it)"
     console.print(f"study {meta.get('study')}  ({meta.get('software')})  status: {state}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     if isinstance(heartbeat, float):
         console.print(f"last commit {time.time() - heartbeat:.1f} s ago; {n_samples} samples, "
-                      f"{n_events} events", highlight=False)
+                      f"{n_events} events", highlight=False, soft_wrap=True)
     console.print(channel_table(rows, str(args.run)))
     return 0

@@ -1,0 +1,117 @@
+"""The engine as users run it, in its own process: SIGINT and SIGTERM stop it safely, and after a
+kill -9 ``agelab resume`` continues the run with the gap recorded and nothing committed lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from instruments.sim.bench import VirtualBench
+from instruments.station import bench_instruments
+from protocols.bench_process import pid_alive
+from protocols.store import RunFile
+from tests.engine_helpers import assert_ramped_down, channel, study
+
+AGELAB = [sys.executable, "-m", "protocols.cli"]
+
+
+def _wait_for_samples(out: Path, count: int, timeout: float = 60.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = list(out.glob("*.sqlite"))
+        if runs:
+            try:
+                with RunFile(runs[0]) as run:
+                    if run.sample_count() >= count:
+                        return runs[0]
+            except Exception:  # the file may not have its tables yet
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no {count} samples in {out} within {timeout} s")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_safely(tmp_path, sig, code):
+    """A rack of our own (the bench in this process), the engine in another: after the signal
+    every pixel the engine drove is ramped down and off."""
+    with VirtualBench(["blue-znsete"] * 2, speedup=3000, seed=2) as bench:
+        instruments = {name: spec.model_dump() for name, spec in
+                       bench_instruments(bench.resources, timeout_ms=3000).items()}
+        data = study([channel(f"b{i}", i, "blue-znsete", 100, stop={"max_time": "200 h"})
+                      for i in (1, 2)], [], speedup=3000)
+        data["station"] = {"instruments": instruments}
+        data["speedup"] = 3000  # the bench is not the engine's to start: say how fast it runs
+        cfg = tmp_path / "study.yaml"
+        cfg.write_text(yaml.safe_dump(data))
+        proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            run_path = _wait_for_samples(tmp_path / "runs", 20)
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == code, err
+        assert "Traceback" not in err and f"agelab resume {run_path}" in out
+        for site in bench.rig.sites:
+            assert_ramped_down(site, 100.0, 10)
+        with RunFile(run_path) as run:
+            assert run.meta()["status"] == "stopped"
+            assert {e["channel"] for e in run.events(kind="output-off")} == {"b1", "b2"}
+
+
+def test_kill_9_then_resume(tmp_path):
+    """The default path: the engine starts the virtual bench as its own process. Killed with
+    SIGKILL, the engine does nothing; the bench keeps sourcing, as a real rack does; resume finds
+    it, records the gap, and finishes the run."""
+    data = study([channel("b1", 1, "blue-znsete", 200, stop={"at": "T50"},
+                          checkpoints={"every": "30 min", "measure": ["jvl"]})],
+                 ["blue-znsete"], speedup=2000)
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    bench_pid = None
+    try:
+        run_path = _wait_for_samples(tmp_path / "runs", 30)
+        with RunFile(run_path) as run:
+            bench_pid = run.meta()["bench"]["pid"]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        with RunFile(run_path) as run:
+            committed = run.samples("b1")
+        assert pid_alive(bench_pid), "the rack must outlive its computer"
+        time.sleep(0.5)  # the gap: 0.28 device hours under stress
+        resumed = subprocess.run([*AGELAB, "resume", str(run_path)], capture_output=True,
+                                 text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "Traceback" not in resumed.stderr
+        with RunFile(run_path) as run:
+            assert run.integrity() == "ok"
+            after = run.samples("b1")
+            # Nothing committed before the kill is lost.
+            assert np.isin(committed[:, 0], after[:, 0]).all()
+            (gap,) = run.events("b1", "gap")
+            assert gap["detail"]["kept_sourcing"] is True and gap["detail"]["gap_h"] > 0.2
+            assert run.channel("b1").state["status"] == "finished"
+            assert run.events("b1", "milestone")[-1]["detail"]["name"] == "T50"
+            assert run.meta()["status"] == "finished"
+            # Stress time runs on through the gap: the device was stressed all along.
+            t = after[:, 0]
+            assert np.all(np.diff(t) > 0)
+        deadline = time.monotonic() + 15
+        while pid_alive(bench_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pid_alive(bench_pid), "the bench is stopped when the run ends"
+    finally:
+        proc.kill()
+        if bench_pid and pid_alive(bench_pid):
+            os.kill(bench_pid, signal.SIGKILL)
