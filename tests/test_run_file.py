@@ -1,0 +1,72 @@
+"""The run file: readable while it is written, committed at least every second, exported to CSV,
+and summarised by ``agelab status``."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+
+import pytest
+
+from protocols.cli_export import export_csv
+from protocols.store import RunFile, RunFileError
+from tests.engine_helpers import channel, run_in_thread, study
+
+
+def test_readable_while_written_and_committed_every_second(tmp_path):
+    data = study([channel("b1", 1, "blue-znsete", 100, stop={"max_time": "4 h"},
+                          checkpoints={"every": "1 h", "measure": ["jvl", "el"]})],
+                 ["blue-znsete"], speedup=2000)
+    path = tmp_path / "run.sqlite"
+    engine, thread, result = run_in_thread(data, path)
+    counts, lags = [], []
+    while thread.is_alive():
+        time.sleep(0.3)
+        with RunFile(path) as run:
+            counts.append(run.sample_count())
+            lags.append(time.time() - float(run.meta()["heartbeat"]))
+            # The newest committed sample is at most about a second behind the engine.
+            live_t = engine.snapshot()[0]["t_h"]
+            if counts[-1]:
+                behind_s = (live_t - run.samples("b1")[-1, 0]) * 3600 / 2000
+                assert behind_s < 1.0
+    thread.join()
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+    assert max(lags[:-1]) < 1.0
+
+    out = tmp_path / "csv"
+    export_csv(path, out)
+    with RunFile(path) as run:
+        n_samples = run.sample_count("b1")
+        n_jv = len(run.sweeps("b1", "jv"))
+    rows = list(csv.reader((out / "b1" / "samples.csv").open()))
+    assert rows[0] == ["t_h", "J_mA_cm2", "V_V", "L_cd_m2"] and len(rows) == n_samples + 1
+    assert float(rows[1][1]) == pytest.approx(100, rel=0.01)
+    jv = list(csv.reader((out / "b1" / "jv.csv").open()))
+    assert jv[0] == ["sweep", "t_h", "V_V", "J_mA_cm2", "L_cd_m2"]
+    assert len(jv) == 1 + 21 * n_jv and {r[0] for r in jv[1:]} == {str(k) for k in range(n_jv)}
+    spectra = list(csv.reader((out / "b1" / "spectra.csv").open()))
+    assert spectra[0] == ["spectrum", "t_h", "kind", "wavelength_nm", "counts"]
+    assert spectra[1][2] == "el"
+    assert list(csv.reader((out / "b1" / "cv.csv").open()))[0] == ["sweep", "t_h", "V_V", "C_F",
+                                                                    "G_S"]
+    events = list(csv.reader((out / "b1" / "events.csv").open()))
+    assert events[0] == ["t_h", "kind", "detail"]
+    assert "interruption" in {r[1] for r in events[1:]}
+
+    status = subprocess.run([sys.executable, "-m", "protocols.cli", "status", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "finished" in status.stdout and "b1" in status.stdout
+
+
+def test_a_file_that_is_not_a_run_is_one_clear_error(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(RunFileError, match="not an AgeLab run file"):
+        RunFile(junk)
+    out = subprocess.run([sys.executable, "-m", "protocols.cli", "status", str(junk)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "not an AgeLab run file" in out.stderr
