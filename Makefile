@@ -12,11 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the protocol engine lands (issue 5), `make run` shows what the virtual devices will do.
+# The default study (config.yaml) on the virtual bench; the run file goes to runs/.
 run: $(STAMP)
-	@echo "agelab run config.yaml arrives with the protocol engine; the virtual devices meanwhile:"
-	$(BIN)/agelab sim --describe red-cdse
-	$(BIN)/agelab sim --describe blue-znsete
+	$(BIN)/agelab run config.yaml --out runs
 
 test: $(STAMP)
 	$(BIN)/ruff check .

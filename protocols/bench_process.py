@@ -87,7 +87,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie (exited, not yet reaped) is not alive.
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[-1][:1] != "Z"
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split(") ")[-1][:1] != "Z"
     return True

@@ -4,7 +4,8 @@ Method (it decides when a pixel is stopped, so it is written down):
 - each new sample is smoothed by a least-squares line through the last ``window`` samples,
   evaluated at the newest sample: photodiode noise shrinks by about sqrt(window/4), and unlike a
   running mean or median the estimate does not lag a steady decay;
-- L0 is the median of the raw samples of the first device-minute (at least the first sample);
+- L0 is the median of the raw samples of the first device-minute from the first sample (as in
+  ``analysis.lifetime``);
 - Lmax is the running maximum of the smoothed luminance, so the red device's efficiency elevation
   simply raises the reference of the "from Lmax" milestones;
 - no milestone is armed, and Lmax is not tracked, before ``settle_h`` of stress, so the red
@@ -20,7 +21,6 @@ Method (it decides when a pixel is stopped, so it is written down):
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class MilestoneTracker:
         self.settle_h = settle_h
         self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)
         self._l0_samples: list[float] = []
+        self._t_first: float | None = None
         self.l0: float | None = None
         self.l_max: float | None = None
         self.t_max: float | None = None
@@ -44,30 +45,15 @@ class MilestoneTracker:
         self._previous: tuple[float, float] | None = None
         self.reached: dict[str, float] = {}
 
-    # ---------------------------------------------------------------- persistence
-    def state(self) -> dict[str, Any]:
-        return {"l0": self.l0, "l0_samples": self._l0_samples[:50], "l_max": self.l_max,
-                "t_max": self.t_max, "reached": self.reached}
-
-    def restore(self, state: dict[str, Any], recent: list[tuple[float, float]]) -> None:
-        """From a run file: the saved state plus the last samples (t_h, L)."""
-        self.l0 = state.get("l0")
-        self._l0_samples = list(state.get("l0_samples", []))
-        self.l_max, self.t_max = state.get("l_max"), state.get("t_max")
-        self.reached = dict(state.get("reached", {}))
-        for t, lum in recent[-self.window:]:
-            self._recent.append((t, lum))
-        if self._recent:
-            self.smoothed = self._fit()
-            self._previous = (self._recent[-1][0], self.smoothed)
-
     # ---------------------------------------------------------------- live
     def add(self, t_h: float, luminance: float, holding: bool = False
             ) -> list[tuple[str, float]]:
         """Feed one sample; returns the milestones it completes, as (name, crossing time)."""
         if not np.isfinite(luminance):
             return []
-        if t_h <= L0_WINDOW_H or not self._l0_samples:
+        if self._t_first is None:
+            self._t_first = t_h
+        if t_h - self._t_first <= L0_WINDOW_H:
             self._l0_samples.append(luminance)
             self.l0 = float(np.median(self._l0_samples))
         self._recent.append((t_h, luminance))
@@ -110,7 +96,7 @@ class MilestoneTracker:
             return float(np.median([v for _, v in self._recent]))
         t = np.array([p[0] for p in self._recent])
         y = np.array([p[1] for p in self._recent])
-        slope, intercept = np.polyfit(t - t[-1], y, 1)
+        _slope, intercept = np.polyfit(t - t[-1], y, 1)
         return float(intercept)
 
     def _crossing(self, level: float, t_h: float, value: float) -> float:

@@ -5,6 +5,10 @@ through a queue (acquisition never waits on the disk) and it commits at least ev
 ``commit_interval_s`` (default 0.25 s), so a killed process loses at most that last moment.
 ``RunFile`` opens a run read-only, also while another process is writing it.
 
+Samples are rows (the record of truth, one per sample, committed within the second) and, once a
+channel has ``BLOCK`` more of them, also one columnar block (t, J, V, L as float64), so a plot can
+load a 1000-hour history as a few hundred blobs instead of millions of rows.
+
 Arrays (sweeps, spectra) are stored as little-endian float64 blobs; the config, instrument
 identities, software version and bench details are in ``meta`` as text/JSON, so a run file
 describes itself.
@@ -12,6 +16,7 @@ describes itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
@@ -23,10 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from .records import (ChannelState, EventRecord, ReadingRecord, Record, Sample, SpectrumRecord,
-                      SweepRecord)
+from .records import (
+    ChannelState,
+    EventRecord,
+    ReadingRecord,
+    Record,
+    Sample,
+    SpectrumRecord,
+    SweepRecord,
+)
 
 SCHEMA_VERSION = 1
+BLOCK = 4096  # samples per columnar block
+BLOCK_COLUMNS = ("t_h", "j_ma_cm2", "v_v", "l_cd_m2")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (
@@ -36,6 +50,10 @@ CREATE TABLE IF NOT EXISTS samples (
     channel INTEGER NOT NULL, t_h REAL NOT NULL, wall REAL NOT NULL, j_ma_cm2 REAL, v_v REAL,
     l_cd_m2 REAL, i_pd_a REAL);
 CREATE INDEX IF NOT EXISTS samples_by_channel ON samples (channel, t_h);
+CREATE TABLE IF NOT EXISTS sample_blocks (
+    channel INTEGER NOT NULL, first_t REAL NOT NULL, last_t REAL NOT NULL, n INTEGER NOT NULL,
+    data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS blocks_by_channel ON sample_blocks (channel, first_t);
 CREATE TABLE IF NOT EXISTS sweeps (
     id INTEGER PRIMARY KEY, channel INTEGER NOT NULL, kind TEXT NOT NULL, label TEXT,
     t_h REAL NOT NULL, wall REAL NOT NULL, params TEXT, x BLOB, y BLOB, z BLOB);
@@ -84,7 +102,29 @@ class RunWriter:
         db.executescript(SCHEMA)
         for row in db.execute("SELECT name, id FROM channels"):
             self._channel_ids[row[0]] = row[1]
+        self._unblocked: dict[int, list[tuple]] = {}
+        with db:
+            for cid in self._channel_ids.values():
+                self._unblocked[cid] = self._tail(db, cid)
+                self._flush_blocks(db, cid)
         return db
+
+    @staticmethod
+    def _tail(db: sqlite3.Connection, cid: int) -> list[tuple]:
+        """The samples not yet in a block (after a resume, or a file filled some other way)."""
+        last = db.execute("SELECT MAX(last_t) FROM sample_blocks WHERE channel = ?",
+                          (cid,)).fetchone()[0]
+        return db.execute(f"SELECT {', '.join(BLOCK_COLUMNS)} FROM samples WHERE channel = ? "
+                          "AND t_h > ? ORDER BY t_h", (cid, -1e300 if last is None else last)
+                          ).fetchall()
+
+    def _flush_blocks(self, db: sqlite3.Connection, cid: int) -> None:
+        rows = self._unblocked.setdefault(cid, [])
+        while len(rows) >= BLOCK:
+            block = np.array(rows[:BLOCK], dtype="<f8")
+            db.execute("INSERT INTO sample_blocks VALUES (?,?,?,?,?)",
+                       (cid, block[0, 0], block[-1, 0], BLOCK, block.tobytes()))
+            del rows[:BLOCK]
 
     # ---------------------------------------------------------------- set-up (before start)
     def set_meta(self, **items: Any) -> None:
@@ -100,6 +140,7 @@ class RunWriter:
                     "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2) VALUES (?,?,?,?)",
                     (name, pixel, area_cm2, j_ma_cm2))
                 self._channel_ids[name] = cur.lastrowid
+                self._unblocked[cur.lastrowid] = []
 
     # ---------------------------------------------------------------- running
     def start(self) -> RunWriter:
@@ -129,10 +170,8 @@ class RunWriter:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass
         self._db.close()
 
     def _loop(self) -> None:
@@ -142,25 +181,16 @@ class RunWriter:
         db.execute("BEGIN")
         while True:
             timeout = max(0.0, self.commit_interval_s - (time.monotonic() - last_commit))
+            batch = self._take(timeout)
+            stop = any(item is None for item in batch)
+            flushes = [item[1] for item in batch if isinstance(item, tuple) and
+                       item[0] == "flush"]
             try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = ("tick", None)
-            stop = item is None
-            flush = isinstance(item, tuple) and item[0] == "flush"
-            if isinstance(item, tuple) and item[0] == "meta":
-                for key, value in item[1].items():
-                    text = value if isinstance(value, str) else json.dumps(value)
-                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
-                pending += 1
-            if not stop and not isinstance(item, tuple):
-                try:
-                    self._insert(db, item)
-                    pending += 1
-                except (sqlite3.Error, ValueError, TypeError) as exc:
-                    self._error = exc
+                pending += self._apply(db, [item for item in batch if item is not None])
+            except (sqlite3.Error, ValueError, TypeError, KeyError) as exc:
+                self._error = exc
             due = time.monotonic() - last_commit >= self.commit_interval_s
-            if stop or flush or (due and pending):
+            if stop or flushes or (due and pending):
                 try:
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('heartbeat', ?)",
                                (repr(time.time()),))
@@ -172,22 +202,68 @@ class RunWriter:
                 pending = 0
                 last_commit = time.monotonic()
                 if stop:
+                    for done in flushes:
+                        done.set()
                     return
                 db.execute("BEGIN")
             elif due:
                 last_commit = time.monotonic()
-            if flush:
-                item[1].set()
+            for done in flushes:
+                done.set()
+
+    def _take(self, timeout: float, most: int = 20_000) -> list:
+        """The next item (waiting up to ``timeout``), and whatever else is already queued."""
+        try:
+            batch = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < most:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _apply(self, db: sqlite3.Connection, batch: list) -> int:
+        """Write a batch in order; runs of samples go in one executemany. Returns rows written."""
+        written, samples = 0, []
+        for item in [*batch, None]:
+            if isinstance(item, Sample):
+                samples.append(item)
+                continue
+            if samples:
+                self._insert_samples(db, samples)
+                written += len(samples)
+                samples = []
+            if item is None:
+                continue
+            if isinstance(item, tuple):
+                if item[0] == "meta":
+                    for key, value in item[1].items():
+                        text = value if isinstance(value, str) else json.dumps(value)
+                        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
+                    written += 1
+                continue
+            self._insert(db, item)
+            written += 1
+        return written
+
+    def _insert_samples(self, db: sqlite3.Connection, samples: list[Sample]) -> None:
+        rows = [(self._cid(r.channel), r.t_h, r.wall, r.j_ma_cm2, r.v_v, r.l_cd_m2, r.i_pd_a)
+                for r in samples]
+        db.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?)", rows)
+        touched = set()
+        for cid, t, _, j, v, lum, _ in rows:
+            self._unblocked.setdefault(cid, []).append((t, j, v, lum))
+            touched.add(cid)
+        for cid in touched:
+            self._flush_blocks(db, cid)
 
     def _cid(self, name: str) -> int:
         return self._channel_ids[name]
 
     def _insert(self, db: sqlite3.Connection, r: Record) -> None:
-        if isinstance(r, Sample):
-            db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?)",
-                       (self._cid(r.channel), r.t_h, r.wall, r.j_ma_cm2, r.v_v, r.l_cd_m2,
-                        r.i_pd_a))
-        elif isinstance(r, SweepRecord):
+        if isinstance(r, SweepRecord):
             db.execute("INSERT INTO sweeps (channel, kind, label, t_h, wall, params, x, y, z) "
                        "VALUES (?,?,?,?,?,?,?,?,?)",
                        (self._cid(r.channel), r.kind, r.label, r.t_h, r.wall,
@@ -274,11 +350,30 @@ class RunFile:
         if not set(columns) <= allowed:
             raise ValueError(f"unknown sample columns {set(columns) - allowed}")
         cid = self.channel(name).id
+        if set(columns) <= set(BLOCK_COLUMNS):
+            return self._samples_from_blocks(cid, columns)
         cur = self._db.execute(f"SELECT {', '.join(columns)} FROM samples WHERE channel = ? "
                                "ORDER BY t_h", (cid,))
         flat = np.fromiter((v if v is not None else np.nan for row in cur for v in row),
                            dtype=float)
         return flat.reshape(-1, len(columns))
+
+    def _samples_from_blocks(self, cid: int, columns: tuple[str, ...]) -> np.ndarray:
+        """Whole blocks as arrays, then the rows after the last block."""
+        pick = [BLOCK_COLUMNS.index(c) for c in columns]
+        parts, last = [], -1e300
+        for data, last_t in self._db.execute(
+                "SELECT data, last_t FROM sample_blocks WHERE channel = ? ORDER BY first_t",
+                (cid,)):
+            parts.append(np.frombuffer(data, dtype="<f8").reshape(-1, len(BLOCK_COLUMNS))[:, pick])
+            last = last_t
+        tail = self._db.execute(f"SELECT {', '.join(columns)} FROM samples WHERE channel = ? AND "
+                                "t_h > ? ORDER BY t_h", (cid, last)).fetchall()
+        if tail:
+            parts.append(np.array(tail, dtype=float).reshape(-1, len(columns)))
+        if not parts:
+            return np.empty((0, len(columns)))
+        return np.concatenate(parts)
 
     def sample_count(self, name: str | None = None) -> int:
         if name is None:

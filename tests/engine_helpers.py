@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def run_in_thread(data: dict, path: Path) -> tuple[Engine, threading.Thread, dic
     def target() -> None:
         try:
             result["statuses"] = engine.run()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
@@ -72,7 +73,7 @@ def assert_ramped_down(site, j_stress: float, steps: int) -> None:
     assert max(drives) <= j_stress * (1 + 1e-9), "the current overshot its set point"
     last_full = max(i for i, j in enumerate(drives) if abs(j - j_stress) < 1e-9 * j_stress)
     tail = drives[last_full:]
-    for a, b in zip(tail, tail[1:], strict=False):
+    for a, b in itertools.pairwise(tail):
         assert b <= a + 1e-12, f"not monotonic on the way down: {tail}"
         assert a - b <= j_stress / steps * (1 + 1e-6), f"a step of {a - b} mA/cm^2: {tail}"
     assert len([j for j in tail if 0 < j < j_stress]) >= steps - 1, f"no ramp: {tail}"

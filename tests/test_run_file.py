@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from protocols.cli_export import export_csv
@@ -20,7 +21,7 @@ def test_readable_while_written_and_committed_every_second(tmp_path):
                           checkpoints={"every": "1 h", "measure": ["jvl", "el"]})],
                  ["blue-znsete"], speedup=2000)
     path = tmp_path / "run.sqlite"
-    engine, thread, result = run_in_thread(data, path)
+    engine, thread, _result = run_in_thread(data, path)
     counts, lags = [], []
     while thread.is_alive():
         time.sleep(0.3)
@@ -50,7 +51,7 @@ def test_readable_while_written_and_committed_every_second(tmp_path):
     spectra = list(csv.reader((out / "b1" / "spectra.csv").open()))
     assert spectra[0] == ["spectrum", "t_h", "kind", "wavelength_nm", "counts"]
     assert spectra[1][2] == "el"
-    assert list(csv.reader((out / "b1" / "cv.csv").open()))[0] == ["sweep", "t_h", "V_V", "C_F",
+    assert next(iter(csv.reader((out / "b1" / "cv.csv").open()))) == ["sweep", "t_h", "V_V", "C_F",
                                                                     "G_S"]
     events = list(csv.reader((out / "b1" / "events.csv").open()))
     assert events[0] == ["t_h", "kind", "detail"]
@@ -70,3 +71,27 @@ def test_a_file_that_is_not_a_run_is_one_clear_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "not an AgeLab run file" in out.stderr
+
+
+def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
+    """Samples read through the blocks (plots) equal the rows (the record of truth), also after
+    the writer is reopened (a resume) halfway through a block."""
+    from protocols.records import Sample
+    from protocols.store import BLOCK, RunWriter
+
+    path = tmp_path / "blocks.sqlite"
+    n = 2 * BLOCK + 123
+    for part in (range(0, n // 2), range(n // 2, n)):  # a writer, then a second one (resume)
+        writer = RunWriter(path, commit_interval_s=0.05)
+        writer.add_channel("b1", 1, 0.04, 50.0)
+        writer.set_meta(schema="1")
+        writer.start()
+        for k in part:
+            writer.write(Sample("b1", k / 3600, 50.0, 3.0 + k * 1e-6, 1000.0 - k * 1e-3, 1e-5))
+        writer.close()
+    with RunFile(path) as run:
+        fast = run.samples("b1")  # t, J, V, L: blocks and the tail
+        rows = run.samples("b1", ("t_h", "j_ma_cm2", "v_v", "l_cd_m2", "wall"))[:, :4]
+        blocks = run._db.execute("SELECT COUNT(*) FROM sample_blocks").fetchone()[0]
+    assert blocks == 2 and fast.shape == (n, 4)
+    assert np.array_equal(fast, rows)

@@ -204,11 +204,16 @@ def sweep_points(points) -> np.ndarray:
 
 def ramp(apply: Callable[[float], None], start: float, target: float, step: float,
          dwell_s: float) -> None:
-    """Apply each level of ``ramp_levels`` in turn, dwelling between steps."""
+    """Apply each level of ``ramp_levels`` in turn, ``dwell_s`` apart. The steps keep to absolute
+    deadlines, so the time a command takes on the bus is part of the dwell, not added to it."""
+    due = time.monotonic()
     for level in ramp_levels(start, target, step):
         apply(level)
         if dwell_s:
-            time.sleep(dwell_s)
+            due += dwell_s
+            remaining = due - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
 
 
 def ramp_levels(start: float, target: float, step: float) -> list[float]:

@@ -62,8 +62,8 @@ class VirtualBench:
         if smu not in SOURCE_METERS:
             raise ValueError(f"unknown source-meter {smu!r}; choose one of: "
                              f"{', '.join(SOURCE_METERS)}")
-        self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed, port_base, lockin,
-                                  smu)
+        self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
+                                  port_base, lockin, smu)
         clock = DeviceClock(speedup)
         sites = [Site(i, QledPixel(name, seed=seed + i), clock) for i, name in enumerate(presets)]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))

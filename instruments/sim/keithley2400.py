@@ -297,7 +297,7 @@ class Keithley2400Sim:
         per_point = self.timing.smu_sequence_s(1, nplc, delay, autozero) - (
             self.timing.smu_sequence_s(0, nplc, delay, autozero))
         if self._link_armed_at is not None:
-            return self._acquire_linked(len(points), due, per_point)
+            return self._acquire_linked(len(points))
         for value in points:
             self.s["v_level" if func == "VOLT" else "i_level"] = value
             self._apply_source()
@@ -309,19 +309,19 @@ class Keithley2400Sim:
         self.last = readings
         return readings
 
-    def _acquire_linked(self, count: int, due: float, per_point: float) -> list[list[float]]:
+    def _acquire_linked(self, count: int) -> list[list[float]]:
         """Armed on the trigger link: one reading per trigger from the other source-meter, taken
         at that step's drive. Only triggers sent after the link was selected count."""
         drives = self.load.trigger_in(self._link_armed_at, LINK_TIMEOUT_S)
         if drives is None:
             raise ScpiError((-214, "Trigger deadlock"), "no trigger arrived on the link")
         self._link_armed_at = self.load.link_generation()  # the next INIT waits for new triggers
+        # Each reading was integrated while the other meter held its step: the trigger source
+        # has already spent the time, so none is spent again here.
         readings = []
         for drive in drives[:count]:
             self.load.linked_j = drive
             try:
-                due += per_point
-                self.timing.wait_until(due)
                 readings.append(self._read_point())
             finally:
                 self.load.linked_j = None
