@@ -96,8 +96,8 @@ class Resilient:
     @property
     def driver(self) -> object:
         with self._lock:
-            if self._driver is None:
-                self._connect(attempt=0)
+            if self._driver is None:  # connecting gets the same retries as any call
+                self._run("connect", lambda driver: driver, (), {})
             return self._driver
 
     def identity(self) -> str:

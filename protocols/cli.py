@@ -6,7 +6,10 @@ import argparse
 import sys
 import warnings
 
+from instruments.resilience import InstrumentFault
+
 from . import __version__
+from .bench_process import BenchStartError
 from .cli_check import add_check_parser
 from .cli_export import add_export_parser
 from .cli_run import add_run_parsers
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("agelab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, InstrumentFault, BenchStartError) as exc:
         # Bad input is a one-line message, never a traceback.
         print(f"agelab {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -287,15 +287,13 @@ def _message(error: dict) -> str:
 def _where(source: str, root: yaml.Node | None, loc: tuple, data: dict) -> str:
     """``file:line: dotted.path: `` for a validation location, the line found in the YAML (a
     channel field that came from ``defaults`` points at the defaults)."""
-    loc = tuple(p for p in loc if p not in ("jv", "cv", "el", "pl") or not _is_tag(loc, p))
-    node = _node_at(root, loc)
-    if (node is None or node is _node_at(root, loc[:2])) and len(loc) > 2 \
-            and loc[0] == "channels":
-        from_defaults = _node_at(root, ("defaults", *loc[2:]))
-        if from_defaults is not None:
+    if loc[:1] == ("measurements",) and len(loc) > 2 and loc[2] in ("jv", "cv", "el", "pl"):
+        loc = loc[:2] + loc[3:]  # pydantic's discriminator tag is not a YAML key
+    node, found = _walk(root, loc)
+    if not found and len(loc) > 2 and loc[0] == "channels":
+        from_defaults, in_defaults = _walk(root, ("defaults", *loc[2:]))
+        if in_defaults:
             node = from_defaults
-    if node is None:
-        node = _deepest(root, loc)
     line = f":{node.start_mark.line + 1}" if node is not None else ""
     path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
     path = path.replace(".[", "[")
@@ -304,11 +302,6 @@ def _where(source: str, root: yaml.Node | None, loc: tuple, data: dict) -> str:
         if name:
             path = path.replace(f"channels[{loc[1]}]", f"channels[{loc[1]}] ({name})", 1)
     return f"{source}{line}: {path}: " if path else f"{source}{line}: "
-
-
-def _is_tag(loc: tuple, part: object) -> bool:
-    i = loc.index(part)
-    return i >= 2 and loc[0] == "measurements"
 
 
 def _channel_name(data: dict, index: int) -> str | None:
@@ -329,23 +322,16 @@ def _child(node: yaml.Node | None, part: object) -> yaml.Node | None:
     return None
 
 
-def _node_at(root: yaml.Node | None, loc: tuple) -> yaml.Node | None:
-    node = root
-    for part in loc:
-        node = _child(node, part)
-        if node is None:
-            return None
-    return node
-
-
-def _deepest(root: yaml.Node | None, loc: tuple) -> yaml.Node | None:
+def _walk(root: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, bool]:
+    """The YAML node at ``loc``, or the deepest one on the way; and whether all of ``loc`` was
+    found."""
     node = root
     for part in loc:
         child = _child(node, part)
         if child is None:
-            break
+            return node, False
         node = child
-    return node
+    return node, True
 
 
 # ---------------------------------------------------------------------------- cross-checks

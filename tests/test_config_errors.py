@@ -38,6 +38,9 @@ CASES = [
      "compliance: 30 V", ["stress.compliance", "exceeds safety.max_voltage"]),
     ("jv beyond V", _edit("stop: 4.5 V", "stop: 40 V"), "stop: 40 V",
      ["measurements.jvl.stop", "safety.max_voltage"]),
+    ("measurement named like a kind", _edit("jvl:  {kind: jv, start: 0 V, stop: 4.5 V",
+                                            "jv:  {kind: jv, start: 0 V, stop: 40 V"),
+     "stop: 40 V", ["measurements.jv.stop", "safety.max_voltage"]),
     ("no such pixel", _edit("pixel: 4", "pixel: 9"), "pixel: 9", ["no pixel 9"]),
     ("pixel twice", _edit("pixel: 2", "pixel: 1"), "pixel: 1\n    cd_m2_per_A: 8.54e7\n"
      "    stress: {current_density: 100", ["pixel 1 is already channel"]),
@@ -86,3 +89,17 @@ def test_cli_refuses_an_unsafe_config_before_touching_anything(tmp_path):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert f"bad.yaml:{_line_of(bad.read_text(), '400 mA')}:" in out.stderr
     assert not (tmp_path / "runs").exists()  # no run file, no bench, no instrument
+
+
+def test_cli_unreachable_instrument_is_one_line(tmp_path):
+    """A station whose source-meter does not answer: one line naming it, exit 2, no traceback."""
+    text = _edit("station:\n  virtual:", "speedup: 100\nstation:\n  instruments:\n"
+                 "    smu1: {driver: keithley2400, resource: 'TCPIP::127.0.0.1::9::SOCKET',"
+                 " options: {timeout: 300}}\n  virtual:")
+    bad = tmp_path / "unreachable.yaml"
+    bad.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "protocols.cli", "run", str(bad), "--out",
+                          str(tmp_path / "runs"), "--in-process-bench"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and "smu1" in out.stderr.splitlines()[-1]
