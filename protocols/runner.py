@@ -1,7 +1,7 @@
 """One channel's run: stress a pixel, sample it, take its checkpoints, stop it at its milestone.
 
 A ``ChannelRunner`` is a thread. Its schedule is in the channel's stress time (device hours under
-stress, pauses excluded) against absolute deadlines (sample k is due at k·interval, whatever the
+stress: pauses and J–V/C–V interruptions excluded, so lifetimes are hours at the set current) against absolute deadlines (sample k is due at k·interval, whatever the
 previous sample cost), so nothing drifts. Exclusive steps (J–V, C–V) ramp the stress down, run,
 and ramp it back up; the interruption is timed and recorded. Concurrent steps (EL, PL) run on the
 channel's own worker thread while sampling goes on. Whatever ends the run — its stop rule, an
@@ -57,9 +57,9 @@ class ChannelRunner(threading.Thread):
         self.interrupted_h: float = s.get("interrupted_h", 0.0)
         self.samples_taken: int = s.get("samples", 0)
         self.stop_reason: str | None = s.get("stop_reason")
-        self.offset_h: float = 0.0         # stress time = offset + engine clock − paused
-        self.paused_h: float = 0.0
-        self._paused_at: float | None = None
+        self.offset_h: float = 0.0         # stress time = offset + engine clock − time off
+        self.off_h: float = 0.0            # device hours with the stress off (pauses, interruptions)
+        self._off_since: float | None = None
         self._holdoff_until = 0.0
         self.end_h: float | None = None  # stress time when the channel stopped
         self.last_v: float | None = None
@@ -73,10 +73,21 @@ class ChannelRunner(threading.Thread):
     def t_h(self) -> float:
         if self.end_h is not None:
             return self.end_h
-        paused = self.paused_h
-        if self._paused_at is not None:
-            paused += self.clock.hours() - self._paused_at
-        return self.offset_h + self.clock.hours() - paused
+        off = self.off_h
+        if self._off_since is not None:
+            off += self.clock.hours() - self._off_since
+        return self.offset_h + self.clock.hours() - off
+
+    def _stop_clock(self) -> None:
+        """Stress time stands still from now (the stress is going off)."""
+        self._off_since = self.clock.hours()
+
+    def _restart_clock(self) -> float:
+        """Stress time runs again; returns the device hours it stood still."""
+        stood = self.clock.hours() - self._off_since
+        self.off_h += stood
+        self._off_since = None
+        return stood
 
     def _sleep_until(self, t_h: float) -> None:
         """Wait until stress time ``t_h``, waking at once for an abort or a pause."""
@@ -265,21 +276,23 @@ class ChannelRunner(threading.Thread):
             self._pending.append(self._worker.submit(self._step, name, label))
 
     def _interrupt(self, names: list[str], label: str, stress_is_on: bool) -> None:
-        """Stress off (ramped), the exclusive steps, stress back on (ramped); timed."""
+        """Stress off (ramped), the exclusive steps, stress back on (ramped); timed. Stress time
+        stands still meanwhile, so a lifetime counts only hours at the set current."""
         t0, wall0 = self.t_h(), time.monotonic()
         if stress_is_on:
-            self._stress_off()
+            self._stop_clock()
         try:
+            if stress_is_on:
+                self._stress_off()
             for name in names:
                 self._check_abort()
                 self._step(name, label)
         finally:
             if stress_is_on and self._abort_reason is None:
                 self._stress_on()
-        t1 = self.t_h()
-        if stress_is_on:
-            self.interrupted_h += t1 - t0
-        self._event("interruption", steps=names, label=label, start_h=t0, end_h=t1,
+            off_h = self._restart_clock() if stress_is_on else 0.0
+        self.interrupted_h += off_h
+        self._event("interruption", steps=names, label=label, at_h=t0, off_h=off_h,
                     wall_s=time.monotonic() - wall0, stress_was_on=stress_is_on)
 
     def _step(self, name: str, label: str) -> None:
@@ -303,17 +316,18 @@ class ChannelRunner(threading.Thread):
         self.bus.publish(record)
 
     def _pause(self) -> None:
+        self._stop_clock()
         self._stress_off()
-        self._paused_at = self.clock.hours()
         self._set_status("paused")
         self._event("paused")
         with self._cond:
             while self._pause_wanted and self._abort_reason is None:
                 self._cond.wait(0.5)
-        self.paused_h += self.clock.hours() - self._paused_at
-        self._paused_at = None
-        self._check_abort()
-        self._stress_on()
+        try:
+            self._check_abort()
+            self._stress_on()
+        finally:
+            self._restart_clock()
         self._set_status("running")
         self._event("resumed")
 
@@ -345,7 +359,7 @@ class ChannelRunner(threading.Thread):
         return {"name": self.ch.name, "status": self.status, "t_h": t,
                 "l_rel": self.tracker.relative(), "l_cd_m2": self.last_l, "v_v": self.last_v,
                 "next_checkpoint_h": next_cp, "milestones": dict(self.tracker.reached),
-                "duty_cycle": 1 - self.interrupted_h / t if t > 0 else 1.0,
+                "duty_cycle": t / (t + self.interrupted_h) if t > 0 else 1.0,
                 "eta_h": self._eta(t), "stop_reason": self.stop_reason}
 
     def _eta(self, t: float) -> float | None:

@@ -58,11 +58,15 @@ def test_study_reaches_milestones_and_records_everything(tmp_path):
         pl = run.readings("red-100", "pl")
         assert len(pl) == 3 and all(r["x"] > 0 for r in pl)
         assert len(run.spectra("blue-200", "el")) >= 2  # checkpoints plus the T90 action
-        # Interruptions are timed; the duty cycle is below 1 but close to it.
+        # Interruptions are timed, and stress time stands still during them: each is stamped at
+        # the stress time it began, with the device hours it took apart.
         gaps = run.events("red-100", "interruption")
-        assert len(gaps) == 3 and all(e["detail"]["end_h"] > e["detail"]["start_h"] for e in gaps)
+        stressed = [e for e in gaps if e["detail"]["stress_was_on"]]
+        assert len(gaps) == 3 and len(stressed) == 2
+        assert all(e["detail"]["off_h"] > 0 and e["t_h"] - e["detail"]["at_h"] < 0.01
+                   for e in stressed)
         state = run.channel("red-100").state
-        duty = 1 - state["interrupted_h"] / state["t_h"]
+        duty = state["t_h"] / (state["t_h"] + state["interrupted_h"])
         assert 0.5 < duty < 1.0
     for i, j in ((0, 200.0), (1, 100.0)):
         assert_ramped_down(bench.rig.sites[i], j, 10)
