@@ -12,6 +12,7 @@ from . import __version__
 from .bench_process import BenchStartError
 from .cli_check import add_check_parser
 from .cli_export import add_export_parser
+from .cli_report import add_report_parser
 from .cli_run import add_run_parsers
 from .cli_sim import add_sim_parser
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_parser(sub)
     add_run_parsers(sub)
     add_export_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

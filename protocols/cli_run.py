@@ -18,8 +18,10 @@ from rich.live import Live
 from rich.table import Table
 
 from .bench_process import pid_alive
+from .cli_report import describe
 from .config import load_config
 from .engine import Engine, Terminated
+from .report.writer import write_report
 from .store import RunFile
 
 
@@ -70,7 +72,17 @@ def _drive(engine: Engine, path: Path, verb: str) -> int:
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
     progress.final(engine)
     console.print(f"run file: {path}", highlight=False, soft_wrap=True)
+    _report(console, path)
     return 0 if all(s == "finished" for s in statuses.values()) else 1
+
+
+def _report(console: Console, path: Path) -> None:
+    """The report of a finished run; the data are safe in the run file whatever happens here."""
+    try:
+        console.print(describe(write_report(path)), highlight=False, soft_wrap=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"report not written ({exc}); try: agelab report {path}",
+                      highlight=False, soft_wrap=True)
 
 
 def _fmt(value: float | None, spec: str) -> str:

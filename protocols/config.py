@@ -169,6 +169,8 @@ class ChannelSpec(_Strict):
     source_meter: str | None = None
     photodetector: str | None = None
     cd_m2_per_A: float = Field(gt=0)         # photodiode calibration, luminance per photocurrent
+    # The device type; the acceleration fit groups channels by it (default: the virtual preset).
+    device: str | None = Field(None, min_length=1, max_length=64)
     stress: StressSpec
     sampling: Hours = Field(1 / 60, gt=0)
     smoothing: int = Field(5, ge=1, le=101)  # samples in the milestone smoother

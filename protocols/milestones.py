@@ -6,8 +6,11 @@ Method (it decides when a pixel is stopped, so it is written down):
   running mean or median the estimate does not lag a steady decay;
 - L0 is the median of the raw samples of the first device-minute from the first sample (as in
   ``analysis.lifetime``);
-- Lmax is the running maximum of the smoothed luminance, so the red device's efficiency elevation
-  simply raises the reference of the "from Lmax" milestones;
+- Lmax is the running maximum of a longer, centred estimate (a least-squares line through the
+  last ``PEAK_WINDOW`` samples read at their middle): the maximum of a noisy series is biased up,
+  and with the 5-sample estimate that bias (~0.2 % at 0.1 % photodiode noise) made the red
+  device's T95-from-Lmax fire half an hour early; the centred estimate lags, which is harmless
+  for a reference that only matters well after the peak;
 - no milestone is armed, and Lmax is not tracked, before ``settle_h`` of stress, so the red
   device's turn-on dip (−3 % in its first minutes, recovered later) cannot fire a T97;
 - samples taken in the hold-off after an interruption (``holding=True``: the stress was off for a
@@ -27,6 +30,8 @@ import numpy as np
 from .config import Milestone
 
 L0_WINDOW_H = 1 / 60
+PEAK_WINDOW = 31
+PEAK_MIN_SAMPLES = 11
 
 
 class MilestoneTracker:
@@ -36,6 +41,7 @@ class MilestoneTracker:
         self.window = max(1, window)
         self.settle_h = settle_h
         self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)
+        self._peak: deque[tuple[float, float]] = deque(maxlen=PEAK_WINDOW)
         self._l0_samples: list[float] = []
         self._t_first: float | None = None
         self.l0: float | None = None
@@ -59,8 +65,12 @@ class MilestoneTracker:
         self._recent.append((t_h, luminance))
         value = self._fit()
         armed = t_h >= self.settle_h
-        if armed and not holding and (self.l_max is None or value > self.l_max):
-            self.l_max, self.t_max = value, t_h
+        if armed and not holding:
+            self._peak.append((t_h, luminance))
+            if len(self._peak) >= PEAK_MIN_SAMPLES:
+                t_mid, centred = self._centred()
+                if self.l_max is None or centred > self.l_max:
+                    self.l_max, self.t_max = centred, t_mid
         fired = []
         if armed and self.l0:
             for name, m in self.milestones.items():
@@ -98,6 +108,13 @@ class MilestoneTracker:
         y = np.array([p[1] for p in self._recent])
         _slope, intercept = np.polyfit(t - t[-1], y, 1)
         return float(intercept)
+
+    def _centred(self) -> tuple[float, float]:
+        t = np.array([p[0] for p in self._peak])
+        y = np.array([p[1] for p in self._peak])
+        t_mid = float(np.median(t))
+        _slope, intercept = np.polyfit(t - t_mid, y, 1)
+        return t_mid, float(intercept)
 
     def _crossing(self, level: float, t_h: float, value: float) -> float:
         if self._previous is None:

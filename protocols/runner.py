@@ -1,8 +1,9 @@
 """One channel's run: stress a pixel, sample it, take its checkpoints, stop it at its milestone.
 
 A ``ChannelRunner`` is a thread. Its schedule is in the channel's stress time (device hours under
-stress: pauses and J–V/C–V interruptions excluded, so lifetimes are hours at the set current) against absolute deadlines (sample k is due at k·interval, whatever the
-previous sample cost), so nothing drifts. Exclusive steps (J–V, C–V) ramp the stress down, run,
+stress: pauses and J–V/C–V interruptions excluded, so lifetimes are hours at the set current)
+against absolute deadlines (sample k is due at k·interval, whatever the previous sample cost), so
+nothing drifts. Exclusive steps (J–V, C–V) ramp the stress down, run,
 and ramp it back up; the interruption is timed and recorded. Concurrent steps (EL, PL) run on the
 channel's own worker thread while sampling goes on. Whatever ends the run — its stop rule, an
 abort, an exception — the ``finally`` ramps the output down and switches it off.
@@ -49,6 +50,7 @@ class ChannelRunner(threading.Thread):
         self._pause_wanted = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{channel.name}-c")
         self._pending: list[Future] = []
+        self._deferred: list[tuple[list[str], str]] = []  # concurrent steps waiting for the stress
         self._last_save = 0.0
         # Persistent state (saved in the run file; restored by resume).
         s = resume_state or {}
@@ -58,7 +60,7 @@ class ChannelRunner(threading.Thread):
         self.samples_taken: int = s.get("samples", 0)
         self.stop_reason: str | None = s.get("stop_reason")
         self.offset_h: float = 0.0         # stress time = offset + engine clock − time off
-        self.off_h: float = 0.0            # device hours with the stress off (pauses, interruptions)
+        self.off_h: float = 0.0            # device hours with the stress off (pauses, J–V, C–V)
         self._off_since: float | None = None
         self._holdoff_until = 0.0
         self.end_h: float | None = None  # stress time when the channel stopped
@@ -171,6 +173,9 @@ class ChannelRunner(threading.Thread):
             if self.checkpoints and self.checkpoints[0] == 0.0:
                 self._run_checkpoint(0.0, before_stress=True)
         self._stress_on()
+        for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
+            self._submit(names, label)
+        self._deferred.clear()
         if fresh:
             self._take_sample()
         next_k = math.floor(self.t_h() / self.ch.sampling) + 1
@@ -271,7 +276,14 @@ class ChannelRunner(threading.Thread):
         concurrent = [n for n in names if n not in exclusive]
         if exclusive:
             self._interrupt(exclusive, label, stress_is_on=not before_stress)
-        for name in concurrent:
+        if before_stress:
+            self._deferred.append((concurrent, label))
+        else:
+            self._submit(concurrent, label)
+
+    def _submit(self, names: list[str], label: str) -> None:
+        """Concurrent steps go to the channel's worker; sampling goes on meanwhile."""
+        for name in names:
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(self._worker.submit(self._step, name, label))
 

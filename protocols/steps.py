@@ -20,6 +20,8 @@ from instruments.station import Station
 from .config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec
 from .records import ReadingRecord, SpectrumRecord, SweepRecord
 
+MIN_INTEGRATION_S = 1e-3
+
 
 @dataclass
 class SharedLocks:
@@ -82,15 +84,20 @@ def measure_cv(ctx: StepContext, spec: CVSpec, label: str) -> SweepRecord:
 
 
 def measure_el(ctx: StepContext, spec: ELSpec, label: str) -> SpectrumRecord:
-    """A dark-corrected EL spectrum of this pixel under its stress current."""
+    """A dark-corrected EL spectrum of this pixel under its stress current. A saturated reading
+    is retaken at half the integration time (a clipped peak would misplace the peak and FWHM)."""
     ch = ctx.channel
     laser, spectrometer = ctx.station["laser"], ctx.station["spectrometer"]
+    integration = spec.integration
     with ctx.locks.optics:
         laser.aim(ch.pixel)  # the fibre switch: the spectrometer looks at this pixel
         t_h = ctx.now_h()
-        spectrum = spectrometer.spectrum(spec.integration, spec.averages, dark=True)
+        spectrum = spectrometer.spectrum(integration, spec.averages, dark=True)
+        while spectrum.saturated and integration > MIN_INTEGRATION_S:
+            integration = max(integration / 2, MIN_INTEGRATION_S)
+            spectrum = spectrometer.spectrum(integration, spec.averages, dark=True)
     return SpectrumRecord(ch.name, "el", label, t_h, spectrum.wavelength_nm, spectrum.counts,
-                          spec.integration)
+                          integration)
 
 
 def measure_pl(ctx: StepContext, spec: PLSpec, label: str) -> ReadingRecord:

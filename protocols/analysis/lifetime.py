@@ -1,25 +1,34 @@
 """Lifetimes from a luminance trace under constant current.
 
 Method (documented because it decides the numbers):
-- the trace is smoothed with a centred running median (window ~1 % of the samples, at least 5),
-  which removes photodiode noise without shifting a monotonic decay;
-- L0 is the median of the raw samples of the first device-minute (at least one), the luminance
-  when the stress starts, before any turn-on transient;
-- t_peak is the time of the smoothed maximum, Lmax its value;
-- T_x relative to L0 is the first time the smoothed trace falls below x·L0 *after the peak*, so the
-  red device's rise, and a transient dip before it, are never mistaken for decay; T_x from Lmax is
-  the same crossing measured against Lmax; crossings are interpolated linearly between samples;
-- a level never crossed is censored: ``None`` (the report prints "> t_end").
+- samples in the hold-off after each interruption (the stress was off for a J–V/C–V and the
+  turn-on transient replays: a brief recovery overshoot on the red device) are left out, as the
+  live milestone detector leaves them out;
+- a 5-point running median removes single wild readings;
+- L0 is the median of the raw samples of the first device-minute (at least one): the luminance
+  when the stress starts, before the red device's turn-on dip;
+- Lmax and t_peak come from a heavy smoother, a centred least-squares line over ~31 samples (or
+  1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is biased up by the
+  noise, which would make every T-from-Lmax early;
+- T_x is the first time after the peak that a light smoother (a centred least-squares parabola
+  over ~0.5 % of the trace, at least 5 samples; at the trace's ends the fit is read at the edge,
+  so the end does not lag) falls below x·L0 (or x·Lmax), interpolated linearly between samples;
+  the red device's rise, and its dip before it, are never mistaken for decay;
+- a level the trace never crosses is censored: ``None``, printed "> t_end". When the run itself
+  stopped on that level (its live detector fired a sample or two before the trace ends, within
+  noise of the level), the live crossing is used and marked as such.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import median_filter
+from scipy.signal import savgol_filter
 
 DEFAULT_FRACTIONS = (0.97, 0.95, 0.90, 0.80, 0.70, 0.50)
+PEAK_WINDOW = 31
 
 
 @dataclass(frozen=True)
@@ -30,14 +39,26 @@ class Lifetimes:
     t_end_h: float
     from_l0: dict[float, float | None]
     from_max: dict[float, float | None]
+    live: set[str] = field(default_factory=set)  # keys like "T95_from_max" taken from the run
+
+    def label(self, fraction: float, from_max: bool = False) -> str:
+        """'12.3 h', or '> 24.9 h' when censored."""
+        value = (self.from_max if from_max else self.from_l0).get(fraction)
+        return f"> {self.t_end_h:.4g} h" if value is None else f"{value:.4g} h"
 
 
-def smooth(luminance: np.ndarray, window: int | None = None) -> np.ndarray:
-    y = np.asarray(luminance, dtype=float)
-    if window is None:
-        window = max(5, len(y) // 100)
-    window = min(window, len(y)) | 1  # odd, and no longer than the trace
-    return median_filter(y, size=window, mode="nearest")
+def _odd(n: int, most: int) -> int:
+    n = min(n, most)
+    return n if n % 2 else n - 1
+
+
+def smooth(luminance: np.ndarray, window: int, order: int) -> np.ndarray:
+    y = median_filter(np.asarray(luminance, dtype=float), size=min(5, len(luminance)),
+                      mode="nearest")
+    window = _odd(window, len(y))
+    if window <= order + 1:
+        return y
+    return savgol_filter(y, window, order, mode="interp")
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float | None:
@@ -53,20 +74,36 @@ def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float |
     return float(t0 + (level - y0) * (t1 - t0) / (y1 - y0))
 
 
+def key(fraction: float, from_max: bool) -> str:
+    return f"T{round(fraction * 100)}" + ("_from_max" if from_max else "")
+
+
 def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
-              fractions: tuple[float, ...] = DEFAULT_FRACTIONS, l0_window_h: float = 1 / 60
+              fractions: tuple[float, ...] = DEFAULT_FRACTIONS, l0_window_h: float = 1 / 60,
+              exclude: np.ndarray | None = None, live: dict[str, float] | None = None
               ) -> Lifetimes:
+    """``exclude`` masks samples to leave out (hold-offs); ``live`` maps keys such as "T50" or
+    "T95_from_max" to the run's own live crossing times, used only for censored levels."""
     t = np.asarray(t_h, dtype=float)
     y = np.asarray(luminance, dtype=float)
     if t.shape != y.shape or t.size < 2:
         raise ValueError("lifetimes need matching time and luminance arrays of 2+ samples")
-    s = smooth(y)
     first = max(1, int(np.count_nonzero(t - t[0] <= l0_window_h)))
     l0 = float(np.median(y[:first]))
-    i_peak = int(np.argmax(s))
-    l_max = float(s[i_peak])
-    return Lifetimes(
-        l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
-        from_l0={f: _crossing(t, s, f * l0, i_peak) for f in fractions},
-        from_max={f: _crossing(t, s, f * l_max, i_peak) for f in fractions},
-    )
+    if exclude is not None and np.count_nonzero(~exclude) >= 2:
+        t, y = t[~exclude], y[~exclude]
+    heavy = smooth(y, max(PEAK_WINDOW, len(y) // 100), 1)
+    light = smooth(y, max(5, len(y) // 200), 2)
+    i_peak = int(np.argmax(heavy))
+    l_max = float(heavy[i_peak])
+    out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
+                    from_l0={}, from_max={})
+    for f in fractions:
+        for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
+            value = _crossing(t, light, f * ref, i_peak)
+            k = key(f, from_max)
+            if value is None and live and k in live:
+                value = float(live[k])
+                out.live.add(k)
+            table[f] = value
+    return out

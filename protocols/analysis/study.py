@@ -1,0 +1,228 @@
+"""A run file turned into results: per-channel figures and the study's acceleration fit.
+
+``analyse(run)`` reads what exists and computes what it can; anything that cannot be computed (no
+C–V taken, no EL spectrum, a level not reached yet) is None and named in ``missing``, so a report of
+a run killed early, or one still being written, says what it lacks instead of failing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..store import RunFile
+from .acceleration import AccelerationFit, AccelerationPoint, fit_acceleration, fixed_n_acceleration
+from .cv import CVFigures, cv_figures
+from .jv import JVFigures, jv_figures
+from .lifetime import DEFAULT_FRACTIONS, Lifetimes, lifetimes
+from .spectra import SpectrumFigures, spectrum_figures
+
+ACCELERATION_METRICS = (0.5, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class Options:
+    fixed_n: float = 1.8                        # the blue paper's exponent, for a second estimate
+    band_nm: tuple[float, float] = (400.0, 460.0)  # the parasitic band (TFB near 430 nm)
+    leakage_bias_v: float = 1.0
+    reference_j: float = 10.0                   # mA/cm², for "V at J"
+    extrapolate_to: tuple[float, ...] = (100.0, 1000.0)
+
+
+@dataclass
+class ELPLPoint:
+    """One checkpoint's EL (spectrum) and PL (lock-in), relative to the first such checkpoint."""
+
+    t_h: float
+    el_rel: float | None
+    pl_rel: float | None
+    ege_rel: float | None  # exciton-generation efficiency trend: EL / (J·PL), relative
+
+
+@dataclass
+class ChannelAnalysis:
+    name: str
+    device: str
+    j_ma_cm2: float
+    status: str
+    stop_reason: str | None
+    samples: np.ndarray                  # (n, 4): t_h, J, V, L
+    lifetimes: Lifetimes | None
+    duty_cycle: float | None
+    jv: list[JVFigures] = field(default_factory=list)
+    jv_sweeps: list[dict[str, Any]] = field(default_factory=list)
+    cv: list[CVFigures] = field(default_factory=list)
+    cv_sweeps: list[dict[str, Any]] = field(default_factory=list)
+    el: list[SpectrumFigures] = field(default_factory=list)
+    el_spectra: list[dict[str, Any]] = field(default_factory=list)
+    pl: list[tuple[float, float]] = field(default_factory=list)   # (t_h, R in V)
+    el_pl: list[ELPLPoint] = field(default_factory=list)
+    milestones: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def t_value(self, fraction: float, from_max: bool = False) -> float | None:
+        if self.lifetimes is None:
+            return None
+        return (self.lifetimes.from_max if from_max else self.lifetimes.from_l0).get(fraction)
+
+
+@dataclass
+class StudyAnalysis:
+    study: str
+    status: str
+    meta: dict[str, Any]
+    channels: list[ChannelAnalysis]
+    fits: dict[str, AccelerationFit]             # "T50" → the fitted n, for the main group
+    fixed: dict[str, AccelerationFit]            # "T50" → the same with the given n
+    group: str | None                            # the device group the fits are for
+    options: Options
+    missing: list[str] = field(default_factory=list)
+
+
+def _group(config: dict[str, Any], channel: dict[str, Any]) -> str:
+    if channel.get("device"):
+        return str(channel["device"])
+    pixels = (config.get("station") or {}).get("virtual", {}) or {}
+    presets = pixels.get("pixels")
+    if isinstance(presets, list) and 0 < channel.get("pixel", 0) <= len(presets):
+        return str(presets[channel["pixel"] - 1])
+    if isinstance(presets, int) and pixels.get("preset"):
+        return str(pixels["preset"])
+    return "all"
+
+
+def _nearest(items: list[dict[str, Any]], t_h: float, label: str | None) -> dict | None:
+    """The item with the same checkpoint label, else the one nearest in time."""
+    if not items:
+        return None
+    same = [s for s in items if label is not None and s["label"] == label]
+    pool = same or items
+    return min(pool, key=lambda s: abs(s["t_h"] - t_h))
+
+
+def _el_pl(el: list[dict], figures: list[SpectrumFigures], pl: list[dict], j: float
+           ) -> list[ELPLPoint]:
+    """Pair each EL spectrum with the PL reading of the same checkpoint; relative to the first."""
+    out: list[ELPLPoint] = []
+    base_el = base_pl = None
+    for spectrum, fig in zip(el, figures, strict=True):
+        reading = _nearest(pl, spectrum["t_h"], spectrum["label"])
+        pl_r = math.hypot(reading["x"], reading["y"]) if reading else None
+        if base_el is None and fig.rate > 0:
+            base_el = fig.rate
+        if base_pl is None and pl_r:
+            base_pl = pl_r
+        el_rel = fig.rate / base_el if base_el else None
+        pl_rel = pl_r / base_pl if (pl_r and base_pl) else None
+        # At constant stress J the J term is constant; it matters for benchtop spectra.
+        ege = el_rel / pl_rel if (el_rel is not None and pl_rel) else None
+        out.append(ELPLPoint(spectrum["t_h"], el_rel, pl_rel, ege))
+    return out
+
+
+def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> ChannelAnalysis:
+    cfg_channel = next((c for c in config.get("channels", []) if c.get("name") == info.name), {})
+    state = info.state or {}
+    data = run.samples(info.name)
+    ch = ChannelAnalysis(
+        name=info.name, device=_group(config, cfg_channel), j_ma_cm2=info.j_ma_cm2,
+        status=state.get("status", "pending"), stop_reason=state.get("stop_reason"),
+        samples=data, lifetimes=None, duty_cycle=None,
+        milestones=[e["detail"] | {"t_h": e["t_h"]}
+                    for e in run.events(info.name, "milestone")])
+    t_state = state.get("t_h")
+    if t_state:
+        ch.duty_cycle = t_state / (t_state + state.get("interrupted_h", 0.0))
+    lit = data[np.isfinite(data[:, 3])] if data.size else data
+    if lit.shape[0] >= 2:
+        holdoff = float(cfg_channel.get("holdoff", 1 / 6))
+        starts = [e["detail"].get("at_h", e["detail"].get("end_h"))
+                  for e in run.events(info.name, "interruption")
+                  if e["detail"].get("stress_was_on")]
+        exclude = np.zeros(lit.shape[0], dtype=bool)
+        for t0 in starts:
+            if t0 is not None:
+                exclude |= (lit[:, 0] > t0) & (lit[:, 0] < t0 + holdoff)
+        live = {m["key"]: m["t_cross_h"] for m in ch.milestones
+                if m.get("key") and m.get("t_cross_h") is not None}
+        ch.lifetimes = lifetimes(lit[:, 0], lit[:, 3], DEFAULT_FRACTIONS, exclude=exclude,
+                                 live=live)
+    else:
+        ch.missing.append("lifetimes: fewer than two luminance samples")
+
+    el_spectra = [s for s in run.spectra(info.name, "el") if s["counts"].size]
+    ch.el_spectra = el_spectra
+    ch.el = [spectrum_figures(s["t_h"], s["wavelength_nm"], s["counts"], s["integration_s"],
+                              options.band_nm) for s in el_spectra]
+    if not el_spectra:
+        ch.missing.append("EL spectra: none taken")
+
+    ch.jv_sweeps = run.sweeps(info.name, "jv")
+    for sweep in ch.jv_sweeps:
+        near = _nearest(el_spectra, sweep["t_h"], sweep["label"])
+        spectrum = (near["wavelength_nm"], near["counts"]) if near else None
+        ch.jv.append(jv_figures(sweep["t_h"], sweep["x"], sweep["y"], sweep["z"], spectrum,
+                                leakage_bias_v=options.leakage_bias_v,
+                                reference_j=options.reference_j))
+    if not ch.jv_sweeps:
+        ch.missing.append("J–V–L: no sweep taken")
+    elif not el_spectra:
+        ch.missing.append("EQE: needs an EL spectrum")
+
+    ch.cv_sweeps = run.sweeps(info.name, "cv")
+    ch.cv = [cv_figures(s["t_h"], s["x"], s["y"]) for s in ch.cv_sweeps]
+    if not ch.cv_sweeps:
+        ch.missing.append("C–V: no sweep taken")
+
+    readings = run.readings(info.name, "pl")
+    ch.pl = [(r["t_h"], math.hypot(r["x"], r["y"])) for r in readings]
+    if not readings:
+        ch.missing.append("PL: no lock-in reading taken")
+    ch.el_pl = _el_pl(el_spectra, ch.el, readings, info.j_ma_cm2)
+    return ch
+
+
+def analyse(run: RunFile, options: Options | None = None) -> StudyAnalysis:
+    options = options or Options()
+    meta = run.meta()
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    channels = [_analyse_channel(run, info, config, options) for info in run.channels()]
+    study = StudyAnalysis(study=str(meta.get("study", run.path.stem)),
+                          status=str(meta.get("status", "unknown")), meta=meta,
+                          channels=channels, fits={}, fixed={}, group=None, options=options)
+    if not channels:
+        study.missing.append("channels: the run has none yet")
+    _fit_study(study)
+    return study
+
+
+def _fit_study(study: StudyAnalysis) -> None:
+    """Acceleration fits for the device group with the most channels that reached T50."""
+    groups: dict[str, list[ChannelAnalysis]] = {}
+    for ch in study.channels:
+        groups.setdefault(ch.device, []).append(ch)
+
+    def reached(chs: list[ChannelAnalysis], f: float) -> list[AccelerationPoint]:
+        return [AccelerationPoint(c.name, c.lifetimes.l0, c.t_value(f)) for c in chs
+                if c.lifetimes is not None and c.t_value(f) is not None]
+
+    if not groups:
+        return
+    name, members = max(groups.items(), key=lambda kv: (len(reached(kv[1], 0.5)), len(kv[1])))
+    study.group = name
+    for f in ACCELERATION_METRICS:
+        key = f"T{round(f * 100)}"
+        points = reached(members, f)
+        fit = fit_acceleration(key, points)
+        if fit is not None:
+            study.fits[key] = fit
+        fixed = fixed_n_acceleration(key, points, study.options.fixed_n)
+        if fixed is not None:
+            study.fixed[key] = fixed
+    if "T50" not in study.fits:
+        n = len(reached(members, 0.5))
+        study.missing.append(f"acceleration fit: needs T50 on two or more channels at different "
+                             f"L0 ({n} of group {name!r} reached it)")
