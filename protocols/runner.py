@@ -168,11 +168,18 @@ class ChannelRunner(threading.Thread):
         self._set_status("running")
         self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
         if fresh:
+            # Stress time 0 is when the stress reaches its set point: it stands still from the
+            # engine clock's 0 until then.
+            self._off_since = 0.0
             self._event("started", j_ma_cm2=self.ch.stress.current_density,
                         current_a=self.ch.current_a)
             if self.checkpoints and self.checkpoints[0] == 0.0:
                 self._run_checkpoint(0.0, before_stress=True)
-        self._stress_on()
+        try:
+            self._stress_on()
+        finally:
+            if fresh:
+                self._restart_clock()
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
