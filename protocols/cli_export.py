@@ -126,8 +126,9 @@ def export_hdf5(run_path: Path, target: Path) -> Path:
                 sg.attrs.update(t_h=spectrum["t_h"], kind=spectrum["kind"],
                                 label=spectrum["label"] or "",
                                 integration_s=spectrum["integration_s"])
-                sg.create_dataset("wavelength", data=spectrum["wavelength_nm"]).attrs["units"] = "nm"
-                sg.create_dataset("counts", data=spectrum["counts"]).attrs["units"] = "counts"
+                for name, unit, values in (("wavelength", "nm", spectrum["wavelength_nm"]),
+                                           ("counts", "counts", spectrum["counts"])):
+                    sg.create_dataset(name, data=values).attrs["units"] = unit
             readings = run.readings(ch.name, "pl")
             pl = g.create_group("pl")
             for name, unit, values in (("t", "h", [r["t_h"] for r in readings]),

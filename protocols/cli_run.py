@@ -17,12 +17,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .bench_process import pid_alive
 from .cli_report import describe
 from .config import load_config
 from .engine import Engine, Terminated
 from .report.writer import write_report
-from .store import RunFile
+from .store import RunFile, engine_is_writing
 
 
 def add_run_parsers(sub: argparse._SubParsersAction) -> None:
@@ -167,10 +166,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         n_samples = run.sample_count()
         n_events = len(run.events())
     heartbeat = meta.get("heartbeat")
-    pid = meta.get("engine_pid")
-    alive = bool(pid) and meta.get("status") == "running" and pid_alive(int(pid))
     state = meta.get("status", "?")
-    if state == "running" and not alive:
+    if state == "running" and not engine_is_writing(meta):
         state = "interrupted (no engine is writing it; agelab resume continues it)"
     console.print(f"study {meta.get('study')}  ({meta.get('software')})  status: {state}",
                   highlight=False, soft_wrap=True)

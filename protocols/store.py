@@ -77,6 +77,15 @@ def unblob(data: bytes | None) -> np.ndarray:
     return np.frombuffer(data or b"", dtype="<f8").copy()
 
 
+def engine_is_writing(meta: dict[str, Any]) -> bool:
+    """Whether an engine on this machine is still writing the run: its status says running and
+    the process whose pid it recorded is alive (after a kill -9 the status still says running)."""
+    from .bench_process import pid_alive
+
+    pid = meta.get("engine_pid")
+    return meta.get("status") == "running" and bool(pid) and pid_alive(int(pid))
+
+
 class RunFileError(ValueError):
     """A file that is not a readable AgeLab run."""
 

@@ -3,10 +3,15 @@
 import numpy as np
 import pytest
 
+from protocols.analysis.acceleration import (
+    AccelerationPoint,
+    fit_acceleration,
+    fixed_n_acceleration,
+)
 from protocols.analysis.cv import capacitance_onset
 from protocols.analysis.jv import ideality_factor, minimum_ideality, voltage_at
 from protocols.analysis.lifetime import lifetimes
-from protocols.analysis.spectra import band_fraction, peak_and_fwhm
+from protocols.analysis.spectra import band_fraction, cie_xy, peak_and_fwhm
 
 VT = 1.380649e-23 * 300 / 1.602176634e-19
 
@@ -61,3 +66,61 @@ def test_voltage_at_interpolates_in_log():
     v = np.array([1.0, 2.0])
     assert voltage_at(v, np.array([0.1, 10.0]), 1.0) == pytest.approx(1.5)
     assert voltage_at(v, np.array([0.1, 0.5]), 1.0) is None
+
+
+def test_acceleration_fit_recovers_an_exact_power_law():
+    l0 = np.array([1000.0, 3000.0, 10000.0])
+    points = [AccelerationPoint(f"c{i}", lv, 16683.0 * (100.0 / lv) ** 1.8)
+              for i, lv in enumerate(l0)]
+    fit = fit_acceleration("T50", points)
+    assert fit.n == pytest.approx(1.8, abs=1e-9)
+    assert fit.t_at(100.0) == pytest.approx(16683.0, rel=1e-9)
+    low, high = fit.n_ci
+    assert high - low < 1e-6  # an exact law: no scatter, no width
+    assert fixed_n_acceleration("T50", points, 1.8).t_at(100.0) == pytest.approx(16683.0)
+
+
+def test_acceleration_ci_covers_the_law_under_scatter():
+    rng = np.random.default_rng(4)
+    l0 = np.geomspace(1000, 20000, 6)
+    covered = 0
+    for _ in range(200):
+        t = 16683.0 * (100.0 / l0) ** 1.8 * np.exp(0.05 * rng.standard_normal(l0.size))
+        fit = fit_acceleration("T50", [AccelerationPoint("c", a, b) for a, b in zip(l0, t,
+                                                                                    strict=True)])
+        covered += fit.n_ci[0] <= 1.8 <= fit.n_ci[1]
+    assert 180 <= covered <= 199  # a 95 % interval covers the true n about 95 % of the time
+
+
+def test_acceleration_needs_two_distinct_luminances():
+    assert fit_acceleration("T50", [AccelerationPoint("a", 1000.0, 50.0)]) is None
+    two = [AccelerationPoint("a", 1000.0, 50.0), AccelerationPoint("b", 2000.0, 15.0)]
+    fit = fit_acceleration("T50", two)
+    assert fit.n_ci is None and fit.t_ci_at(100.0) is None  # no degrees of freedom left
+
+
+def test_censored_label_prints_the_end_of_the_data():
+    t = np.linspace(0, 10, 601)
+    lt = lifetimes(t, 1000 * np.exp(-t / 100))
+    assert lt.from_l0[0.5] is None and lt.label(0.5) == "> 10 h"
+    assert lt.label(0.95) == f"{lt.from_l0[0.95]:.4g} h"
+
+
+def test_cie_xy_agrees_with_colour_science():
+    import colour
+
+    wl = np.arange(380.0, 781.0, 1.0)
+    photons = np.exp(-0.5 * ((wl - 530.0) / 15.0) ** 2)
+    sd = colour.SpectralDistribution(dict(zip(wl, photons / wl, strict=True)))
+    xy_ref = colour.XYZ_to_xy(colour.sd_to_XYZ(sd, method="Integration"))
+    assert cie_xy(wl, photons) == pytest.approx(tuple(xy_ref), abs=2e-3)
+
+
+def test_noisy_ccd_peak_is_within_a_fifth_of_a_nanometre():
+    rng = np.random.default_rng(2)
+    wl = np.linspace(350, 800, 2048)
+    clean = 30000 * np.exp(-4 * np.log(2) * ((wl - 626.0) / 30.0) ** 2)
+    for _ in range(20):
+        noisy = clean + rng.standard_normal(wl.size) * np.sqrt(0.6 * clean + 64)
+        peak, fwhm = peak_and_fwhm(wl, noisy)
+        assert peak == pytest.approx(626.0, abs=0.2) and fwhm == pytest.approx(30.0, abs=0.3)

@@ -62,25 +62,27 @@ def _truth_trace(bench, pixel, name, walls, t, extend_h=2.0):
     return np.array(times), np.array(values)
 
 
-# T95/T97 from L0 of the slow blue channels are left out: L0 is the first device-minute's reading
-# (one or two samples at ~0.15 % noise), which moves T95 at 50 mA/cm² by up to 5 %.
+# L0 is one reading (~0.1-0.15 % noise), and that noise sets how well a T-value from L0 can be
+# known: for the blue preset's stretched exponential d ln L/dt is 0.084/T at T90 and 0.55/T at T50,
+# so T90 carries ~1.2 % (1 sigma) from L0 alone and T50 ~0.2 %. T50 and T95-from-Lmax (Lmax is a
+# 31-sample fit) are held to the 2 % goal; T90 to 4 % (3 sigma), so the test does not flake.
 @pytest.mark.parametrize("name, pixel, levels", [
-    ("blue-50", 0, [(0.9, False), (0.5, False)]),
-    ("blue-100", 1, [(0.9, False), (0.5, False)]),
-    ("blue-200", 2, [(0.9, False), (0.5, False)]),
-    ("red-100", 3, [(0.95, True)]),
+    ("blue-50", 0, [(0.9, False, 0.04), (0.5, False, 0.02)]),
+    ("blue-100", 1, [(0.9, False, 0.04), (0.5, False, 0.02)]),
+    ("blue-200", 2, [(0.9, False, 0.04), (0.5, False, 0.02)]),
+    ("red-100", 3, [(0.95, True, 0.02)]),
 ])
 def test_t_values_within_2_percent_of_truth(finished, name, pixel, levels):
     bench, _, analysis, walls = finished
     ch = _channel(analysis, name)
     t, truth = _truth_trace(bench, pixel, name, walls, ch.samples[:, 0])
     peak = int(np.argmax(truth))
-    for fraction, from_max in levels:
+    for fraction, from_max, tolerance in levels:
         ref = truth[peak] if from_max else truth[0]
         expected = crossing(t, truth, fraction * ref, peak)
         measured = ch.t_value(fraction, from_max)
         assert expected is not None and measured is not None, (fraction, from_max)
-        assert measured == pytest.approx(expected, rel=0.02), (name, fraction, from_max)
+        assert measured == pytest.approx(expected, rel=tolerance), (name, fraction, from_max)
     if name == "red-100":  # the elevation itself: Lmax/L0 and when it peaks
         lt = ch.lifetimes
         assert lt.l_max / lt.l0 == pytest.approx(truth[peak] / truth[0], rel=0.01)
@@ -147,10 +149,10 @@ def test_report_command_writes_html_pngs_and_summary(finished, tmp_path, capsys)
     assert agelab(["report", str(path), "--to", str(out)]) == 0
     assert "acceleration n = " in capsys.readouterr().out
     data = json.loads((out / "summary.json").read_text())
-    assert SUMMARY_STUDY_KEYS <= set(data["study"])
+    assert set(data["study"]) >= SUMMARY_STUDY_KEYS
     by_name = {c["name"]: c for c in data["channels"]}
     for c in by_name.values():
-        assert SUMMARY_CHANNEL_KEYS <= set(c)
+        assert set(c) >= SUMMARY_CHANNEL_KEYS
     red, blue = by_name["red-100"], by_name["blue-50"]
     assert red["T50_h"] is None and "T50_h" in red["censored"]  # not reached: null, not a number
     assert red["T95_from_max_h"] == pytest.approx(
@@ -177,7 +179,7 @@ def test_hdf5_export_and_dataframes(finished, tmp_path):
 
     from protocols.frames import open_run
 
-    _, path, _, _ = finished
+    _, path, analysis, _ = finished
     target = tmp_path / "run.h5"
     assert agelab(["export", str(path), "--hdf5", str(target)]) == 0
     with h5py.File(target) as h5, open_run(path) as frames:
@@ -191,6 +193,7 @@ def test_hdf5_export_and_dataframes(finished, tmp_path):
         assert "channels" in h5.attrs["config_yaml"]
         summary = frames.summary()
         assert summary.loc["blue-50", "T50_h"] == pytest.approx(
-            h5["blue-50"].attrs["state"] and summary.loc["blue-50", "T50_h"])
+            _channel(analysis, "blue-50").t_value(0.5), rel=1e-5)
+        assert np.isnan(summary.loc["red-100", "T50_h"])  # censored: missing, not a number
         assert list(frames.jv("red-100").columns) == ["sweep", "label", "t_h", "V_V",
                                                       "J_mA_cm2", "L_cd_m2"]

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.study import Options, StudyAnalysis, analyse
-from ..store import RunFile
+from ..store import RunFile, engine_is_writing
 from . import plots
 from .summary import summary
-
-LIVE_HEARTBEAT_S = 5.0  # a heartbeat younger than this: an engine is still writing
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _is_live(meta: dict[str, Any]) -> bool:
-    beat = meta.get("heartbeat")
-    return (meta.get("status") in ("running", "starting") and isinstance(beat, (int, float))
-            and time.time() - beat < LIVE_HEARTBEAT_S)
-
-
 def write_report(run_path: Path | str, out: Path | str | None = None,
                  options: Options | None = None) -> Report:
     run_path = Path(run_path)
@@ -54,7 +46,7 @@ def write_report(run_path: Path | str, out: Path | str | None = None,
     with RunFile(run_path) as run:
         study = analyse(run, options)
     out.mkdir(parents=True, exist_ok=True)
-    live = _is_live(study.meta)
+    live = engine_is_writing(study.meta)
     figures: list[tuple[str, str, bytes]] = []  # (file name, caption, png)
     absent: list[str] = []
     for name, (caption, draw) in plots.STUDY_FIGURES.items():

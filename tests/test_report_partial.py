@@ -1,0 +1,122 @@
+"""A report of whatever a run holds: no C–V taken, killed before its first checkpoint, or still
+being written. Each gives its figures for what exists and names what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from protocols.report.writer import write_report
+from protocols.store import RunFile
+from tests.engine_helpers import channel, run_in_thread, study
+
+AGELAB = [sys.executable, "-m", "protocols.cli"]
+
+
+def _summary(out):
+    data = json.loads((out / "summary.json").read_text())
+    return data, {c["name"]: c for c in data["channels"]}
+
+
+def test_run_without_cv(tmp_path):
+    data = study([channel("b", 1, "blue-znsete", 200, stop={"max_time": "40 min"},
+                          checkpoints={"every": "20 min", "measure": ["jvl", "el"]})],
+                 ["blue-znsete"])
+    _, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    thread.join(120)
+    assert result["statuses"] == {"b": "finished"}
+    report = write_report(tmp_path / "run.sqlite", tmp_path / "report")
+    data, chans = _summary(tmp_path / "report")
+    b = chans["b"]
+    assert b["cv_onset_first_V"] is None and "C–V: no sweep taken" in b["missing"]
+    assert b["ideality_min_first"] is not None and b["el_peak_last_nm"] is not None
+    assert b["T50_h"] is None and "T50_h" in b["censored"] and b["T90_h"] is not None
+    assert data["study"]["acceleration_n"] is None  # one channel: no fit, and it says why
+    assert any("acceleration fit" in m for m in data["study"]["missing"])
+    names = {p.name for p in report.figures}
+    assert {"lifetime.png", "jvl_b.png", "el_spectra_b.png"} <= names
+    assert "cv_b.png" not in names
+    page = report.html.read_text()
+    assert "C–V: no sweep taken" in page and "figure not drawn: b: C–V family" in page
+
+
+def _wait_for(path, samples, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with RunFile(path) as run:
+                if run.sample_count() >= samples:
+                    return
+        except Exception:  # tables not created yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {samples} samples in {path}")
+
+
+def test_run_killed_before_its_first_checkpoint(tmp_path):
+    data = study([channel("b", 1, "blue-znsete", 100, stop={"max_time": "500 h"},
+                          checkpoints={"at_start": False, "every": "100 h",
+                                       "measure": ["jvl", "cv", "el", "pl"]})],
+                 ["blue-znsete"], speedup=1000)
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(out), "--in-process-bench"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*.sqlite")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (path,) = list(out.glob("*.sqlite"))
+        _wait_for(path, 15)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    time.sleep(0.2)
+    assert subprocess.run([*AGELAB, "report", str(path), "--to", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120).returncode == 0
+    data, chans = _summary(tmp_path / "r")
+    b = chans["b"]
+    assert b["L0_cd_m2"] > 0 and b["T50_h"] is None
+    for key in ("ideality_min_first", "cv_onset_first_V", "el_peak_first_nm", "pl_rel_last"):
+        assert b[key] is None
+    assert {"J–V–L: no sweep taken", "C–V: no sweep taken", "EL spectra: none taken",
+            "PL: no lock-in reading taken"} <= set(b["missing"])
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "did not finish" in page and data["report"]["live"] is False
+    assert (tmp_path / "r" / "lifetime.png").is_file()
+
+
+def test_run_still_being_written(tmp_path):
+    data = study([channel("b", 1, "blue-znsete", 100, stop={"max_time": "500 h"},
+                          checkpoints={"measure": ["jvl"]})], ["blue-znsete"], speedup=1000)
+    engine, thread, _ = run_in_thread(data, tmp_path / "run.sqlite")
+    try:
+        _wait_for(tmp_path / "run.sqlite", 20)
+        report = write_report(tmp_path / "run.sqlite", tmp_path / "live")
+        assert report.live
+        assert "still being written" in report.html.read_text()
+        n_then = report.summary["channels"][0]["t_end_h"]
+        assert n_then is not None and n_then > 0
+        assert report.summary["channels"][0]["ideality_min_first"] is not None
+    finally:
+        engine.abort()
+        thread.join(60)
+    assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("junk", [b"", b"not a database at all"])
+def test_report_of_a_junk_file_is_one_line(tmp_path, junk):
+    path = tmp_path / "junk.sqlite"
+    path.write_bytes(junk)
+    proc = subprocess.run([*AGELAB, "report", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
