@@ -34,7 +34,7 @@ CASES = [
      "stres: {}", ["channels[3] (red-100).stres", "unknown field"]),
     ("over safety J", _edit("current_density: 200 mA/cm^2", "current_density: 400 mA/cm^2"),
      "current_density: 400", ["exceeds safety.max_current_density"]),
-    ("over safety V", _edit("stress: {compliance: 8 V}", "stress: {compliance: 30 V}"),
+    ("over safety V", _edit("stress: {compliance: 8 V,", "stress: {compliance: 30 V,"),
      "compliance: 30 V", ["stress.compliance", "exceeds safety.max_voltage"]),
     ("jv beyond V", _edit("stop: 4.5 V", "stop: 40 V"), "stop: 40 V",
      ["measurements.jvl.stop", "safety.max_voltage"]),
