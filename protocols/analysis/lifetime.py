@@ -54,9 +54,9 @@ def _odd(n: int, most: int) -> int:
     return n if n % 2 else n - 1
 
 
-def smooth(luminance: np.ndarray, window: int, order: int) -> np.ndarray:
-    y = median_filter(np.asarray(luminance, dtype=float), size=min(5, len(luminance)),
-                      mode="nearest")
+def smooth(y: np.ndarray, window: int, order: int) -> np.ndarray:
+    """A centred least-squares polynomial of ``order`` over ``window`` samples (read at the
+    edges too, so the ends do not lag)."""
     window = _odd(window, len(y))
     if window <= order + 1:
         return y
@@ -94,8 +94,9 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     l0 = float(np.median(y[:first]))
     if exclude is not None and np.count_nonzero(~exclude) >= 2:
         t, y = t[~exclude], y[~exclude]
-    heavy = smooth(y, max(PEAK_WINDOW, len(y) // 100), 1)
-    light = smooth(y, max(5, len(y) // 200), 2)
+    despiked = median_filter(y, size=min(5, len(y)), mode="nearest")
+    heavy = smooth(despiked, max(PEAK_WINDOW, len(y) // 100), 1)
+    light = smooth(despiked, max(5, len(y) // 200), 2)
     i_peak = int(np.argmax(heavy))
     l_max = float(heavy[i_peak])
     out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),

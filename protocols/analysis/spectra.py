@@ -85,12 +85,13 @@ def eqe_from_luminance(luminance_cd_m2: float, j_ma_cm2: float, wavelength_nm: n
     return float(photons_m2_s / electrons_m2_s)
 
 
-def centroid(wavelength_nm: np.ndarray, counts: np.ndarray, span_fwhm: float = 3.0) -> float:
+def centroid(wavelength_nm: np.ndarray, counts: np.ndarray, span_fwhm: float = 3.0,
+             peak_fwhm: tuple[float, float] | None = None) -> float:
     """Photon-weighted mean wavelength within ``span_fwhm`` FWHMs of the peak (so the noise of the
-    far baseline does not pull it)."""
+    far baseline does not pull it); pass ``peak_fwhm`` when already known."""
     x = np.asarray(wavelength_nm, dtype=float)
     y = np.asarray(counts, dtype=float)
-    peak, fwhm = peak_and_fwhm(x, y)
+    peak, fwhm = peak_fwhm or peak_and_fwhm(x, y)
     sel = np.abs(x - peak) <= span_fwhm * fwhm
     w = np.clip(y[sel], 0.0, None)
     return float(np.sum(x[sel] * w) / np.sum(w))
@@ -140,7 +141,7 @@ def spectrum_figures(t_h: float, wavelength_nm: np.ndarray, counts: np.ndarray,
     try:
         peak, fwhm = peak_and_fwhm(x, y)
         cx, cy = cie_xy(x, y)
-        mean = centroid(x, y)
+        mean = centroid(x, y, peak_fwhm=(peak, fwhm))
     except ValueError:
         return SpectrumFigures(t_h, None, None, None, None, None, None, rate)
     band = (band_fraction(x, np.clip(y, 0, None), *band_nm)

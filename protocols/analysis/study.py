@@ -85,12 +85,12 @@ class StudyAnalysis:
 def _group(config: dict[str, Any], channel: dict[str, Any]) -> str:
     if channel.get("device"):
         return str(channel["device"])
-    pixels = (config.get("station") or {}).get("virtual", {}) or {}
-    presets = pixels.get("pixels")
+    virtual = (config.get("station") or {}).get("virtual") or {}
+    presets = virtual.get("pixels")
     if isinstance(presets, list) and 0 < channel.get("pixel", 0) <= len(presets):
         return str(presets[channel["pixel"] - 1])
-    if isinstance(presets, int) and pixels.get("preset"):
-        return str(pixels["preset"])
+    if isinstance(presets, int) and virtual.get("preset"):
+        return str(virtual["preset"])
     return "all"
 
 
@@ -103,8 +103,7 @@ def _nearest(items: list[dict[str, Any]], t_h: float, label: str | None) -> dict
     return min(pool, key=lambda s: abs(s["t_h"] - t_h))
 
 
-def _el_pl(el: list[dict], figures: list[SpectrumFigures], pl: list[dict], j: float
-           ) -> list[ELPLPoint]:
+def _el_pl(el: list[dict], figures: list[SpectrumFigures], pl: list[dict]) -> list[ELPLPoint]:
     """Pair each EL spectrum with the PL reading of the same checkpoint; relative to the first."""
     out: list[ELPLPoint] = []
     base_el = base_pl = None
@@ -181,7 +180,7 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
     ch.pl = [(r["t_h"], math.hypot(r["x"], r["y"])) for r in readings]
     if not readings:
         ch.missing.append("PL: no lock-in reading taken")
-    ch.el_pl = _el_pl(el_spectra, ch.el, readings, info.j_ma_cm2)
+    ch.el_pl = _el_pl(el_spectra, ch.el, readings)
     return ch
 
 
