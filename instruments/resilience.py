@@ -26,7 +26,9 @@ from pyvisa.errors import VisaIOError
 # slot replaces the earlier: output_off after ramp_current leaves "output off" in the journal).
 CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
     "configure_current_source": lambda args: "source",
+    "configure_voltage_source": lambda args: "source",
     "ramp_current": lambda args: "output",
+    "ramp_voltage": lambda args: "output",
     "output_off": lambda args: "output",
     "configure": lambda args: "configure",
     "set_power": lambda args: "power",
@@ -102,6 +104,16 @@ class Resilient:
 
     def identity(self) -> str:
         self.driver  # noqa: B018 - connects if needed
+        return self._identity
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now (no I/O)."""
+        return self._driver is not None
+
+    @property
+    def cached_identity(self) -> str:
+        """The identity read at the last connection, '' before one (no I/O)."""
         return self._identity
 
     def call(self, method: str, *args, **kwargs):
@@ -194,12 +206,13 @@ class Resilient:
         driver, found = self._driver, []
         output = self._journal.get("output")
         if output and hasattr(type(driver), "output_enabled"):
-            expected_on = output[0] == "ramp_current" and output[1][0] != 0
+            expected_on = output[0] in ("ramp_current", "ramp_voltage") and output[1][0] != 0
             if bool(driver.output_enabled) != expected_on:
                 found.append(f"output {'off' if expected_on else 'on'}, expected "
                              f"{'on' if expected_on else 'off'}")
         source = self._journal.get("source")
-        if source and hasattr(type(driver), "compliance_voltage"):
+        if (source and source[0] == "configure_current_source"
+                and hasattr(type(driver), "compliance_voltage")):
             compliance = source[2].get("compliance_v", source[1][0] if source[1] else None)
             if compliance is not None and abs(float(driver.compliance_voltage) - compliance) > 1e-6:
                 found.append(f"compliance {driver.compliance_voltage} V, expected {compliance} V")

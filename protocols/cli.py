@@ -17,6 +17,13 @@ from .cli_run import add_run_parsers
 from .cli_sim import add_sim_parser
 
 
+def add_gui_parser(sub: argparse._SubParsersAction) -> None:
+    # The GUI package imports Qt only when its command runs.
+    from gui.app import add_gui_parser as add
+
+    add(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agelab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"agelab {__version__}")
@@ -26,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_export_parser(sub)
     add_report_parser(sub)
+    add_gui_parser(sub)
     return parser
 
 

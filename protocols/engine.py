@@ -84,6 +84,8 @@ class Engine:
         self._operator("resume", channel)
 
     def abort(self, channel: str | None = None, reason: str = "operator abort") -> None:
+        if channel is None:  # the whole run; also holds for runners not started yet
+            self._stop_reason = self._stop_reason or reason
         for r in self._select(channel):
             r.request_abort(reason)
         self._operator("abort", channel)
@@ -192,6 +194,8 @@ class Engine:
             if ch.name in gaps:
                 runner.offset_h = gaps[ch.name]
             self.runners[ch.name] = runner
+            if self._stop_reason is not None:  # aborted while the station was being opened
+                runner.request_abort(self._stop_reason)
         self.clock.restart()  # opening the station took wall time that is no device time
         for runner in self.runners.values():
             runner.start()

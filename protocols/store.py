@@ -143,13 +143,22 @@ class RunWriter:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
 
     def add_channel(self, name: str, pixel: int, area_cm2: float, j_ma_cm2: float) -> None:
+        """Add a channel; once the writer runs, queued like any record (benchtop work adds
+        channels as pixels are used)."""
+        if self._thread is not None:
+            self._queue.put(("channel", (name, pixel, area_cm2, j_ma_cm2)))
+            return
         with self._db:
-            if name not in self._channel_ids:
-                cur = self._db.execute(
-                    "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2) VALUES (?,?,?,?)",
-                    (name, pixel, area_cm2, j_ma_cm2))
-                self._channel_ids[name] = cur.lastrowid
-                self._unblocked[cur.lastrowid] = []
+            self._insert_channel(self._db, name, pixel, area_cm2, j_ma_cm2)
+
+    def _insert_channel(self, db: sqlite3.Connection, name: str, pixel: int, area_cm2: float,
+                        j_ma_cm2: float) -> None:
+        if name not in self._channel_ids:
+            cur = db.execute(
+                "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2) VALUES (?,?,?,?)",
+                (name, pixel, area_cm2, j_ma_cm2))
+            self._channel_ids[name] = cur.lastrowid
+            self._unblocked[cur.lastrowid] = []
 
     # ---------------------------------------------------------------- running
     def start(self) -> RunWriter:
@@ -247,7 +256,10 @@ class RunWriter:
             if item is None:
                 continue
             if isinstance(item, tuple):
-                if item[0] == "meta":
+                if item[0] == "channel":
+                    self._insert_channel(db, *item[1])
+                    written += 1
+                elif item[0] == "meta":
                     for key, value in item[1].items():
                         text = value if isinstance(value, str) else json.dumps(value)
                         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
@@ -391,19 +403,32 @@ class RunFile:
         return self._db.execute("SELECT COUNT(*) FROM samples WHERE channel = ?",
                                 (cid,)).fetchone()[0]
 
-    def sweeps(self, name: str, kind: str) -> list[dict[str, Any]]:
+    def samples_after(self, name: str, t_after: float,
+                      columns: tuple[str, ...] = BLOCK_COLUMNS) -> np.ndarray:
+        """A channel's samples later than stress time ``t_after`` (for following a live run)."""
+        if not set(columns) <= set(BLOCK_COLUMNS):
+            raise ValueError(f"unknown sample columns {set(columns) - set(BLOCK_COLUMNS)}")
+        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM samples WHERE channel = ? "
+                                "AND t_h > ? ORDER BY t_h", (self.channel(name).id, t_after)
+                                ).fetchall()
+        return np.array(rows, dtype=float).reshape(-1, len(columns))
+
+    def sweeps(self, name: str, kind: str, after_id: int = 0) -> list[dict[str, Any]]:
+        """A channel's sweeps of one kind, in order (only those with id > ``after_id``)."""
         cid = self.channel(name).id
         rows = self._db.execute("SELECT id, label, t_h, wall, params, x, y, z FROM sweeps "
-                                "WHERE channel = ? AND kind = ? ORDER BY id", (cid, kind))
+                                "WHERE channel = ? AND kind = ? AND id > ? ORDER BY id",
+                                (cid, kind, after_id))
         return [{"id": r[0], "label": r[1], "t_h": r[2], "wall": r[3],
                  "params": json.loads(r[4] or "{}"), "x": unblob(r[5]), "y": unblob(r[6]),
                  "z": unblob(r[7])} for r in rows]
 
-    def spectra(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
+    def spectra(self, name: str, kind: str | None = None, after_id: int = 0
+                ) -> list[dict[str, Any]]:
         cid = self.channel(name).id
         query = ("SELECT id, kind, label, t_h, wall, integration_s, wavelength, counts "
-                 "FROM spectra WHERE channel = ?")
-        args: tuple = (cid,)
+                 "FROM spectra WHERE channel = ? AND id > ?")
+        args: tuple = (cid, after_id)
         if kind:
             query += " AND kind = ?"
             args += (kind,)
@@ -412,28 +437,30 @@ class RunFile:
                  "integration_s": r[5], "wavelength_nm": unblob(r[6]), "counts": unblob(r[7])}
                 for r in rows]
 
-    def readings(self, name: str, kind: str) -> list[dict[str, Any]]:
+    def readings(self, name: str, kind: str, after_id: int = 0) -> list[dict[str, Any]]:
         cid = self.channel(name).id
-        rows = self._db.execute("SELECT label, t_h, wall, x, y, params FROM readings "
-                                "WHERE channel = ? AND kind = ? ORDER BY id", (cid, kind))
+        rows = self._db.execute("SELECT label, t_h, wall, x, y, params, id FROM readings "
+                                "WHERE channel = ? AND kind = ? AND id > ? ORDER BY id",
+                                (cid, kind, after_id))
         return [{"label": r[0], "t_h": r[1], "wall": r[2], "x": r[3], "y": r[4],
-                 "params": json.loads(r[5] or "{}")} for r in rows]
+                 "params": json.loads(r[5] or "{}"), "id": r[6]} for r in rows]
 
-    def events(self, name: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    def events(self, name: str | None = None, kind: str | None = None, after_id: int = 0
+               ) -> list[dict[str, Any]]:
         names = {ch.id: ch.name for ch in self.channels()}
-        query, args = "SELECT channel, kind, t_h, wall, detail FROM events", []
-        where = []
+        query, args = "SELECT channel, kind, t_h, wall, detail, id FROM events", []
+        where = ["id > ?"]
+        args.append(after_id)
         if name is not None:
             where.append("channel = ?")
             args.append(self.channel(name).id)
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        query += " WHERE " + " AND ".join(where)
         rows = self._db.execute(query + " ORDER BY id", args)
         return [{"channel": names.get(r[0]), "kind": r[1], "t_h": r[2], "wall": r[3],
-                 "detail": json.loads(r[4] or "{}")} for r in rows]
+                 "detail": json.loads(r[4] or "{}"), "id": r[5]} for r in rows]
 
     def integrity(self) -> str:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -13,7 +13,8 @@ from pydantic import BeforeValidator
 
 
 @lru_cache(maxsize=1)
-def _registry():
+def unit_registry():
+    """The one pint registry of the program (quantities from different registries do not mix)."""
     import pint
 
     return pint.UnitRegistry()
@@ -29,7 +30,7 @@ def to_unit(value: object, unit: str) -> float:
         raise ValueError(f"expected a quantity such as '1 {unit}', got {value!r}")
     import pint
 
-    ureg = _registry()
+    ureg = unit_registry()
     try:
         quantity = ureg.Quantity(value.strip())
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError,

@@ -102,6 +102,22 @@ def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots
         inst.ramp_current(2.5e-3, step_a=1e-3, dwell_s=0)
 
 
+def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_steps():
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":SOURCE:FUNCTION VOLT", None), (":SENSE:CURRENT:PROTECTION 0.01", None),
+            (":SENSE:CURRENT:NPLCYCLES 1", None), (":SOURCE:VOLTAGE:RANGE:AUTO 1", None),
+            ("OUTPUT?", "0"), (":SOURCE:VOLTAGE 0", None), ("OUTPUT 1", None),
+            (":SOURCE:VOLTAGE?", "0"), (":SOURCE:VOLTAGE 1", None), (":SOURCE:VOLTAGE 2", None),
+            ("*OPC?", "1"),
+            ("OUTPUT?", "1"), (":SOURCE:FUNCTION?", "VOLT"), (":SOURCE:VOLTAGE?", "0.2"),
+            (":SOURCE:VOLTAGE 0.1", None), (":SOURCE:VOLTAGE 0", None), ("OUTPUT 0", None),
+            ("*OPC?", "1")],
+            connection_attributes=K_CONN) as inst:
+        inst.configure_voltage_source(compliance_a=0.01)
+        inst.ramp_voltage(2.0, step_v=1.0, dwell_s=0)
+        inst.output_off()
+
+
 def test_keithley2400_refuses_output_on_before_compliance():
     with expected_protocol(Keithley2400, [K_INIT], connection_attributes=K_CONN) as inst, \
             pytest.raises(RuntimeError, match="compliance must be set"):
@@ -265,3 +281,20 @@ def test_keithley2450_ramp_read_and_off_protocol():
         inst.ramp_current(2e-3, step_a=1e-3, dwell_s=0)
         assert inst.read_vi() == (2.9, 2e-3, False)
         inst.output_off(step_a=2e-3)
+
+
+def test_keithley2450_voltage_source_and_ramped_off_protocol():
+    from instruments.drivers.keithley import Keithley2450
+
+    with expected_protocol(Keithley2450, [
+            (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";:SENS:CURR:NPLC 1;'
+             ":SOUR:VOLT:RANG:AUTO 1", None),
+            (":OUTP?", "0"), (":SOUR:VOLT 0;:OUTP ON", None), (":SOUR:VOLT?", "0"),
+            (":SOUR:VOLT 1", None), (":SOUR:VOLT 2", None), ("*OPC?", "1"),
+            (":OUTP?", "1"), (":SOUR:FUNC?", "VOLT"), (":SOUR:VOLT?", "0.2"),
+            (":SOUR:VOLT 0.1", None), (":SOUR:VOLT 0", None), (":OUTP OFF", None),
+            ("*OPC?", "1")],
+            connection_attributes=K_CONN) as inst:
+        inst.configure_voltage_source(compliance_a=0.01)
+        inst.ramp_voltage(2.0, step_v=1.0, dwell_s=0)
+        inst.output_off()

@@ -102,6 +102,29 @@ class Keithley2400(_PymeasureKeithley2400):
              dwell_s)
         self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
 
+    def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
+        """Voltage-source mode (benchtop work) with the current compliance set, output
+        untouched."""
+        self.source_mode = "voltage"
+        self.compliance_current = compliance_a
+        self.current_nplc = nplc
+        self.source_voltage_range_auto_enabled = True
+        self._compliance_set = True
+
+    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
+        """Like ``ramp_current``, in voltage-source mode."""
+        if not self._compliance_set:
+            raise RuntimeError("compliance must be set (configure_voltage_source) before the "
+                               "output goes on")
+        if not step_v > 0:
+            raise ValueError(f"ramp step must be > 0 V, got {step_v!r}")
+        if not self.source_enabled:
+            self.source_voltage = 0.0
+            self.source_enabled = True
+        ramp(lambda level: setattr(self, "source_voltage", level), float(self.source_voltage),
+             target_v, step_v, dwell_s)
+        self.ask("*OPC?")
+
     def read_vi(self) -> tuple[float, float, bool]:
         v, i, *_, status = self.values(":READ?")
         return float(v), float(i), bool(int(status) & STATUS_COMPLIANCE)
@@ -243,6 +266,7 @@ class Keithley2450(_PymeasureKeithley2450):
     def __init__(self, adapter, name: str = "Keithley 2450 SourceMeter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._compliance_v: float | None = None
+        self._compliance_a: float | None = None
 
     def identity(self) -> str:
         return self.ask("*IDN?").strip()
@@ -268,14 +292,34 @@ class Keithley2450(_PymeasureKeithley2450):
     def _set_current(self, amps: float) -> None:
         self.write(f":SOUR:CURR {amps:g}")
 
+    def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
+        self.write(f':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM {compliance_a:g};:SENS:FUNC "CURR";'
+                   f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
+        self._compliance_v, self._compliance_a = None, compliance_a
+
+    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
+        if getattr(self, "_compliance_a", None) is None:
+            raise RuntimeError("compliance must be set (configure_voltage_source) before the "
+                               "output goes on")
+        if not self.output_enabled:
+            self.write(":SOUR:VOLT 0;:OUTP ON")
+        ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), target_v, step_v, dwell_s)
+        self.ask("*OPC?")
+
+    def _set_voltage(self, volts: float) -> None:
+        self.write(f":SOUR:VOLT {volts:g}")
+
     def read_vi(self) -> tuple[float, float, bool]:
         v, i = (float(x) for x in self.values(':READ? "defbuffer1", READ, SOUR'))
         limit = self._compliance_v
         return v, i, bool(limit is not None and abs(v) >= 0.999 * limit)
 
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
-        if self.output_enabled and self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
-            ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0, step_a, dwell_s)
+        if self.output_enabled:
+            if self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
+                ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0, step_a, dwell_s)
+            else:  # benchtop voltage sourcing: down in 0.1 V steps, never a jump
+                ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), 0.0, 0.1, 0.0)
         self.write(":OUTP OFF")
         self.ask("*OPC?")
 

@@ -103,7 +103,7 @@ def _nearest(items: list[dict[str, Any]], t_h: float, label: str | None) -> dict
     return min(pool, key=lambda s: abs(s["t_h"] - t_h))
 
 
-def _el_pl(el: list[dict], figures: list[SpectrumFigures], pl: list[dict]) -> list[ELPLPoint]:
+def el_pl_trend(el: list[dict], figures: list[SpectrumFigures], pl: list[dict]) -> list[ELPLPoint]:
     """Pair each EL spectrum with the PL reading of the same checkpoint; relative to the first."""
     out: list[ELPLPoint] = []
     base_el = base_pl = None
@@ -180,7 +180,7 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
     ch.pl = [(r["t_h"], math.hypot(r["x"], r["y"])) for r in readings]
     if not readings:
         ch.missing.append("PL: no lock-in reading taken")
-    ch.el_pl = _el_pl(el_spectra, ch.el, readings)
+    ch.el_pl = el_pl_trend(el_spectra, ch.el, readings)
     return ch
 
 
