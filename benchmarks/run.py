@@ -8,6 +8,8 @@ Figures:
   (source_voltage = v; current), both on the virtual bench in realistic timing, at the same NPLC.
 - engine and run file: see ``engine_figures.py`` (a checkpoint's interruption against its
   timing-model floor; samples written per second; loading a 1000-hour history against CSV).
+- GUI: see ``gui_figures.py`` (a dashboard redraw with 16 channels of 1000-hour, 1-s histories,
+  against the same window plotting the raw arrays with pyqtgraph's own downsampling; memory).
 - model: 1000 device-hours of constant-current stress sampled every device-minute (60,000 steps of
   advance + luminance + voltage + photodiode reading), against the same loop calling a do-nothing
   pixel, which isolates the model's own cost from Python's loop overhead. Goal: under 2 s.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import time
 
 from engine_figures import engine_rows
+from gui_figures import gui_rows
 from rich.console import Console
 from rich.table import Table
 
@@ -104,7 +107,7 @@ def main() -> None:
     table = Table(title="AgeLab benchmarks")
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
-    for row in sweep_rows() + engine_rows() + model_rows():
+    for row in sweep_rows() + engine_rows() + gui_rows() + model_rows():
         table.add_row(*row)
     Console().print(table)
 

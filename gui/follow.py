@@ -30,7 +30,7 @@ MAX_EVENTS = 2000        # events kept for the log (the file keeps them all)
 MAX_SWEEPS = 60          # per channel and kind: the first and the most recent
 HEAT_ROWS = 400          # EL spectra kept in the heat map (older rows thinned)
 HEAT_BINS = 256          # wavelength bins of the heat map
-SERIES_CAPACITY = 2048   # buckets per history curve
+SERIES_CAPACITY = 1024   # buckets per history curve: about one per pixel of a plot
 
 # How an event shows in the log.
 ERROR_KINDS = {"error", "step-failed", "output-off-failed", "runaway", "aborted",

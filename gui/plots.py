@@ -150,12 +150,15 @@ class DashboardPlots(QtWidgets.QWidget):
                 item = curves.get(ch.name)
                 if item is None:
                     item = curves[ch.name] = plot.plot(
-                        pen=pg.mkPen(colour, width=1.3), connect="finite",
+                        pen=pg.mkPen(colour, width=1), connect="finite",
                         name=ch.name if plot is self.lum else None)
                 if log:
                     keep = t > 0
                     t, y = t[keep], y[keep]
-                item.setData(t, y)
+                # All finite (the usual case): pyqtgraph's fast path, no per-point checks.
+                finite = bool(np.isfinite(y).all())
+                item.setData(t, y, connect="all" if finite else "finite",
+                             skipFiniteCheck=finite)
             for key, t_cross in (ch.state.get("milestones") or {}).items():
                 level = milestone_level(key, ch.state)
                 if level is not None and t_cross and (t_cross > 0 or not log):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 _FIELDS = 6  # t_lo, y_lo, t_hi, y_hi (the min and the max, each with its time), t_first, t_last
+TAIL_POINTS = 256
 
 
 class DecimatingSeries:
@@ -79,21 +80,35 @@ class DecimatingSeries:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Points to draw, in time order: the first sample, each bucket's min and max (in the
-        order they happened), then the raw tail. At most 2·capacity + bucket_size + 1 points."""
-        b = self._buckets
-        if len(b):
-            lo_first = b[:, 0] <= b[:, 2]
-            t = np.where(lo_first[:, None], b[:, [0, 2]], b[:, [2, 0]]).ravel()
-            y = np.where(lo_first[:, None], b[:, [1, 3]], b[:, [3, 1]]).ravel()
-        else:
-            t, y = np.empty(0), np.empty(0)
+        order they happened), then the partial bucket. At most 2·capacity + TAIL_POINTS + 1
+        points (about)."""
+        t, y = _interleave(self._buckets)
         start_t, start_y = self._start if self.bucket_size > 1 else (np.empty(0), np.empty(0))
-        return (np.concatenate([start_t, t, self._raw_t]),
-                np.concatenate([start_y, y, self._raw_y]))
+        tail_t, tail_y = self._tail()
+        return (np.concatenate([start_t, t, tail_t]), np.concatenate([start_y, y, tail_y]))
+
+    def _tail(self) -> tuple[np.ndarray, np.ndarray]:
+        """The partial bucket: raw when short; else its older part as min/max pairs of
+        smaller buckets, so the newest end costs at most about ``TAIL_POINTS`` points."""
+        n = self._raw_t.size
+        if n <= TAIL_POINTS:
+            return self._raw_t, self._raw_y
+        size = -(-n // (TAIL_POINTS // 2))
+        full = (n - TAIL_POINTS // 4) // size * size
+        t, y = _interleave(_reduce(self._raw_t[:full], self._raw_y[:full], size))
+        return (np.concatenate([t, self._raw_t[full:]]), np.concatenate([y, self._raw_y[full:]]))
 
     @property
     def nbytes(self) -> int:
         return self._buckets.nbytes + self._raw_t.nbytes + self._raw_y.nbytes
+
+
+def _interleave(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each bucket's min and max as two points, in the order they happened."""
+    lo_first = b[:, 0] <= b[:, 2]
+    t = np.where(lo_first[:, None], b[:, [0, 2]], b[:, [2, 0]]).ravel()
+    y = np.where(lo_first[:, None], b[:, [1, 3]], b[:, [3, 1]]).ravel()
+    return t, y
 
 
 def _reduce(t: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
