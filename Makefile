@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench describe clean
+.PHONY: run test lint bench describe screenshot gui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,24 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The window on the default study.
+gui: $(STAMP)
+	$(BIN)/agelab gui config.yaml
+
+# The window in a real X server (Xvfb) mid-study, saved as docs/screenshot.png. Installs Debian's
+# xvfb and the X libraries Qt's xcb platform needs when they are missing.
+XCB_LIBS := xvfb xauth libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 libxcb-shape0 libxcb-xfixes0 \
+	libgl1 libegl1 libfontconfig1 libdbus-1-3
+screenshot: $(STAMP)
+	@XCB=$$($(BIN)/python -c "import PyQt5.QtCore as q; print(q.QLibraryInfo.location(q.QLibraryInfo.PluginsPath))")/platforms/libqxcb.so; \
+	command -v xvfb-run >/dev/null && ! ldd "$$XCB" | grep -q "not found" || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(XCB_LIBS); }
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" \
+	  $(BIN)/python -m gui.screenshot config.yaml docs/screenshot.png --after 40 --channel red-100 \
+	  --out runs/screenshot
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
