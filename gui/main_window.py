@@ -294,8 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
                      "faults": faults.get(n, 0)} for n, s in station.resolved_specs().items()]
             self.station.show_rows(rows, "the running study owns these instruments", False)
         elif self.session is not None:
-            self.station.show_rows(self.session.rows(), "benchtop station",
-                                   self.tasks.pending == 0)
+            self.station.show_rows(self.session.rows(), "benchtop station", True)
         elif self.config is not None:
             self.station.show_rows([], "not connected: 'Connect all' opens the station"
                                    + (" (starts the virtual bench)"

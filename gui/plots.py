@@ -72,8 +72,8 @@ class DashboardPlots(QtWidgets.QWidget):
         self.el = _plot("EL spectrum (latest)", "wavelength (nm)", "counts/s")
         self.heat = _plot("EL over time", "wavelength (nm)", "spectrum (oldest at bottom)")
         self.jv.setLogMode(y=True)
-        self.lum.addLegend(offset=(10, -10), labelTextSize="8pt")  # lower left: empty early on
-        self.elpl.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.lum.addLegend(offset=(10, 10), labelTextSize="8pt")  # upper left: empty early on
+        self.elpl.addLegend(offset=(10, 10), labelTextSize="8pt")
         for level in MILESTONE_LEVELS:
             self.lum.addItem(pg.InfiniteLine(level, angle=0, pen=pg.mkPen("#9e9e9e", width=1,
                                                                           style=QtCore.Qt.PenStyle.DashLine)))

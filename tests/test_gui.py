@@ -238,3 +238,47 @@ def test_config_error_is_shown_in_the_window_at_its_line(qtbot, window, tmp_path
     assert "current_density" in path.read_text().splitlines()[line - 1]
     assert not window.dashboard.start_button.isEnabled()
     assert "Traceback" not in message
+
+
+def test_station_panel_connects_and_disconnects_and_benchtop_takes_every_measurement(
+        qtbot, window, tmp_path):
+    window.load_config(long_study(tmp_path))
+    qtbot.waitUntil(lambda: window.config is not None, timeout=10_000)
+    station = window.station
+    qtbot.mouseClick(station.connect_all, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: station.table.rowCount() >= 9 and all(
+        station.table.item(r, 4).text() == "connected"
+        for r in range(station.table.rowCount())), timeout=20_000)
+    names = [station.table.item(r, 0).text() for r in range(station.table.rowCount())]
+    smu = names.index("smu1")
+    assert "MODEL 2400" in station.table.item(smu, 3).text()
+
+    station.table.cellWidget(smu, 6).click()  # disconnect smu1 only
+    qtbot.waitUntil(lambda: station.table.item(smu, 4).text() == "not connected",
+                    timeout=10_000)
+    assert station.table.item(names.index("lcr"), 4).text() == "connected"
+
+    panel = window.benchtop
+    panel.channel.setCurrentText("red-a")
+    panel.level.setText("2 mA")  # a current, reconnecting smu1 on the way
+    qtbot.mouseClick(panel.set_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.output_on, timeout=20_000)
+    for button in (panel.cv_button, panel.el_button, panel.pl_button):
+        qtbot.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+    window.wait_idle()
+    qtbot.waitUntil(lambda: "PL (lock-in)" in panel.message.text(), timeout=20_000)
+    assert len(panel.cv_plot.getPlotItem().listDataItems()) == 1
+    assert len(panel.el_plot.getPlotItem().listDataItems()) == 1
+    site = window.session.station.bench.rig.sites[0]
+    assert site.present_j() == pytest.approx(50.0)  # 2 mA on 4 mm², back on after the C–V
+
+    qtbot.mouseClick(station.disconnect_all, QtCore.Qt.MouseButton.LeftButton)
+    window.wait_idle()
+    assert site.present_j() == 0.0  # disconnecting ramps the output off first
+    path = window.session.path
+    window.session.close()
+    window.session = None
+    with RunFile(path) as run:
+        assert len(run.sweeps("red-a", "cv")) == 1
+        assert len(run.spectra("red-a", "el")) == 1
+        assert len(run.readings("red-a", "pl")) == 1
