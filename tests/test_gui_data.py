@@ -89,3 +89,27 @@ def test_event_severity():
     assert severity({"kind": "fault", "detail": {"fault": "recovered"}}) == "info"
     assert severity({"kind": "runaway", "detail": {}}) == "error"
     assert severity({"kind": "milestone", "detail": {}}) == "info"
+
+
+def test_events_log_highlights_faults_and_filters_to_them(qtbot):
+    from gui.events_log import BACKGROUNDS, EventsLog
+
+    log = EventsLog()
+    qtbot.addWidget(log)
+    events = tuple(dict(e, id=i + 1, wall=1.8e9 + i, severity=severity(e)) for i, e in enumerate([
+        {"kind": "checkpoint", "channel": "a", "t_h": 0.0, "detail": {"index": 0}},
+        {"kind": "fault", "channel": "a", "t_h": 1.0,
+         "detail": {"instrument": "smu1", "fault": "timeout", "detail": "no reply"}},
+        {"kind": "fault", "channel": "a", "t_h": 1.0,
+         "detail": {"instrument": "smu1", "fault": "gave-up", "detail": "3 attempts"}},
+        {"kind": "milestone", "channel": "a", "t_h": 2.0,
+         "detail": {"name": "T90", "t_cross_h": 2.0}}]))
+    log.add(events, {"error": 1, "warning": 1, "info": 2})
+    assert log.table.rowCount() == 4
+    assert log.problem_rows() == [("fault", "warning"), ("fault", "error")]
+    assert log.table.item(2, 0).background().color().name() == BACKGROUNDS["error"]
+    assert "smu1: gave-up" in log.table.item(2, 4).text()
+    log.problems_only.setChecked(True)
+    assert [log.table.isRowHidden(r) for r in range(4)] == [True, False, False, True]
+    log.add(events, {"error": 1, "warning": 1, "info": 2})  # the same frame again: no duplicates
+    assert log.table.rowCount() == 4
