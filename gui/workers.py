@@ -46,7 +46,10 @@ class FollowWorker(QtCore.QObject):
         self._timer: QtCore.QTimer | None = None
         self._reported = False
 
+    @QtCore.Slot()
     def start(self) -> None:
+        # A slot, so every binding runs it on the worker's thread (PySide6 ran an undecorated
+        # method on the emitting thread, and two threads then polled the same follower).
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
@@ -58,6 +61,7 @@ class FollowWorker(QtCore.QObject):
             self._timer.stop()
         self.follower.close()
 
+    @QtCore.Slot()
     def _tick(self) -> None:
         delay = self.interval_ms
         try:
