@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def _histories(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, n
 def _frame(channels, version: int):
     from gui.follow import RunFollower, RunFrame
 
-    return RunFrame(path=__import__("pathlib").Path("benchmark.sqlite"), study="benchmark",
+    return RunFrame(path=Path("benchmark.sqlite"), study="benchmark",
                     status="running", live=True, heartbeat_age_s=0.1, software="", kind="study",
                     channels=tuple(RunFollower._channel_frame(ch) for ch in channels),
                     events=(), event_counts={"error": 0, "warning": 0, "info": 0},

@@ -244,14 +244,11 @@ class MainWindow(QtWidgets.QMainWindow):
         session = self._session()
         if session is None:
             return
-        if action == "set":
-            job = lambda: session.set_level(channel, argument)  # noqa: E731
-        elif action == "off":
-            job = lambda: session.output_off(channel)  # noqa: E731
-        elif action == "read":
-            job = lambda: session.read(channel)  # noqa: E731
-        else:
-            job = lambda: session.measure(channel, action)  # noqa: E731
+        jobs = {"set": lambda: session.set_level(channel, argument),
+                "off": lambda: session.output_off(channel),
+                "read": lambda: session.read(channel)}
+        job = jobs.get(action, lambda: session.measure(channel, action))
+        if action not in jobs:
             self.benchtop.say(f"{action.upper()} on {channel}…")
         self.benchtop.busy = True
         self.tasks.submit(job, lambda result, error: self._bench_done(channel, action, result,

@@ -219,7 +219,7 @@ class DashboardPlots(QtWidgets.QWidget):
     # ---------------------------------------------------------------- controls
     def _set_log_time(self, on: bool) -> None:
         for plot in (self.lum, self.volt, self.elpl):
-            plot.setLogMode(x=on, y=plot is self.jv)
+            plot.setLogMode(x=on, y=False)
         self._family_key = None
         if self._frame is not None:
             self.draw(self._frame)

@@ -118,6 +118,17 @@ def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_ste
         inst.output_off()
 
 
+def test_keithley2400_refuses_a_voltage_ramp_under_a_current_source_compliance():
+    """A compliance set for current sourcing (a voltage limit) does not cover voltage sourcing."""
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
+            (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None)],
+            connection_attributes=K_CONN) as inst, \
+            pytest.raises(RuntimeError, match="configure_voltage_source"):
+        inst.configure_current_source(compliance_v=8)
+        inst.ramp_voltage(2.0, step_v=0.1, dwell_s=0)
+
+
 def test_keithley2400_refuses_output_on_before_compliance():
     with expected_protocol(Keithley2400, [K_INIT], connection_attributes=K_CONN) as inst, \
             pytest.raises(RuntimeError, match="compliance must be set"):

@@ -75,7 +75,7 @@ class Keithley2400(_PymeasureKeithley2400):
 
     def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
-        self._compliance_set = False
+        self._compliance_for: str | None = None  # the source mode whose compliance is set
 
     # ---------------------------------------------------------------- the SourceMeter role
     def identity(self) -> str:
@@ -86,21 +86,7 @@ class Keithley2400(_PymeasureKeithley2400):
         self.compliance_voltage = compliance_v
         self.voltage_nplc = nplc
         self.source_current_range_auto_enabled = True
-        self._compliance_set = True
-
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
-        if not self._compliance_set:
-            raise RuntimeError("compliance must be set (configure_current_source) before the "
-                               "output goes on")
-        if not step_a > 0:
-            raise ValueError(f"ramp step must be > 0 A, got {step_a!r}")
-        if not self.source_enabled:
-            self.source_current = 0.0
-            self.source_enabled = True
-        start = float(self.source_current)
-        ramp(lambda level: setattr(self, "source_current", level), start, target_a, step_a,
-             dwell_s)
-        self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
+        self._compliance_for = "current"
 
     def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
         """Voltage-source mode (benchtop work) with the current compliance set, output
@@ -109,21 +95,29 @@ class Keithley2400(_PymeasureKeithley2400):
         self.compliance_current = compliance_a
         self.current_nplc = nplc
         self.source_voltage_range_auto_enabled = True
-        self._compliance_set = True
+        self._compliance_for = "voltage"
+
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
+        self._ramp_source("current", target_a, step_a, dwell_s)
 
     def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
-        """Like ``ramp_current``, in voltage-source mode."""
-        if not self._compliance_set:
-            raise RuntimeError("compliance must be set (configure_voltage_source) before the "
+        self._ramp_source("voltage", target_v, step_v, dwell_s)
+
+    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float) -> None:
+        """Output on at 0 if it was off, then to ``target`` in steps, never past it. Refused
+        unless the compliance of this source mode was set first."""
+        if self._compliance_for != mode:
+            raise RuntimeError(f"compliance must be set (configure_{mode}_source) before the "
                                "output goes on")
-        if not step_v > 0:
-            raise ValueError(f"ramp step must be > 0 V, got {step_v!r}")
+        if not step > 0:
+            raise ValueError(f"ramp step must be > 0, got {step!r}")
+        attribute = f"source_{mode}"
         if not self.source_enabled:
-            self.source_voltage = 0.0
+            setattr(self, attribute, 0.0)
             self.source_enabled = True
-        ramp(lambda level: setattr(self, "source_voltage", level), float(self.source_voltage),
-             target_v, step_v, dwell_s)
-        self.ask("*OPC?")
+        ramp(lambda level: setattr(self, attribute, level), float(getattr(self, attribute)),
+             target, step, dwell_s)
+        self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i, *_, status = self.values(":READ?")
@@ -274,7 +268,7 @@ class Keithley2450(_PymeasureKeithley2450):
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
         self.write(f':SOUR:FUNC CURR;:SOUR:CURR:VLIM {compliance_v:g};:SENS:FUNC "VOLT";'
                    f":SENS:VOLT:NPLC {nplc:g};:SOUR:CURR:RANG:AUTO 1")
-        self._compliance_v = compliance_v
+        self._compliance_v, self._compliance_a = compliance_v, None
 
     @property
     def output_enabled(self) -> bool:
@@ -298,7 +292,7 @@ class Keithley2450(_PymeasureKeithley2450):
         self._compliance_v, self._compliance_a = None, compliance_a
 
     def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
-        if getattr(self, "_compliance_a", None) is None:
+        if self._compliance_a is None:
             raise RuntimeError("compliance must be set (configure_voltage_source) before the "
                                "output goes on")
         if not self.output_enabled:
