@@ -165,6 +165,7 @@ class ChannelRunner(threading.Thread):
         if self.status in ("finished", "aborted", "failed"):
             return
         fresh = self.status == "pending"
+        self._check_abort()
         self._set_status("running")
         self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
         if fresh:
@@ -175,6 +176,7 @@ class ChannelRunner(threading.Thread):
                         current_a=self.ch.current_a)
             if self.checkpoints and self.checkpoints[0] == 0.0:
                 self._run_checkpoint(0.0, before_stress=True)
+        self._check_abort()  # an abort during set-up or the t = 0 checkpoint: never ramp up
         try:
             self._stress_on()
         finally:

@@ -86,6 +86,32 @@ def test_abort_ramps_every_output_down(tmp_path):
         assert_ramped_down(site, 50.0, 10)
 
 
+def test_abort_before_the_station_is_open_stops_every_channel_before_any_stress(tmp_path):
+    """An abort of the whole run that arrives while the engine is still opening the station
+    (the window's Abort all, right after Start) must not be lost."""
+    import threading
+
+    from protocols.engine import Engine
+    from tests.engine_helpers import as_config
+
+    data = study([channel(f"b{i}", i, "blue-znsete", 50, stop={"max_time": "100 h"})
+                  for i in (1, 2)], ["blue-znsete"] * 2)
+    config, text = as_config(data)
+    engine = Engine(config, tmp_path / "run.sqlite", config_text=text)
+    engine.abort()  # no runner exists yet
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(statuses=engine.run()), daemon=True)
+    thread.start()
+    statuses = _finish(thread, result)
+    assert statuses == {"b1": "aborted", "b2": "aborted"}
+    for site in engine.virtual_bench.rig.sites:
+        assert max(current_drives(site), default=0.0) == 0.0  # never sourced
+        assert site.present_j() == 0.0
+    with RunFile(tmp_path / "run.sqlite") as run:
+        assert run.meta()["stop_reason"] == "operator abort"
+        assert run.meta()["status"] == "stopped"
+
+
 @pytest.mark.parametrize("step", ["jvl", "el"])
 def test_exception_inside_a_step_stops_the_channel_safely(tmp_path, monkeypatch, step):
     kind = "jv" if step == "jvl" else "el"
