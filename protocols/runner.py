@@ -185,8 +185,8 @@ class ChannelRunner(threading.Thread):
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
-        if fresh:
-            self._take_sample()
+        if fresh and self._take_sample():
+            return  # the very first sample can already stop it (an open pixel, say)
         next_k = math.floor(self.t_h() / self.ch.sampling) + 1
         while True:
             self._check_abort()

@@ -188,3 +188,17 @@ def test_open_circuit_is_stopped_as_runaway(tmp_path):
         (event,) = run.events("b1", "runaway")
         assert "compliance" in event["detail"]["reason"] or "runaway" in event["detail"]["reason"]
     assert engine.virtual_bench.rig.sites[0].present_j() == 0.0
+
+
+def test_a_pixel_open_from_the_start_stops_at_the_first_sample(tmp_path):
+    """Regression: the first sample's stop verdict was ignored, so an open pixel went on being
+    sampled and logged a second runaway event."""
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "50 h"})],
+                 ["blue-znsete"])
+    data["station"]["virtual"]["faults"] = ["open@0:smu1"]
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    assert _finish(thread, result) == {"b1": "stopped"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        assert len(run.events("b1", "runaway")) == 1
+        assert len(run.samples("b1")) == 1
+    assert engine.virtual_bench.rig.sites[0].present_j() == 0.0
