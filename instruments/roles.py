@@ -71,8 +71,8 @@ class SourceMeter(Instrument, Protocol):
 
 @runtime_checkable
 class Photodetector(Instrument, Protocol):
-    def read_photocurrent(self) -> float:
-        """Photocurrent in A (positive for light)."""
+    def read_photocurrent(self, average: int = 1) -> float:
+        """Photocurrent in A (positive for light); ``average`` readings' worth of integration."""
 
 
 @runtime_checkable

@@ -4,8 +4,9 @@ Method (it decides when a pixel is stopped, so it is written down):
 - each new sample is smoothed by a least-squares line through the last ``window`` samples,
   evaluated at the newest sample: photodiode noise shrinks by about sqrt(window/4), and unlike a
   running mean or median the estimate does not lag a steady decay;
-- L0 is the first sample, taken as the stress reaches its set point (as in ``analysis.lifetime``:
-  a median over the first minute averaged a 1 % decay into it at 200 mA/cm²);
+- L0 is the first sample, taken as the stress reaches its set point through the photodiode
+  meter's repeat filter (as in ``analysis.lifetime``: a median over the first minute averaged a
+  1 % decay into it at 200 mA/cm²);
 - Lmax is the running maximum of a longer, centred estimate (a least-squares line through the
   last ``PEAK_WINDOW`` samples read at their middle): the maximum of a noisy series is biased up,
   and with the 5-sample estimate that bias (~0.2 % at 0.1 % photodiode noise) made the red

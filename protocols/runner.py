@@ -26,6 +26,9 @@ from .records import ChannelState, EventRecord, RecordBus, Sample
 from .steps import STEPS, SharedLocks, StepContext
 
 STATE_SAVE_INTERVAL_S = 0.5
+# L0 is one reading, and its noise is every T-value's error (0.1 % of L0 is ~2 % of a T95 on the
+# blue device), so the first one integrates 100 times (the photodiode meter's repeat filter).
+L0_AVERAGE = 100
 
 
 class Aborted(Exception):
@@ -185,7 +188,7 @@ class ChannelRunner(threading.Thread):
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
-        if fresh and self._take_sample():
+        if fresh and self._take_sample(average=L0_AVERAGE):
             return  # the very first sample can already stop it (an open pixel, say)
         next_k = math.floor(self.t_h() / self.ch.sampling) + 1
         while True:
@@ -221,12 +224,12 @@ class ChannelRunner(threading.Thread):
         self.smu.output_off(self._ramp_step(), self.ch.stress.ramp_dwell)
 
     # ---------------------------------------------------------------- sampling
-    def _take_sample(self) -> bool:
+    def _take_sample(self, average: int = 1) -> bool:
         """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
         t = self.t_h()
         v, i, compliance = self.smu.read_vi()
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
-            i_pd = self.pd.read_photocurrent()
+            i_pd = self.pd.read_photocurrent(average=average)
         lum = i_pd * self.ch.cd_m2_per_A
         self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd))
         self.samples_taken += 1

@@ -131,3 +131,37 @@ def test_aging_continues_in_device_time_whoever_is_connected():
         px = bench.pixel(0)
         assert px.t_h >= 5.0
         assert px.dose > 0.4  # ~5 h at 100 mA/cm² is half the elevation
+
+
+def test_repeat_filter_divides_the_photodiode_noise(bench):
+    """L0 is read through the meter's repeat filter: 100 integrations, a tenth of the scatter."""
+    from instruments.drivers.photodetectors import Keithley2400Photodetector
+
+    smu = Keithley2400(bench.resources["smu1"], read_termination="\n", write_termination="\n",
+                       timeout=5000)
+    pd = Keithley2400Photodetector(bench.resources["pd1"], read_termination="\n",
+                                   write_termination="\n", timeout=5000)
+    try:
+        smu.write(f":SOUR:FUNC CURR;:SOUR:CURR {20e-3 * AREA:g};:SENS:VOLT:PROT 8;:OUTP ON")
+        assert smu.ask("*OPC?") == "1"
+        single = np.array([pd.read_photocurrent() for _ in range(60)])
+        averaged = np.array([pd.read_photocurrent(average=100) for _ in range(60)])
+        ratio = averaged.std() / single.std()
+        assert 0.05 < ratio < 0.2, ratio
+        assert averaged.mean() == pytest.approx(single.mean(), rel=1e-3)
+        assert pd.ask(":SENS:AVER?") == "0"  # left off again
+    finally:
+        smu.adapter.close()
+        pd.adapter.close()
+
+
+def test_output_on_before_its_compliance_is_recorded_as_a_violation(bench, smu):
+    """The bench audits the invariant 'compliance set before output on' for the soak test."""
+    smu.write(":SOUR:FUNC CURR;:SOUR:CURR 1e-4;:SENS:VOLT:PROT 8;:OUTP ON")
+    assert smu.ask("*OPC?") == "1"
+    assert bench.safety_violations() == {}
+    smu.write("*RST")  # a reboot forgets the limit...
+    smu.write(":SOUR:FUNC CURR;:SOUR:CURR 1e-4;:OUTP ON")  # ...and this turns on without one
+    assert smu.ask("*OPC?") == "1"
+    (found,) = bench.safety_violations()["smu1"]
+    assert "before its compliance was set" in found

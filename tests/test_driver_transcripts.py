@@ -165,6 +165,17 @@ def test_photodetector_biases_once_and_reads_the_photocurrent():
         assert inst.read_photocurrent() == pytest.approx(7.86e-5)
 
 
+def test_photodetector_averages_with_the_repeat_filter_and_turns_it_off():
+    with expected_protocol(Keithley2400Photodetector, [
+            K_INIT, (":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
+                     ":OUTP ON", None),
+            (":SENS:AVER:TCON REP;:SENS:AVER:COUN 100;:SENS:AVER ON", None),
+            (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00"),
+            (":SENS:AVER OFF", None)],
+            connection_attributes=K_CONN) as inst:
+        assert inst.read_photocurrent(average=400) == pytest.approx(7.85e-5)  # capped at 100
+
+
 E_INIT = ("FORM ASC", None)
 
 

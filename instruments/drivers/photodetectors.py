@@ -16,12 +16,21 @@ class Keithley2400Photodetector(Keithley2400):
         super().__init__(adapter, name, **kwargs)
         self._biased = False
 
-    def read_photocurrent(self) -> float:
+    def read_photocurrent(self, average: int = 1) -> float:
+        """One reading; ``average`` > 1 uses the meter's repeat filter (at most 100 integrations
+        in one reading), e.g. for L0, whose noise sets the error of every T-value."""
         if not self._biased:
             self.write(":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
                        ":OUTP ON")
             self._biased = True
-        return -float(self.values(":READ?")[1])
+        if average <= 1:
+            return -float(self.values(":READ?")[1])
+        count = min(int(average), 100)
+        self.write(f":SENS:AVER:TCON REP;:SENS:AVER:COUN {count};:SENS:AVER ON")
+        try:
+            return -float(self.values(":READ?")[1])
+        finally:
+            self.write(":SENS:AVER OFF")
 
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
@@ -55,8 +64,9 @@ class LockinAuxPhotodetector:
     def identity(self) -> str:
         return f"{self.lockin.identity()} AUX IN {self.aux_input} (TIA {self.gain:g} V/A)"
 
-    def read_photocurrent(self) -> float:
-        return self.lockin.read_aux_in(self.aux_input) / self.gain
+    def read_photocurrent(self, average: int = 1) -> float:
+        readings = [self.lockin.read_aux_in(self.aux_input) for _ in range(max(1, average))]
+        return sum(readings) / len(readings) / self.gain
 
     def shutdown(self) -> None:
         """Nothing is sourced."""

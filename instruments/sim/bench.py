@@ -139,6 +139,11 @@ class VirtualBench:
         """Open client connections to the bench's TCP instruments."""
         return sum(len(server.connections) for server in self._servers.values())
 
+    def safety_violations(self) -> dict[str, list[str]]:
+        """Each source-meter's audit of unsafe commands it received (empty when none)."""
+        return {name: list(device.violations) for name, device in self.devices.items()
+                if getattr(device, "violations", None)}
+
     @property
     def fault_log(self) -> list[FaultRecord]:
         return list(self.injector.log.records) if self.injector else []

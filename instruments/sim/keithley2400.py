@@ -68,6 +68,10 @@ class Keithley2400Sim:
         self.last: list[list[float]] = []
         self._t_on = time.monotonic()
         self._link_armed_at: int | None = None
+        # Safety audit: the compliance limits written since the last reset, and every time the
+        # output went on before the limit of its source function was written.
+        self._limits_written: set[str] = set()
+        self.violations: list[str] = []
         self.tree = CommandTree()
         self._declare()
 
@@ -80,7 +84,7 @@ class Keithley2400Sim:
         b = lambda v: "1" if v else "0"  # noqa: E731
         add_common_commands(t, idn=lambda: IDN.format(serial=self.serial), reset=self.reset,
                             trigger=lambda: None, status_byte=self._status_byte)
-        t.setting(":OUTPut[:STATe]", s, "output", onoff, b, on_change=self._apply_source)
+        t.setting(":OUTPut[:STATe]", s, "output", onoff, b, on_change=self._output_written)
         t.setting(":OUTPut:SMODe", s, "output_smode",
                   lambda c: c.choice({"NORMal": "NORM", "HIMPedance": "HIMP", "ZERO": "ZERO",
                                       "GUARd": "GUAR"}))
@@ -96,8 +100,9 @@ class Keithley2400Sim:
             t.setting(f"[:SOURce]:{node}:RANGe:AUTO", s, f"{key}_range_auto", onoff, b)
             t.setting(f"[:SOURce]:{node}:STARt", s, f"{key}_start", num(-lim, lim), gfmt)
             t.setting(f"[:SOURce]:{node}:STOP", s, f"{key}_stop", num(-lim, lim), gfmt)
-            t.setting(f"[:SENSe]:{node}[:DC]:PROTection[:LEVel]", s,
-                      "v_compliance" if key == "v" else "i_compliance", num(-lim, lim), gfmt)
+            limit = "v_compliance" if key == "v" else "i_compliance"
+            t.setting(f"[:SENSe]:{node}[:DC]:PROTection[:LEVel]", s, limit, num(-lim, lim),
+                      gfmt, on_change=lambda limit=limit: self._limits_written.add(limit))
             t.setting(f"[:SENSe]:{node}[:DC]:NPLCycles", s, f"nplc_{key}", num(0.01, 10.0), str)
             t.setting(f"[:SENSe]:{node}[:DC]:RANGe[:UPPer]", s, f"sense_{key}_range",
                       num(-lim, lim), gfmt)
@@ -204,6 +209,16 @@ class Keithley2400Sim:
         self.s.clear()
         self.s.update(_defaults())
         self.trace.clear()
+        self._limits_written.clear()
+        self._apply_source()
+
+    def _output_written(self) -> None:
+        """Output on: the source function's compliance must have been set since the reset (a
+        current source with the default 21 V limit could drive a pixel to breakdown)."""
+        limit = "v_compliance" if self.s["source_func"] == "CURR" else "i_compliance"
+        if self.s["output"] and limit not in self._limits_written:
+            self.violations.append(f"output on as a {self.s['source_func']} source before its "
+                                   f"compliance was set")
         self._apply_source()
 
     def _output(self, on: bool) -> None:
@@ -293,6 +308,7 @@ class Keithley2400Sim:
         delay = self.s["source_delay"] + self.s["trigger_delay"]
         points = self._source_points()
         autozero = self.s["autozero"] != "0"
+        nplc *= self._average_count()  # the repeat filter integrates that many times a reading
         due = time.monotonic() + self.timing.smu_sequence_s(0, nplc, delay, autozero)
         per_point = self.timing.smu_sequence_s(1, nplc, delay, autozero) - (
             self.timing.smu_sequence_s(0, nplc, delay, autozero))
@@ -343,9 +359,12 @@ class Keithley2400Sim:
             if volts != self.s["v_level"]:
                 status |= STATUS_COMPLIANCE
                 volts = self.s["v_level"]
-        v_meas, i_meas = self.load.measurement_noise(volts, amps)
+        v_meas, i_meas = self.load.measurement_noise(volts, amps, self._average_count())
         res = v_meas / i_meas if i_meas != 0 else OVERFLOW
         return [v_meas, i_meas, res, time.monotonic() - self._t_on, float(status)]
+
+    def _average_count(self) -> int:
+        return int(self.s["filter_count"]) if self.s["filter_on"] else 1
 
     def _measure(self, func: str) -> str:
         name = func[:4].upper()

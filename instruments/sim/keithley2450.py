@@ -30,9 +30,11 @@ class Keithley2450Sim(Keithley2400Sim):
         g = lambda v: f"{v:.6E}"  # noqa: E731
         t.add("*IDN", query=lambda c: IDN.format(serial=self.serial))
         t.setting(":SOURce:VOLTage:ILIMit[:LEVel]", s, "i_compliance",
-                  lambda c: c.number(minimum=1e-9, maximum=1.05), g)
+                  lambda c: c.number(minimum=1e-9, maximum=1.05), g,
+                  on_change=lambda: self._limits_written.add("i_compliance"))
         t.setting(":SOURce:CURRent:VLIMit[:LEVel]", s, "v_compliance",
-                  lambda c: c.number(minimum=0.02, maximum=210), g)
+                  lambda c: c.number(minimum=0.02, maximum=210), g,
+                  on_change=lambda: self._limits_written.add("v_compliance"))
         for node, key in (("VOLTage", "v"), ("CURRent", "i")):
             t.add(f":SOURce:SWEep:{node}:LIST", write=lambda c, k=key: self._sweep_list(k, c))
             t.add(f":SOURce:SWEep:{node}:LINear", write=lambda c, k=key: self._sweep_lin(k, c))

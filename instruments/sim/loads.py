@@ -18,7 +18,8 @@ class Load(Protocol):
     def current_at(self, volts: float) -> float: ...
     def voltage_at(self, amps: float) -> float: ...
     def force(self, *, amps: float | None = None, volts: float | None = None) -> None: ...
-    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]: ...
+    def measurement_noise(self, volts: float, amps: float, average: int = 1
+                          ) -> tuple[float, float]: ...
 
 
 class PixelLoad:
@@ -50,9 +51,10 @@ class PixelLoad:
         else:
             self.site.set_drive(j_ma_cm2=(amps or 0.0) / px.area_cm2 * 1e3)
 
-    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]:
+    def measurement_noise(self, volts: float, amps: float, average: int = 1
+                          ) -> tuple[float, float]:
         noise = self.site.pixel.noise
-        return noise.smu_voltage(volts), noise.smu_current(amps)
+        return noise.smu_voltage(volts, average), noise.smu_current(amps, average)
 
     def trigger_out(self, amps_per_step: list[float]) -> None:
         """The source-meter's trigger-link output: one trigger per step, at these currents."""
@@ -99,6 +101,7 @@ class PhotodiodeLoad:
     def force(self, *, amps: float | None = None, volts: float | None = None) -> None:
         """A photodiode does not age: nothing to tell the model."""
 
-    def measurement_noise(self, volts: float, amps: float) -> tuple[float, float]:
+    def measurement_noise(self, volts: float, amps: float, average: int = 1
+                          ) -> tuple[float, float]:
         noise = self.site.pixel.noise
-        return noise.smu_voltage(volts), noise.photodiode(amps)
+        return noise.smu_voltage(volts, average), noise.photodiode(amps, average)

@@ -25,18 +25,19 @@ class Noise:
         self.spec = spec or NoiseSpec()
         self.rng = np.random.default_rng(seed)
 
-    def _add(self, value: float, rel: float, abs_: float) -> float:
-        scale = (rel * abs(value)) ** 2 + abs_ * abs_
+    def _add(self, value: float, rel: float, abs_: float, average: int = 1) -> float:
+        scale = ((rel * abs(value)) ** 2 + abs_ * abs_) / max(average, 1)
         return value + float(self.rng.standard_normal()) * scale ** 0.5
 
-    def photodiode(self, current_a: float) -> float:
-        return self._add(current_a, self.spec.photodiode_rel, self.spec.photodiode_dark_a)
+    def photodiode(self, current_a: float, average: int = 1) -> float:
+        return self._add(current_a, self.spec.photodiode_rel, self.spec.photodiode_dark_a,
+                         average)
 
-    def smu_voltage(self, volts: float) -> float:
-        return self._add(volts, self.spec.smu_voltage_rel, self.spec.smu_voltage_abs_v)
+    def smu_voltage(self, volts: float, average: int = 1) -> float:
+        return self._add(volts, self.spec.smu_voltage_rel, self.spec.smu_voltage_abs_v, average)
 
     def lcr(self, value: float) -> float:
         return self._add(value, self.spec.lcr_rel, 0.0)
 
-    def smu_current(self, amps: float) -> float:
-        return self._add(amps, self.spec.smu_current_rel, self.spec.smu_current_abs_a)
+    def smu_current(self, amps: float, average: int = 1) -> float:
+        return self._add(amps, self.spec.smu_current_rel, self.spec.smu_current_abs_a, average)

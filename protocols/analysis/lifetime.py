@@ -6,9 +6,10 @@ Method (documented because it decides the numbers):
   live milestone detector leaves them out;
 - a 5-point running median removes single wild readings;
 - L0 is the first sample, the luminance as the stress reaches its set point (before the red
-  device's turn-on dip). Its noise (one reading, ~0.15 %) is what limits T95/T97 of a slowly
-  decaying pixel: at 50 mA/cm² on the blue preset, ±3–5 %. A median over the first device-minute
-  was tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late);
+  device's turn-on dip). The engine takes that one reading through the photodiode meter's repeat
+  filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
+  plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
+  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late);
 - Lmax and t_peak come from a heavy smoother, a centred least-squares line over ~31 samples (or
   1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is biased up by the
   noise, which would make every T-from-Lmax early;
