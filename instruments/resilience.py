@@ -7,6 +7,9 @@ source-meter gets its compliance back and ramps back to its stress current (from
 stepped). The error queue is checked after every configuration call. Each fault, reconnect, detected
 reboot and recovery is a ``FaultEvent`` handed to the listener; a fault that cannot be recovered
 raises one ``InstrumentFault`` naming the instrument and what was tried.
+
+The error queue is also read every ``ERROR_POLL_S`` and when the instrument is closed, so an error
+an instrument logs on a reading (which nothing else would look at) still becomes an event.
 """
 
 from __future__ import annotations
@@ -38,10 +41,16 @@ CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
 }
 # Refusals by a validator or by a safety check: retrying cannot help, so they are raised at once.
 _USAGE_MESSAGES = ("not in range", "not in the discrete set", "must be", "cannot lock")
+ERROR_POLL_S = 5.0  # wall seconds between reads of an instrument's error queue
 
 
 class InstrumentFault(RuntimeError):
     """An instrument that could not be recovered. The message says which and what was tried."""
+
+
+class WrongIdentity(ValueError):
+    """The instrument at the resource did not answer as expected. Retried like a garbled reply
+    (a garbled *IDN? looks the same), and fatal once every attempt agrees."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,9 @@ class FaultEvent:
     detail: str
     attempt: int = 0
     time: float = field(default_factory=time.time)
+    # reboot-detected with the output found off: when the instrument last answered with the
+    # output as expected (wall time). The stress was lost for at most the time since.
+    output_lost_since: float | None = None
 
 
 def classify(exc: BaseException) -> str | None:
@@ -66,6 +78,8 @@ def classify(exc: BaseException) -> str | None:
         return "link-lost"
     if exc.__class__.__name__ == "SerialCommandError":
         return "refused"
+    if isinstance(exc, WrongIdentity):
+        return "wrong-identity"
     if isinstance(exc, (ValueError, IndexError, struct.error, UnicodeDecodeError)):
         if any(m in str(exc) for m in _USAGE_MESSAGES):
             return None
@@ -89,6 +103,8 @@ class Resilient:
         self._driver: object | None = None
         self._identity = ""
         self._journal: dict[str, tuple[str, tuple, dict]] = {}
+        self._last_ok = time.time()        # wall time of the last call that succeeded
+        self._polled = time.monotonic()    # when the error queue was last read
 
     # ---------------------------------------------------------------- public
     @property
@@ -132,8 +148,22 @@ class Resilient:
             return lambda *a, **k: self.call(attribute, *a, **k)
         return self.get(attribute)
 
+    def poll_errors(self) -> None:
+        """Read the error queue now (each entry an event). A fault doing so is an event too, and
+        the next call reconnects: a poll never raises."""
+        with self._lock:
+            if self._driver is None:
+                return
+            self._polled = time.monotonic()
+            try:
+                self._drain_errors(0)
+            except Exception as exc:
+                self._emit(classify(exc) or "garbled", f"error queue: {exc}")
+                self._drop()
+
     def close(self) -> None:
         with self._lock:
+            self.poll_errors()  # the last errors it holds go into the record
             self._drop()
 
     # ---------------------------------------------------------------- machinery
@@ -153,8 +183,12 @@ class Resilient:
                         self._journal.pop(CONFIG_SLOTS[what](args), None)
                         self._journal[CONFIG_SLOTS[what](args)] = (what, args, kwargs)
                         self._drain_errors(attempt)
+                        self._polled = time.monotonic()
+                    self._last_ok = time.time()
                     if tried:
                         self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
+                    if time.monotonic() - self._polled >= ERROR_POLL_S:
+                        self.poll_errors()
                     return result
                 except InstrumentFault:
                     raise
@@ -179,9 +213,7 @@ class Resilient:
         if self._expect and self._expect not in identity:
             with contextlib.suppress(Exception):
                 driver.adapter.close()
-            self._emit("wrong-identity", identity, attempt)
-            raise InstrumentFault(f"{self._name}: expected a {self._expect}, found "
-                                  f"{identity!r}")
+            raise WrongIdentity(f"expected a {self._expect}, found {identity!r}")
         if self._identity and identity != self._identity:
             self._emit("wrong-identity", f"was {self._identity!r}, now {identity!r}", attempt)
         reconnecting = bool(self._identity)
@@ -194,20 +226,24 @@ class Resilient:
         """After a reconnect: detect a reboot, then put the journal back, in order."""
         if not self._journal:
             return
-        symptoms = self._reboot_symptoms()
-        if symptoms:
-            self._emit("reboot-detected", "; ".join(symptoms), attempt)
+        symptoms, output_lost = self._reboot_symptoms()
+        if symptoms and self._listener is not None:
+            lost_since = self._last_ok if output_lost else None
+            self._listener(FaultEvent(self._name, "reboot-detected", "; ".join(symptoms),
+                                      attempt, output_lost_since=lost_since))
         for method, args, kwargs in list(self._journal.values()):
             getattr(self._driver, method)(*args, **kwargs)
         self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)
         self._drain_errors(attempt)
 
-    def _reboot_symptoms(self) -> list[str]:
-        driver, found = self._driver, []
+    def _reboot_symptoms(self) -> tuple[list[str], bool]:
+        """What betrays a reboot, and whether an output that should be on was found off."""
+        driver, found, output_lost = self._driver, [], False
         output = self._journal.get("output")
         if output and hasattr(type(driver), "output_enabled"):
             expected_on = output[0] in ("ramp_current", "ramp_voltage") and output[1][0] != 0
             if bool(driver.output_enabled) != expected_on:
+                output_lost = expected_on
                 found.append(f"output {'off' if expected_on else 'on'}, expected "
                              f"{'on' if expected_on else 'off'}")
         source = self._journal.get("source")
@@ -216,7 +252,7 @@ class Resilient:
             compliance = source[2].get("compliance_v", source[1][0] if source[1] else None)
             if compliance is not None and abs(float(driver.compliance_voltage) - compliance) > 1e-6:
                 found.append(f"compliance {driver.compliance_voltage} V, expected {compliance} V")
-        return found
+        return found, output_lost
 
     def _drain_errors(self, attempt: int) -> None:
         """Read the error queue (SCPI instruments) and report every entry."""

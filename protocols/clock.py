@@ -24,5 +24,9 @@ class EngineClock:
         """Device hours since this clock started."""
         return (time.monotonic() - self._t0) * self.speedup / 3600.0
 
+    def hours_of(self, wall_seconds: float) -> float:
+        """The device hours that ``wall_seconds`` of wall time are."""
+        return wall_seconds * self.speedup / 3600.0
+
     def wall_seconds(self, device_hours: float) -> float:
         return device_hours * 3600.0 / self.speedup

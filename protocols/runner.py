@@ -124,6 +124,17 @@ class ChannelRunner(threading.Thread):
             self._pause_wanted = False
             self._cond.notify_all()
 
+    def stress_lost(self, wall_s: float) -> None:
+        """The source-meter was found off (it rebooted) after up to ``wall_s`` seconds without
+        stress; the resilience layer has ramped it back. Called on the thread that found it."""
+        if self._off_since is not None or self.end_h is not None:
+            return  # the stress was meant to be off anyway
+        lost_h = self.clock.hours_of(max(wall_s, 0.0))
+        self.off_h += lost_h
+        self._holdoff_until = self.t_h() + self.ch.holdoff  # the turn-on transient replays
+        self._event("stress-lost", off_h=lost_h, wall_s=wall_s,
+                    detail="the source-meter rebooted; its off time is not counted as stress")
+
     def _check_abort(self) -> None:
         if self._abort_reason is not None:
             raise Aborted(self._abort_reason)

@@ -63,6 +63,7 @@ def test_keithley2400_linear_sweep_protocol():
              ":TRAC:FEED:CONT NEXT;:SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;"
              ":SOUR:SWE:POIN 3;:TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
              ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:
@@ -81,6 +82,7 @@ def test_keithley2400_non_linear_sweep_uses_lists():
              ":TRAC:FEED:CONT NEXT;:SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;"
              ":TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
+            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
              ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:
@@ -279,6 +281,8 @@ def test_keithley2450_sweep_protocol():
              ':SOUR:SWE:VOLT:LIST 1, 0;:OUTP ON;:INIT;*WAI;*OPC?', "1"),
             (':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ',
              block + b"\n"),
+            (':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ',
+             block + b"\n"),  # read twice: a binary block has no checksum
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT 0", None)],
             connection_attributes=K_CONN) as inst:
         sweep = inst.sweep("voltage", np.array([0.0, 3.0]), compliance=0.05, nplc=0.1)
@@ -320,3 +324,32 @@ def test_keithley2450_voltage_source_and_ramped_off_protocol():
         inst.configure_voltage_source(compliance_a=0.01)
         inst.ramp_voltage(2.0, step_v=1.0, dwell_s=0)
         inst.output_off()
+
+
+def test_a_binary_buffer_is_read_until_two_reads_agree():
+    """Regression (soak): a byte flipped in a binary block is a plausible wrong number, so a
+    garbled J–V point went into the run file; the buffer is now read until two reads agree."""
+    from instruments.drivers.keithley import read_block_verified
+
+    good, bad = b"#0abcd\n", b"#0a#cd\n"
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":TRAC:DATA?", bad), (":TRAC:DATA?", good), (":TRAC:DATA?", good)],
+            connection_attributes=K_CONN) as inst:
+        assert read_block_verified(inst, ":TRAC:DATA?", 7) == good
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":TRAC:DATA?", bad), (":TRAC:DATA?", good), (":TRAC:DATA?", bad)],
+            connection_attributes=K_CONN) as inst, pytest.raises(ValueError, match="garbled"):
+        read_block_verified(inst, ":TRAC:DATA?", 7)
+
+
+@pytest.mark.parametrize("reply", ["+9.9E+37,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00",
+                                   "+3.1E+00,NAN,+0.0E+00,+1.0E+00,+0.0E+00",
+                                   "+3.1E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.5E+00"])
+def test_an_implausible_reading_is_refused_as_garbled(reply):
+    from instruments.resilience import classify
+
+    with (expected_protocol(Keithley2400, [K_INIT, (":READ?", reply)],
+                            connection_attributes=K_CONN) as inst,
+          pytest.raises(ValueError, match="implausible") as info):
+        inst.read_vi()
+    assert classify(info.value) == "garbled"  # so the resilience layer reads again

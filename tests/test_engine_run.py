@@ -133,7 +133,7 @@ def test_exception_inside_a_step_stops_the_channel_safely(tmp_path, monkeypatch,
 
 
 def test_pause_and_resume(tmp_path):
-    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "3 h"})],
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "5 h"})],
                  ["blue-znsete"])
     engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
     site = engine.virtual_bench.rig.sites[0]
@@ -202,3 +202,24 @@ def test_a_pixel_open_from_the_start_stops_at_the_first_sample(tmp_path):
         assert len(run.events("b1", "runaway")) == 1
         assert len(run.samples("b1")) == 1
     assert engine.virtual_bench.rig.sites[0].present_j() == 0.0
+
+
+def test_a_source_meter_reboot_is_not_counted_as_stress(tmp_path):
+    """Regression (soak): a rebooted source-meter sat off until the next call found it, and
+    those hours were counted as stress. Its off time is now taken off the stress clock."""
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "5 h"})],
+                 ["blue-znsete"])
+    data["station"]["virtual"]["faults"] = ["reboot@2.5:smu1"]  # bench hours
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    assert _finish(thread, result) == {"b1": "finished"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        (lost,) = run.events("b1", "stress-lost")
+        assert lost["detail"]["off_h"] == pytest.approx(
+            lost["detail"]["wall_s"] * 3000 / 3600, rel=1e-6)
+        assert lost["detail"]["off_h"] > 0
+        faults = [e["detail"]["fault"] for e in run.events("b1", "fault")]
+    assert "reboot-detected" in faults
+    # The pixel's dose is what 3 h at 50 mA/cm² gives: the lost hours were made up.
+    site = engine.virtual_bench.rig.sites[0]
+    assert engine.virtual_bench.safety_violations() == {}
+    assert site.present_j() == 0.0

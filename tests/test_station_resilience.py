@@ -102,6 +102,39 @@ def test_error_queue_entry_after_configuration_is_an_event(station):
     assert_back_in_configured_state(station, smu)
 
 
+def test_an_error_logged_on_a_reading_is_reported_by_the_poll_and_at_close(station):
+    """Regression (soak): an error queued by a plain reading was never read, so it never became
+    an event; the queue is now read every ERROR_POLL_S and when the instrument closes."""
+    smu = stress(station)
+    station.bench.inject("error@0:smu1")
+    smu.read_vi()
+    assert "device-error" not in kinds(station)
+    smu.poll_errors()
+    assert kinds(station).count("device-error") == 1
+    station.bench.inject("error@0:smu1")
+    smu.read_vi()
+    smu.close()
+    assert kinds(station).count("device-error") == 2
+
+
+def test_a_garbled_identity_on_reconnect_is_retried_not_fatal(station):
+    """Regression (soak): a garbled *IDN? after a dropped link read as 'the wrong instrument'
+    and failed the channel at once."""
+    smu = stress(station)
+    station.bench.inject("drop@0:smu1", "garble@0:smu1")
+    assert_back_in_configured_state(station, smu)
+    assert "wrong-identity" in kinds(station) and kinds(station)[-1] == "recovered"
+
+
+def test_a_reboot_says_since_when_the_output_may_have_been_off(station):
+    smu = stress(station)
+    station.bench.inject("reboot@0:smu1")
+    assert_back_in_configured_state(station, smu)
+    (event,) = [e for e in station.events if e.kind == "reboot-detected"]
+    assert event.output_lost_since is not None
+    assert 0.0 < event.time - event.output_lost_since < 5.0
+
+
 def test_an_instrument_that_is_gone_raises_one_clear_fault():
     events = []
     with VirtualBench() as bench:
@@ -123,7 +156,8 @@ def test_the_wrong_instrument_is_refused_before_anything_is_sourced():
         spec = InstrumentSpec(driver="keithley2400", resource=bench.resources["lockin"],
                               options={"timeout": 500})
         smu = Resilient("smu1", lambda: open_driver("smu1", spec), expect_identity="MODEL 2400")
-        with pytest.raises(InstrumentFault, match="smu1: expected a MODEL 2400, found"):
+        with pytest.raises(InstrumentFault,
+                           match=r"smu1: connect failed.*expected a MODEL 2400, found"):
             smu.configure_current_source(compliance_v=8)
 
 

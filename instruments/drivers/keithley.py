@@ -32,6 +32,27 @@ DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties 
 _MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
 
 
+def read_block_verified(inst: Instrument, query: str, size: int, attempts: int = 3) -> bytes:
+    """A binary block has no checksum, and a flipped byte in it is a plausible wrong number; the
+    buffer survives reading, so it is read until two reads agree."""
+    previous = None
+    for _ in range(attempts):
+        inst.write(query)
+        raw = inst.read_bytes(size)
+        if raw == previous:
+            return raw
+        previous = raw
+    raise ValueError(f"{inst.name}: the buffer read differently each time (garbled transfer)")
+
+
+def checked_reading(volts: float, amps: float, status: float = 0.0) -> tuple[float, float, int]:
+    """A source-meter reading, refused (as garbled) when no source-meter could have sent it."""
+    if not (math.isfinite(volts) and math.isfinite(amps) and abs(volts) <= 211.0
+            and abs(amps) <= 1.06 and float(status).is_integer() and 0 <= status < 2**24):
+        raise ValueError(f"implausible reading V={volts!r} I={amps!r} status={status!r}")
+    return volts, amps, int(status)
+
+
 class Keithley2400(_PymeasureKeithley2400):
     """A 2400 that also runs sweeps in hardware and satisfies the ``SourceMeter`` role."""
 
@@ -121,7 +142,8 @@ class Keithley2400(_PymeasureKeithley2400):
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i, *_, status = self.values(":READ?")
-        return float(v), float(i), bool(int(status) & STATUS_COMPLIANCE)
+        v, i, status = checked_reading(float(v), float(i), float(status))
+        return v, i, bool(status & STATUS_COMPLIANCE)
 
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         if self.source_enabled:
@@ -185,8 +207,8 @@ class Keithley2400(_PymeasureKeithley2400):
     # ---------------------------------------------------------------- helpers
     def _read_buffer_binary(self, n: int, elements: int) -> np.ndarray:
         """Buffer as little-endian singles behind '#0': a known byte count, not a terminator."""
-        self.write(":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?")
-        raw = self.read_bytes(2 + 4 * n * elements + 1)
+        raw = read_block_verified(self, ":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?",
+                                  2 + 4 * n * elements + 1)
         if raw[:2] != b"#0":
             raise ValueError(f"{self.name}: binary buffer did not start with '#0': {raw[:8]!r}")
         values = struct.unpack(f"<{n * elements}f", raw[2:2 + 4 * n * elements])
@@ -305,6 +327,7 @@ class Keithley2450(_PymeasureKeithley2450):
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i = (float(x) for x in self.values(':READ? "defbuffer1", READ, SOUR'))
+        v, i, _ = checked_reading(v, i)
         limit = self._compliance_v
         return v, i, bool(limit is not None and abs(v) >= 0.999 * limit)
 
@@ -332,10 +355,10 @@ class Keithley2450(_PymeasureKeithley2450):
                      f':SENS:FUNC "{other}";:SENS:{other}:NPLC {nplc:g};'
                      f':SOUR:LIST:{func} {scpi_list(points)};:TRAC:CLE "defbuffer1";'
                      f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
-            self.write(f':FORM:DATA REAL;:FORM:BORD SWAP;'
-                       f':TRAC:DATA? 1, {n}, "defbuffer1", SOUR, READ')
             payload = 8 * 2 * n
-            raw = self.read_bytes(2 + len(str(payload)) + payload + 1)
+            raw = read_block_verified(
+                self, f':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, {n}, "defbuffer1", SOUR, '
+                f'READ', 2 + len(str(payload)) + payload + 1)
         self.write(f":FORM:DATA ASC;:OUTP OFF;:SOUR:{func} 0")
         data = np.array(from_ieee_block(raw[:-1], datatype="d", is_big_endian=False),
                         dtype=float).reshape(n, 2)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keithley import DEFAULT_ELEMENTS, SWEEP_ELEMENTS, Keithley2400, sweep_points
+from .keithley import (
+    DEFAULT_ELEMENTS,
+    SWEEP_ELEMENTS,
+    Keithley2400,
+    checked_reading,
+    sweep_points,
+)
 from .lockin import _LockInRole
 
 
@@ -24,13 +30,17 @@ class Keithley2400Photodetector(Keithley2400):
                        ":OUTP ON")
             self._biased = True
         if average <= 1:
-            return -float(self.values(":READ?")[1])
+            return self._photocurrent()
         count = min(int(average), 100)
         self.write(f":SENS:AVER:TCON REP;:SENS:AVER:COUN {count};:SENS:AVER ON")
         try:
-            return -float(self.values(":READ?")[1])
+            return self._photocurrent()
         finally:
             self.write(":SENS:AVER OFF")
+
+    def _photocurrent(self) -> float:
+        v, i, *_ = self.values(":READ?")
+        return -checked_reading(float(v), float(i))[1]
 
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
