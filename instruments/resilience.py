@@ -40,7 +40,12 @@ CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
     "route": lambda args: f"route {args[0] if args else ''}",
 }
 # Refusals by a validator or by a safety check: retrying cannot help, so they are raised at once.
-_USAGE_MESSAGES = ("not in range", "not in the discrete set", "must be", "cannot lock")
+# (pymeasure's validators say "Value of X is not in range [..]" / "... is not in the discrete set".)
+_USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "cannot lock")
+# An instrument that does not answer at all may be rebooting (a 2400 takes ~10 s) or behind a USB
+# hub that reset: those faults are retried for at least this long before the call gives up.
+PATIENCE_S = 20.0
+_ABSENT = ("timeout", "link-lost")
 ERROR_POLL_S = 5.0  # wall seconds between reads of an instrument's error queue
 
 
@@ -80,6 +85,10 @@ def classify(exc: BaseException) -> str | None:
         return "refused"
     if isinstance(exc, WrongIdentity):
         return "wrong-identity"
+    if isinstance(exc, UnicodeDecodeError):  # its message says "not in range": never usage
+        return "garbled"
+    if isinstance(exc, KeyError) and "mapped values" in str(exc):
+        return "garbled"  # a getter's reply that is none of the values the driver knows
     if isinstance(exc, (ValueError, IndexError, struct.error, UnicodeDecodeError)):
         if any(m in str(exc) for m in _USAGE_MESSAGES):
             return None
@@ -92,18 +101,20 @@ class Resilient:
 
     def __init__(self, name: str, opener: Callable[[], object],
                  listener: Callable[[FaultEvent], None] | None = None, retries: int = 3,
-                 backoff_s: float = 0.05, expect_identity: str | None = None) -> None:
+                 backoff_s: float = 0.05, expect_identity: str | None = None,
+                 patience_s: float = PATIENCE_S) -> None:
         self._name = name
         self._opener = opener
         self._listener = listener
         self._retries = retries
         self._backoff = backoff_s
+        self._patience = patience_s
         self._expect = expect_identity
         self._lock = threading.RLock()
         self._driver: object | None = None
         self._identity = ""
         self._journal: dict[str, tuple[str, tuple, dict]] = {}
-        self._last_ok = time.time()        # wall time of the last call that succeeded
+        self._call_started = time.time()   # wall time the present call began
         self._polled = time.monotonic()    # when the error queue was last read
 
     # ---------------------------------------------------------------- public
@@ -163,9 +174,18 @@ class Resilient:
 
     def close(self) -> None:
         with self._lock:
+            if self._driver is None and self._identity:
+                self._final_poll()
             self.poll_errors()  # the last errors it holds go into the record
             self._drop()
 
+    def _final_poll(self) -> None:
+        """Closing an instrument whose link was lost: reconnect once, without putting its
+        configuration back (that could switch an output on), to read its error queue."""
+        try:
+            self._driver = self._opener()
+        except Exception as exc:
+            self._emit(classify(exc) or "link-lost", f"final error-queue read: {exc}")
     # ---------------------------------------------------------------- machinery
     def _emit(self, kind: str, detail: str, attempt: int = 0) -> None:
         if self._listener is not None:
@@ -174,7 +194,9 @@ class Resilient:
     def _run(self, what: str, action: Callable[[object], object], args: tuple, kwargs: dict):
         with self._lock:
             tried: list[str] = []
-            for attempt in range(self._retries + 1):
+            self._call_started = started = time.time()
+            attempt = 0
+            while True:
                 try:
                     if self._driver is None:
                         self._connect(attempt)
@@ -184,7 +206,6 @@ class Resilient:
                         self._journal[CONFIG_SLOTS[what](args)] = (what, args, kwargs)
                         self._drain_errors(attempt)
                         self._polled = time.monotonic()
-                    self._last_ok = time.time()
                     if tried:
                         self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
                     if time.monotonic() - self._polled >= ERROR_POLL_S:
@@ -199,10 +220,14 @@ class Resilient:
                     tried.append(kind)
                     self._emit(kind, f"{what}: {exc}", attempt)
                     self._drop()
-                    if attempt < self._retries:
-                        time.sleep(self._backoff * 2 ** attempt)
                     last = exc
-            self._emit("gave-up", f"{what} after {len(tried)} attempts", self._retries)
+                    waited = time.time() - started
+                    if attempt >= self._retries and (kind not in _ABSENT
+                                                     or waited >= self._patience):
+                        break
+                    time.sleep(min(self._backoff * 2 ** attempt, 2.0))
+                    attempt += 1
+            self._emit("gave-up", f"{what} after {len(tried)} attempts", attempt)
             raise InstrumentFault(
                 f"{self._name}: {what} failed after {len(tried)} attempts "
                 f"({', '.join(tried)}; reconnected each time); last error: {last}") from last
@@ -228,7 +253,9 @@ class Resilient:
             return
         symptoms, output_lost = self._reboot_symptoms()
         if symptoms and self._listener is not None:
-            lost_since = self._last_ok if output_lost else None
+            # The reboot was noticed by the call under way, so the output is taken as off from
+            # that call's start (on hardware it went off at most one call earlier).
+            lost_since = self._call_started if output_lost else None
             self._listener(FaultEvent(self._name, "reboot-detected", "; ".join(symptoms),
                                       attempt, output_lost_since=lost_since))
         for method, args, kwargs in list(self._journal.values()):
@@ -262,7 +289,10 @@ class Resilient:
         for _ in range(10):
             try:
                 code, message = driver.next_error
-            except (NotImplementedError, ValueError, TypeError):
+            except (NotImplementedError, TypeError):
+                return  # the driver has no error queue to read
+            except ValueError as exc:  # the reply itself was garbled
+                self._emit("garbled", f"error queue: {exc}", attempt)
                 return
             if int(code) == 0:
                 return

@@ -15,6 +15,7 @@ from .cli_export import add_export_parser
 from .cli_report import add_report_parser
 from .cli_run import add_run_parsers
 from .cli_sim import add_sim_parser
+from .cli_soak import add_soak_parser
 
 
 def add_gui_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_export_parser(sub)
     add_report_parser(sub)
+    add_soak_parser(sub)
     add_gui_parser(sub)
     return parser
 

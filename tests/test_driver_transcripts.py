@@ -156,10 +156,15 @@ def test_ramp_levels_are_monotonic_and_end_on_target(start, target, step, levels
     assert ramp_levels(start, target, step) == pytest.approx(levels)
 
 
+# The whole read mode: a linked acquisition cut short leaves the meter armed on the trigger link.
+PD_SETUP = (":ABOR;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;:FORM:DATA ASC;"
+            ":FORM:ELEM VOLT,CURR,RES,TIME,STAT;:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
+            ":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON", None)
+
+
 def test_photodetector_biases_once_and_reads_the_photocurrent():
     with expected_protocol(Keithley2400Photodetector, [
-            K_INIT, (":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
-                     ":OUTP ON", None),
+            K_INIT, PD_SETUP,
             (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00"),
             (":READ?", "+0.0E+00,-7.86E-05,+0.0E+00,+1.1E+00,+0.0E+00")],
             connection_attributes=K_CONN) as inst:
@@ -169,8 +174,7 @@ def test_photodetector_biases_once_and_reads_the_photocurrent():
 
 def test_photodetector_averages_with_the_repeat_filter_and_turns_it_off():
     with expected_protocol(Keithley2400Photodetector, [
-            K_INIT, (":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
-                     ":OUTP ON", None),
+            K_INIT, PD_SETUP,
             (":SENS:AVER:TCON REP;:SENS:AVER:COUN 100;:SENS:AVER ON", None),
             (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00"),
             (":SENS:AVER OFF", None)],
@@ -353,3 +357,25 @@ def test_an_implausible_reading_is_refused_as_garbled(reply):
           pytest.raises(ValueError, match="implausible") as info):
         inst.read_vi()
     assert classify(info.value) == "garbled"  # so the resilience layer reads again
+
+
+def test_garbled_replies_are_classified_for_a_retry():
+    """Regression (soak): a garbled byte that is not ASCII ("... ordinal not in range(128)") was
+    read as a validator's refusal, and a garbled mapped value raised a KeyError; both stopped a
+    channel instead of being read again."""
+    from instruments.resilience import classify
+
+    try:
+        b"-2.6\xbe4E-05".decode("ascii")
+    except UnicodeDecodeError as exc:
+        assert classify(exc) == "garbled"
+    assert classify(KeyError("Value @ not found in mapped values")) == "garbled"
+    assert classify(ValueError("Value of 5 is not in range [0,1]")) is None  # usage: no retry
+
+
+def test_lockin_reports_errors_from_its_event_status_register():
+    """SRS lock-ins have no SYST:ERR?: *ESR? (cleared by reading) carries the error bits."""
+    with expected_protocol(SR860, [("*ESR?", "32"), ("*ESR?", "0")]) as inst:
+        code, message = inst.next_error
+        assert code == 32 and "32" in message
+        assert inst.next_error == (0, "No error")

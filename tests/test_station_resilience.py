@@ -141,7 +141,7 @@ def test_an_instrument_that_is_gone_raises_one_clear_fault():
         spec = InstrumentSpec(driver="keithley2400", resource=bench.resources["smu1"],
                               options={"timeout": 200})
         smu = Resilient("smu1", lambda: open_driver("smu1", spec), listener=events.append,
-                        retries=2, backoff_s=0.01)
+                        retries=2, backoff_s=0.01, patience_s=0.0)
         assert "MODEL 2400" in smu.identity()
     with pytest.raises(InstrumentFault) as info:  # the bench has stopped: the rack is off
         smu.read_vi()

@@ -49,6 +49,14 @@ class _LockInRole:
         x, y = self._snap_xy()
         return float(x), float(y)
 
+    @property
+    def next_error(self) -> tuple[int, str]:
+        """SRS lock-ins keep no SCPI error queue: the standard event status register (IEEE
+        488.2, cleared by reading) says whether a command or execution error happened."""
+        esr = int(self.ask("*ESR?").strip())
+        bits = esr & 0b0011_1100  # query, device, execution, command error
+        return (bits, f"event status register {esr}") if bits else (0, "No error")
+
     def read_aux_in(self, index: int) -> float:
         """AUX input 1..4 (V)."""
         return float(getattr(self, f"aux_in_{index}"))

@@ -26,8 +26,11 @@ class Keithley2400Photodetector(Keithley2400):
         """One reading; ``average`` > 1 uses the meter's repeat filter (at most 100 integrations
         in one reading), e.g. for L0, whose noise sets the error of every T-value."""
         if not self._biased:
-            self.write(":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;"
-                       ":OUTP ON")
+            # The whole read mode, not just the bias: a linked acquisition cut short (a fault, a
+            # killed engine) leaves the meter armed on the trigger link, binary, filtered.
+            self.write(f":ABOR;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;:FORM:DATA ASC;"
+                       f":FORM:ELEM {DEFAULT_ELEMENTS};:SENS:AVER OFF;:SOUR:FUNC VOLT;"
+                       f":SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON")
             self._biased = True
         if average <= 1:
             return self._photocurrent()
@@ -56,9 +59,11 @@ class Keithley2400Photodetector(Keithley2400):
         """The photocurrents (A) of an armed acquisition, once every trigger has come."""
         with self._timeout(timeout_s):
             self.ask("*OPC?")
+        self._biased = False  # until the read mode is back, the next reading sets it up
         data = self._read_buffer_binary(points, elements=3)
         self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
                    f":FORM:ELEM {DEFAULT_ELEMENTS}")
+        self._biased = True
         return -data[:, 1]
 
 

@@ -39,6 +39,11 @@ class VirtualSpectrometer(Instrument):
     def identity(self) -> str:
         return self.ask("*IDN?").strip()
 
+    @property
+    def next_error(self) -> tuple[int, str]:
+        code, _, message = self.ask(":SYST:ERR?").strip().partition(",")
+        return int(code), message.strip('"')
+
     def wavelengths(self) -> np.ndarray:
         if self._wavelengths is None:
             self._wavelengths = np.array(self.values(":WAV?"), dtype=float)

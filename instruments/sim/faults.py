@@ -100,6 +100,7 @@ class FaultInjector:
         self._rng = random.Random(seed)
         self._fired: set[int] = set()
         self._lock = threading.Lock()
+        self.transactions = 0  # messages decided on: the denominator of the fault rate
 
     def add(self, specs: list[FaultSpec]) -> None:
         with self._lock:
@@ -107,6 +108,7 @@ class FaultInjector:
 
     def decide(self, instrument: str, message: str, is_query: bool) -> FaultKind | None:
         with self._lock:
+            self.transactions += 1
             now = self.clock.hours()
             for i, spec in enumerate(self.specs):
                 if not instrument.startswith(spec.instrument):

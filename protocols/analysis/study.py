@@ -141,6 +141,8 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
         starts = [e["detail"].get("at_h", e["detail"].get("end_h"))
                   for e in run.events(info.name, "interruption")
                   if e["detail"].get("stress_was_on")]
+        # A source-meter that rebooted under stress came back through the turn-on transient.
+        starts += [e["t_h"] for e in run.events(info.name, "stress-lost")]
         exclude = np.zeros(lit.shape[0], dtype=bool)
         for t0 in starts:
             if t0 is not None:

@@ -1,0 +1,184 @@
+"""The crash test: ``kill -9`` the engine at random moments, ``agelab resume`` each time.
+
+The harness hosts the virtual bench, which, like a real source-meter whose computer died, keeps
+sourcing while no engine runs. After every kill it checks the run file with SQLite's integrity
+check and notes every sample committed so far; at the end it checks that none of them was lost,
+that every gap is an event, and that each channel's lifetimes match an uninterrupted twin (same
+seed) within 1 %.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from instruments.sim.bench import VirtualBench
+
+from .soak import (
+    Check,
+    SoakPlan,
+    SoakResult,
+    agelab,
+    lifetime_check,
+    lifetimes_of,
+    presets,
+    run_engine,
+    study_config,
+)
+from .store import RunFile
+
+
+@dataclass(frozen=True)
+class CrashPlan:
+    kills: int = 20
+    hours: float = 60.0
+    channels: int = 4
+    speedup: float = 1000.0
+    seed: int = 5
+
+    @classmethod
+    def short(cls) -> CrashPlan:
+        return cls(kills=3, hours=12.0, channels=2)
+
+    def soak_plan(self) -> SoakPlan:
+        return SoakPlan(hours=self.hours, channels=self.channels, fault_rate=0.0, sampling_min=1.0,
+                        speedup=self.speedup, seed=self.seed, timeout_ms=1000, victims=False)
+
+
+def committed(run_path: Path) -> tuple[str, set[tuple], dict[str, str]]:
+    """The file's integrity verdict, every sample in it, and each channel's status."""
+    with RunFile(run_path) as run:
+        verdict = run.integrity()
+        rows, statuses = set(), {}
+        for ch in run.channels():
+            statuses[ch.name] = ch.state.get("status", "pending")
+            for t, lum, v in run.samples(ch.name, ("t_h", "l_cd_m2", "v_v")):
+                rows.add((ch.name, float(t), float(lum), float(v)))
+    return verdict, rows, statuses
+
+
+def _wait_for_file(runs: Path, proc: subprocess.Popen, timeout_s: float = 60.0) -> Path | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        files = sorted(runs.glob("*.sqlite"))
+        if files:
+            return files[-1]
+        time.sleep(0.1)
+    return None
+
+
+def _started(run_path: Path, after_events: int) -> bool:
+    """Whether the engine now writing has started its channels (a new 'started' or 'resumed')."""
+    try:
+        with RunFile(run_path) as run:
+            events = run.events(after_id=after_events)
+        return any(e["kind"] in ("started", "resumed") for e in events)
+    except Exception:  # the file is being created
+        return False
+
+
+def _event_count(run_path: Path) -> int:
+    with RunFile(run_path) as run:
+        events = run.events()
+    return events[-1]["id"] if events else 0
+
+
+def run_crash_test(plan: CrashPlan, out: Path, say: Callable[[str], None] = print
+                   ) -> SoakResult:
+    soak = plan.soak_plan()
+    rng = random.Random(plan.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    running_s = plan.hours * 3600.0 / plan.speedup
+    mean_gap = running_s / (plan.kills + 2)
+    say(f"crash test: {plan.channels} channels x {plan.hours:g} device-h at {plan.speedup:g}x, "
+        f"{plan.kills} kills ~{mean_gap:.1f} s apart")
+    bench = VirtualBench(presets(soak), speedup=plan.speedup, seed=plan.seed).start()
+    verdicts, snapshots, kills_at, active_at_kill = [], [], [], []
+    try:
+        cfg = out / "crash.yaml"
+        cfg.write_text(yaml.safe_dump(study_config(soak, bench.resources, "crash"),
+                                      sort_keys=False))
+        runs = out / "crash"
+        log = (out / "crash.log").open("w")
+        proc = subprocess.Popen(agelab("run", str(cfg), "--out", str(runs)), stdout=log,
+                                stderr=subprocess.STDOUT)
+        run_path = _wait_for_file(runs, proc)
+        if run_path is None:
+            raise RuntimeError(f"the engine wrote no run file; see {out / 'crash.log'}")
+        seen_events = 0
+        for k in range(plan.kills):
+            deadline = time.monotonic() + 60
+            while not _started(run_path, seen_events) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.2, 1.8) * mean_gap)
+            if proc.poll() is not None:
+                say(f"crash test: the run ended before kill {k + 1}")
+                break
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            verdict, rows, statuses = committed(run_path)
+            verdicts.append(verdict)
+            snapshots.append(rows)
+            kills_at.append(time.time())
+            active_at_kill.append(sum(s not in ("finished", "aborted", "failed", "pending")
+                                      for s in statuses.values()))
+            seen_events = _event_count(run_path)
+            proc = subprocess.Popen(agelab("resume", str(run_path)), stdout=log,
+                                    stderr=subprocess.STDOUT)
+        returncode = proc.wait()
+        log.close()
+    finally:
+        bench.stop()
+    say(f"crash test: {len(kills_at)} kills done; twin next")
+    twin_bench = VirtualBench(presets(soak), speedup=plan.speedup, seed=plan.seed).start()
+    try:
+        twin = run_engine(study_config(soak, twin_bench.resources, "twin"), out, "twin")
+    finally:
+        twin_bench.stop()
+    return _judge(plan, run_path, returncode, verdicts, snapshots, active_at_kill, twin)
+
+
+def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str],
+           snapshots: list[set], active_at_kill: list[int], twin) -> SoakResult:
+    checks = []
+    final_verdict, final_rows, statuses = committed(run_path)
+    with RunFile(run_path) as run:
+        gaps = run.events(None, "gap")
+        stop_reason = run.meta().get("stop_reason")
+    finished = sum(s == "finished" for s in statuses.values())
+    checks.append(Check("kills, then the run completes",
+                        f"{len(snapshots)} kills; exit {returncode}, {finished}/{len(statuses)} "
+                        f"finished", f"{plan.kills} kills, all finished",
+                        len(snapshots) == plan.kills and returncode == 0
+                        and finished == len(statuses) and stop_reason == "completed"))
+    ok_count = sum(v == "ok" for v in [*verdicts, final_verdict])
+    checks.append(Check("SQLite integrity check", f"ok {ok_count}/{len(verdicts) + 1}",
+                        "ok every time", ok_count == len(verdicts) + 1))
+    lost = [len(s - final_rows) for s in snapshots]
+    last = len(snapshots[-1]) if snapshots else 0
+    checks.append(Check("committed samples lost", f"{sum(lost)} (of {last} committed by the last "
+                        f"kill)", "0", not any(lost)))
+    expected_gaps = sum(active_at_kill)
+    kept = sum(bool(g["detail"].get("kept_sourcing")) for g in gaps)
+    checks.append(Check("gaps recorded", f"{len(gaps)} gap events for {expected_gaps} "
+                        f"interrupted channel-runs ({kept} kept sourcing)", "one per channel "
+                        "per kill", len(gaps) == expected_gaps))
+    names = list(statuses)
+    if twin.run_path is None:
+        checks.append(Check("lifetimes vs uninterrupted twin", "twin wrote no run file",
+                            "within 1 %", False))
+    else:
+        worst, problems = lifetime_check(lifetimes_of(run_path), lifetimes_of(twin.run_path),
+                                         names)
+        checks.append(Check("lifetimes vs uninterrupted twin", f"worst {worst:.2%}"
+                            + (f"; {problems[0]}" if problems else ""), "within 1 %",
+                            not problems))
+    return SoakResult(checks, {"run file": str(run_path)})

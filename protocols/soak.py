@@ -1,0 +1,391 @@
+"""The soak test: a lab's worst weeks, in minutes, on the virtual bench.
+
+The harness hosts a virtual bench (with its ground truth and its fault log) and runs the engine as
+a user does, ``agelab run`` in its own process, against that bench's resources. Faults strike a
+given fraction of all instrument transactions, spread over every transport kind (timeout, garble,
+drop, reboot, error); two extra "victim" pixels go open and short circuit mid-run. Then a
+fault-free twin (same seed, same plan) runs, and the harness checks:
+
+- the run completed: every channel finished, each victim stopped as a runaway;
+- every fault in the bench's log appears as a fault event in the run file;
+- no safety invariant was broken: no source-meter output on (or any current) after the end, no
+  current above a channel's set point, compliance always set before output on (the bench audits);
+- the engine's resident memory after warm-up stays within 10 % of its level at warm-up's end;
+- each channel's lifetimes (T95/T90/T50 from L0 and from Lmax, as the report computes them) are
+  within 1 % of the twin's.
+
+``agelab soak`` runs it (``--short`` for the version in ``make test``); ``agelab soak --crash N``
+runs the crash test in ``protocols.crash``.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from instruments.sim.aging import ElevationLaw
+from instruments.sim.bench import VirtualBench
+from instruments.sim.faults import FaultKind, FaultRecord
+from instruments.sim.qled import QledPixel
+from instruments.station import bench_instruments
+
+from .analysis.study import analyse
+from .store import RunFile
+
+CAL = {"blue-znsete": 8.54e7, "red-cdse": 1.70e8}  # photodiode cd/m² per A (as config.yaml)
+TRANSPORT = ("timeout", "garble", "drop", "reboot", "error")
+# What the engine may call each bench fault when it meets it (a garbled reply cut short is met
+# as a timeout; pyvisa-py notices a closed socket only at its timeout).
+SEEN_AS = {
+    FaultKind.TIMEOUT: {"timeout"},
+    FaultKind.GARBLE: {"garbled", "timeout", "wrong-identity", "link-lost"},
+    FaultKind.DROP: {"link-lost", "timeout"},
+    FaultKind.REBOOT: {"reboot-detected", "link-lost", "timeout"},
+    FaultKind.ERROR: {"device-error"},
+}
+LIFETIME_KEYS = ((0.95, False), (0.90, False), (0.50, False), (0.95, True), (0.90, True),
+                 (0.50, True))
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    hours: float = 1000.0         # device hours every channel is stressed
+    channels: int = 16
+    fault_rate: float = 0.01      # fraction of transactions struck, spread over TRANSPORT
+    sampling_min: float = 2.0
+    speedup: float = 6000.0
+    seed: int = 11
+    timeout_ms: int = 200
+    victims: bool = True          # two extra pixels that go open and short mid-run
+
+    @classmethod
+    def short(cls) -> SoakPlan:
+        return cls(hours=40.0, sampling_min=1.0, speedup=2000.0)
+
+
+@dataclass
+class Check:
+    name: str
+    measured: str
+    goal: str
+    ok: bool
+
+
+@dataclass
+class EngineRun:
+    """One ``agelab run`` process: its exit code, run file, log and resource use."""
+
+    returncode: int
+    run_path: Path | None
+    log: str
+    rss: list[tuple[float, int]] = field(default_factory=list)  # (wall time, bytes)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+# ---------------------------------------------------------------- the study
+def blue_current(l0_cd_m2: float) -> float:
+    """The current density (mA/cm²) at which a pristine blue pixel shines at ``l0_cd_m2``."""
+    px = QledPixel("blue-znsete")
+    lo, hi = 0.1, 300.0
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if px.luminance(mid) < l0_cd_m2 else (lo, mid)
+    return round(math.sqrt(lo * hi), 3)
+
+
+def red_current(t_el_h: float) -> float:
+    """The current density (mA/cm²) whose efficiency elevation lasts ``t_el_h``."""
+    law = ElevationLaw()
+    lo, hi = 1.0, 300.0
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if law.elevation_hours(mid) > t_el_h else (lo, mid)
+    return round(math.sqrt(lo * hi), 3)
+
+
+def channel_plan(plan: SoakPlan) -> list[tuple[str, float]]:
+    """(preset, mA/cm²) per channel: a quarter red, the rest blue, spread so that the blue T50s
+    fall between 25 % and 85 % of the run and the red T95-from-Lmax between 30 % and 70 %."""
+    n_red = max(1, plan.channels // 4)
+    n_blue = plan.channels - n_red
+    out = []
+    for k in range(n_blue):
+        t50 = plan.hours * (0.25 + 0.6 * k / max(n_blue - 1, 1))
+        out.append(("blue-znsete", blue_current(100.0 * (16683.0 / t50) ** (1 / 1.8))))
+    for k in range(n_red):
+        t95_from_max = plan.hours * (0.3 + 0.4 * k / max(n_red - 1, 1))
+        out.append(("red-cdse", red_current(t95_from_max / 2.5)))
+    return out
+
+
+def presets(plan: SoakPlan) -> list[str]:
+    chans = [p for p, _ in channel_plan(plan)]
+    return chans + (["blue-znsete", "blue-znsete"] if plan.victims else [])
+
+
+def study_config(plan: SoakPlan, resources: dict[str, str], name: str) -> dict:
+    """The soak study for a bench at ``resources``: every channel stressed for ``hours``, with
+    J–V–L, C–V, EL and PL checkpoints log-spaced through the run."""
+    channels = []
+    for i, (preset, j) in enumerate(channel_plan(plan), start=1):
+        channels.append({"name": f"{preset.split('-')[0]}-{i:02d}", "pixel": i,
+                         "cd_m2_per_A": CAL[preset], "stress": {"current_density": f"{j} mA/cm^2"}})
+    if plan.victims:
+        for k, what in enumerate(("open", "short")):
+            i = plan.channels + 1 + k
+            channels.append({"name": f"victim-{what}", "pixel": i,
+                             "cd_m2_per_A": CAL["blue-znsete"],
+                             "stress": {"current_density": "50 mA/cm^2"}})
+    specs = bench_instruments(resources, timeout_ms=plan.timeout_ms)
+    return {
+        "study": name,
+        "speedup": plan.speedup,
+        "station": {"instruments": {k: v.model_dump() for k, v in specs.items()}},
+        "safety": {"max_current_density": "300 mA/cm^2", "max_voltage": "10 V"},
+        "measurements": {
+            "jvl": {"kind": "jv", "start": "0 V", "stop": "4.5 V", "points": 31, "nplc": 0.1,
+                    "max_current_density": "150 mA/cm^2"},
+            "cv": {"kind": "cv", "start": "-1 V", "stop": "3 V", "points": 21},
+            "el": {"kind": "el", "integration": "50 ms"},
+            "pl": {"kind": "pl", "time_constant": "3 ms"}},
+        "defaults": {
+            "area": "4 mm^2", "sampling": f"{plan.sampling_min} min",
+            "stress": {"compliance": "9 V", "ramp_steps": 10, "ramp_dwell": "1 ms"},
+            "checkpoints": {"at_start": True, "measure": ["jvl", "cv", "el", "pl"],
+                            "log": {"first": f"{plan.hours / 50:g} h",
+                                    "last": f"{plan.hours * 0.8:g} h", "per_decade": 2}},
+            "stop": {"max_time": f"{plan.hours:g} h", "max_voltage": "8.5 V"}},
+        "channels": channels,
+    }
+
+
+def fault_specs(plan: SoakPlan) -> list[str]:
+    rate = plan.fault_rate / len(TRANSPORT)
+    specs = [f"{kind}:{rate:g}" for kind in TRANSPORT]
+    if plan.victims:
+        specs += [f"open@{plan.hours * 0.3:g}:smu{plan.channels + 1}",
+                  f"short@{plan.hours * 0.6:g}:smu{plan.channels + 2}"]
+    return specs
+
+
+# ---------------------------------------------------------------- running the engine
+def agelab(*args: str) -> list[str]:
+    return [sys.executable, "-m", "protocols.cli", *args]
+
+
+def watch(proc: subprocess.Popen, rss: list[tuple[float, int]], period_s: float = 0.5
+          ) -> float:
+    """Sample the process's resident memory until it exits; returns its CPU seconds."""
+    import psutil
+
+    cpu = 0.0
+    try:
+        p = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            with p.oneshot():
+                rss.append((time.time(), p.memory_info().rss))
+                times = p.cpu_times()
+                cpu = times.user + times.system
+            time.sleep(period_s)
+    except psutil.NoSuchProcess:
+        pass
+    proc.wait()
+    return cpu
+
+
+def run_engine(config: dict, out: Path, label: str) -> EngineRun:
+    """``agelab run`` on ``config`` in its own process, watched; its log goes to out/LABEL.log."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out / f"{label}.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    log_path = out / f"{label}.log"
+    runs = out / label
+    t0 = time.monotonic()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(agelab("run", str(cfg), "--out", str(runs)), stdout=log,
+                                stderr=subprocess.STDOUT)
+        rss: list[tuple[float, int]] = []
+        cpu = watch(proc, rss)
+    files = sorted(runs.glob("*.sqlite"))
+    return EngineRun(proc.returncode, files[-1] if files else None, log_path.read_text(), rss,
+                     cpu, time.monotonic() - t0)
+
+
+def lifetimes_of(run_path: Path) -> dict[str, dict[str, float | None]]:
+    """Each channel's T-values as the report computes them."""
+    with RunFile(run_path) as run:
+        study = analyse(run)
+    return {ch.name: {_key(f, m): ch.t_value(f, m) for f, m in LIFETIME_KEYS}
+            for ch in study.channels}
+
+
+def _key(fraction: float, from_max: bool) -> str:
+    return f"T{round(fraction * 100)}" + (" from Lmax" if from_max else "")
+
+
+# ---------------------------------------------------------------- the checks
+def match_faults(faults: list[FaultRecord], events: list[dict], slack_s: float = 0.05
+                 ) -> list[FaultRecord]:
+    """The bench's faults that no fault event in the run file answers (each event answers one
+    fault: same instrument, a kind the fault can be seen as, no earlier than the fault)."""
+    by_instrument: dict[str, list[tuple[float, str]]] = {}
+    for e in events:
+        d = e["detail"]
+        by_instrument.setdefault(d.get("instrument", ""), []).append((e["wall"], d.get("fault")))
+    for seen in by_instrument.values():
+        seen.sort()
+    used: set[tuple[str, int]] = set()
+    missing = []
+    for f in sorted(faults, key=lambda r: r.wall_time):
+        if f.kind not in SEEN_AS:
+            continue
+        seen = by_instrument.get(f.instrument, [])
+        hit = next((i for i, (wall, kind) in enumerate(seen)
+                    if (f.instrument, i) not in used and wall >= f.wall_time - slack_s
+                    and kind in SEEN_AS[f.kind]), None)
+        if hit is None:
+            missing.append(f)
+        else:
+            used.add((f.instrument, hit))
+    return missing
+
+
+def memory_check(rss: list[tuple[float, int]], start: float, end: float,
+                 warmup: float = 0.2) -> tuple[float, float]:
+    """(RSS at warm-up's end in MB, largest growth after it as a fraction) over [start, end]."""
+    inside = [(t, r) for t, r in rss if start <= t <= end]
+    if len(inside) < 4:
+        return math.nan, math.nan
+    t_warm = start + warmup * (end - start)
+    after = [r for t, r in inside if t >= t_warm]
+    base = after[0]
+    return base / 2**20, max(after) / base - 1.0
+
+
+def lifetime_check(faulty: dict, twin: dict, names: list[str]) -> tuple[float, list[str]]:
+    """Largest relative difference of any T-value reached by both, and what disagrees."""
+    worst, problems = 0.0, []
+    for name in names:
+        for key, value in faulty.get(name, {}).items():
+            other = twin.get(name, {}).get(key)
+            if (value is None) != (other is None):
+                problems.append(f"{name} {key}: {value} vs twin {other}")
+            elif value is not None and other:
+                diff = abs(value / other - 1.0)
+                worst = max(worst, diff)
+                if diff > 0.01:
+                    problems.append(f"{name} {key}: {value:.4g} h vs twin {other:.4g} h")
+    return worst, problems
+
+
+@dataclass
+class SoakResult:
+    checks: list[Check]
+    figures: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> SoakResult:
+    names = [c["name"] for c in study_config(plan, {}, "x")["channels"]][:plan.channels]
+    say(f"soak: {plan.channels} channels (+2 victims) x {plan.hours:g} device-h at "
+        f"{plan.speedup:g}x, faults on {plan.fault_rate:.1%} of transactions")
+    bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed,
+                         faults=fault_specs(plan)).start()
+    try:
+        faulty = run_engine(study_config(plan, bench.resources, "soak"), out, "faulty")
+        sites = bench.rig.sites
+        still_on = [f"pixel {s.index + 1}: {s.present_j():g} mA/cm²" for s in sites
+                    if s.present_j() != 0.0]
+        outputs_on = [n for n, d in bench.devices.items()
+                      if n.startswith("smu") and d.s["output"]]
+        overshoot = []
+        for (_preset, j), site in zip(channel_plan(plan), sites, strict=False):
+            drives = [d for _, d, volts in site.drive_history if volts is None]
+            if drives and max(drives) > j * (1 + 1e-6):
+                overshoot.append(f"pixel {site.index + 1}: {max(drives):.4g} > {j:g} mA/cm²")
+        violations = bench.safety_violations()
+        faults = bench.fault_log
+        transactions = bench.injector.transactions if bench.injector else 0
+    finally:
+        bench.stop()
+    say(f"soak: faulty run done in {faulty.wall_s:.0f} s (exit {faulty.returncode}); twin next")
+    twin_bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed).start()
+    try:
+        twin = run_engine(study_config(plan, twin_bench.resources, "twin"), out, "twin")
+    finally:
+        twin_bench.stop()
+    return _judge(plan, names, faulty, twin, faults, transactions, still_on, outputs_on,
+                  overshoot, violations)
+
+
+def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
+           faults: list[FaultRecord], transactions: int, still_on: list[str],
+           outputs_on: list[str], overshoot: list[str], violations: dict) -> SoakResult:
+    checks: list[Check] = []
+    figures: dict[str, str] = {}
+    if faulty.run_path is None or twin.run_path is None:
+        tail = "\n".join(faulty.log.splitlines()[-5:])
+        return SoakResult([Check("run file written", "none", "one per run", False)],
+                          {"log tail": tail})
+    with RunFile(faulty.run_path) as run:
+        integrity = run.integrity()
+        meta = run.meta()
+        statuses = {c.name: c.state.get("status") for c in run.channels()}
+        fault_events = run.events(None, "fault")  # every channel's and the shared ones
+        runaways = {name: run.events(name, "runaway") for name in statuses}
+        samples = run.sample_count()
+        t_start = min((e["wall"] for name in names for e in run.events(name, "started")),
+                      default=math.nan)
+        t_end = max((e["wall"] for e in run.events(None, "run-end")), default=math.nan)
+    finished = sum(statuses.get(n) == "finished" for n in names)
+    victims_ok = (not plan.victims or all(
+        statuses.get(v) == "stopped" and runaways.get(v) for v in ("victim-open", "victim-short")))
+    checks.append(Check("run completes", f"exit {faulty.returncode}, {finished}/{len(names)} "
+                        f"finished, victims stopped: {victims_ok}, integrity {integrity}",
+                        "all finished, victims stopped", finished == len(names) and victims_ok
+                        and integrity == "ok" and meta.get("stop_reason") == "completed"))
+    transport = [f for f in faults if f.kind in SEEN_AS]
+    missing = match_faults(transport, fault_events)
+    pixel_faults = [f for f in faults if f.kind not in SEEN_AS]
+    kinds = {k.value: sum(f.kind is k for f in faults) for k in FaultKind}
+    figures["transactions"] = f"{transactions:,}"
+    figures["faults injected"] = ", ".join(f"{k} {v}" for k, v in kinds.items() if v)
+    figures["fault fraction"] = f"{len(transport) / max(transactions, 1):.3%}"
+    checks.append(Check("every bench fault is an event", f"{len(transport) - len(missing)}/"
+                        f"{len(transport)} transport, {len(pixel_faults)} pixel faults as "
+                        f"runaways", "all", not missing and victims_ok))
+    for f in missing[:5]:
+        figures[f"unmatched {f.instrument} {f.kind.value}"] = f"{f.message[:60]!r} at " \
+                                                              f"{f.device_h:.2f} h"
+    unsafe = still_on + outputs_on + overshoot + [f"{k}: {v}" for k, vs in violations.items()
+                                                  for v in vs]
+    checks.append(Check("safety invariants", "; ".join(unsafe[:4]) or "none broken",
+                        "no output left on, no overshoot, compliance before output-on",
+                        not unsafe))
+    base_mb, growth = memory_check(faulty.rss, t_start, t_end)
+    checks.append(Check("resident memory after warm-up", f"{base_mb:.0f} MB, +{growth:.1%} "
+                        f"at most", "within 10 %", growth <= 0.10))
+    worst, problems = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path),
+                                     names)
+    checks.append(Check("lifetimes vs fault-free twin", f"worst {worst:.2%}"
+                        + (f"; {problems[0]}" if problems else ""), "within 1 %",
+                        not problems))
+    figures["samples recorded"] = f"{samples:,}"
+    figures["wall time (faulty, twin)"] = f"{faulty.wall_s:.0f} s, {twin.wall_s:.0f} s"
+    figures["engine CPU (faulty run)"] = f"{faulty.cpu_s:.0f} s"
+    return SoakResult(checks, figures)
+
+
+def with_overrides(plan: SoakPlan, **overrides: float | int | None) -> SoakPlan:
+    return replace(plan, **{k: v for k, v in overrides.items() if v is not None})
