@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench describe screenshot gui clean
+.PHONY: run test lint bench soak describe screenshot gui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Reliability: 16 channels x 1000 device-h with 1 % of transactions faulted against a fault-free
+# twin, then 20 kill -9 + agelab resume against an uninterrupted twin (~40 min; runs/soak/).
+soak: $(STAMP)
+	$(BIN)/agelab soak --out runs/soak; a=$$?; \
+	$(BIN)/agelab soak --crash 20 --out runs/soak; b=$$?; exit $$((a || b))
 
 describe: $(STAMP)
 	$(BIN)/agelab sim --describe red-cdse

@@ -231,6 +231,15 @@ def _key(fraction: float, from_max: bool) -> str:
     return f"T{round(fraction * 100)}" + (" from Lmax" if from_max else "")
 
 
+def write_fault_log(faults: list[FaultRecord], path: Path) -> None:
+    """The bench's own record of every fault it injected, for a reader to compare."""
+    with path.open("w") as f:
+        f.write("wall_time,device_h,instrument,kind,message\n")
+        for r in faults:
+            f.write(f"{r.wall_time:.6f},{r.device_h:.6f},{r.instrument},{r.kind.value},"
+                    f"\"{r.message[:80]}\"\n")
+
+
 # ---------------------------------------------------------------- the checks
 def match_faults(faults: list[FaultRecord], events: list[dict], slack_s: float = 0.05
                  ) -> list[FaultRecord]:
@@ -316,6 +325,7 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
                 overshoot.append(f"pixel {site.index + 1}: {max(drives):.4g} > {j:g} mA/cm²")
         violations = bench.safety_violations()
         faults = bench.fault_log
+        write_fault_log(faults, out / "bench-faults.csv")
         transactions = bench.injector.transactions if bench.injector else 0
     finally:
         bench.stop()
@@ -366,8 +376,9 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
                         f"{len(transport)} transport, {len(pixel_faults)} pixel faults as "
                         f"runaways", "all", not missing and victims_ok))
     for f in missing[:5]:
-        figures[f"unmatched {f.instrument} {f.kind.value}"] = f"{f.message[:60]!r} at " \
-                                                              f"{f.device_h:.2f} h"
+        figures[f"unmatched {f.instrument} {f.kind.value}"] = (
+            f"{f.message[:60]!r} at {f.device_h:.2f} bench-h, {t_end - f.wall_time:+.1f} s "
+            f"before the run ended")
     unsafe = still_on + outputs_on + overshoot + [f"{k}: {v}" for k, vs in violations.items()
                                                   for v in vs]
     checks.append(Check("safety invariants", "; ".join(unsafe[:4]) or "none broken",
@@ -378,6 +389,8 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
                         f"at most", "within 10 %", growth <= 0.10))
     worst, problems = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path),
                                      names)
+    (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
+        "\n".join(problems) + "\n")
     checks.append(Check("lifetimes vs fault-free twin", f"worst {worst:.2%}"
                         + (f"; {problems[0]}" if problems else ""), "within 1 %",
                         not problems))
