@@ -13,6 +13,8 @@ Figures:
 - model: 1000 device-hours of constant-current stress sampled every device-minute (60,000 steps of
   advance + luminance + voltage + photodiode reading), against the same loop calling a do-nothing
   pixel, which isolates the model's own cost from Python's loop overhead. Goal: under 2 s.
+- scale: see ``scale_figures.py`` (one ``agelab run`` process driving 64 channels at 1-s
+  sampling in real time: CPU use and sampling jitter p99, against the same with one channel).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from engine_figures import engine_rows
 from gui_figures import gui_rows
 from rich.console import Console
 from rich.table import Table
+from scale_figures import scale_rows
 
 from instruments.sim import QledPixel
 
@@ -107,7 +110,7 @@ def main() -> None:
     table = Table(title="AgeLab benchmarks")
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
-    for row in sweep_rows() + engine_rows() + gui_rows() + model_rows():
+    for row in sweep_rows() + engine_rows() + gui_rows() + model_rows() + scale_rows():
         table.add_row(*row)
     Console().print(table)
 

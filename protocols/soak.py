@@ -86,6 +86,7 @@ class EngineRun:
     run_path: Path | None
     log: str
     rss: list[tuple[float, int]] = field(default_factory=list)  # (wall time, bytes)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # (wall time, CPU seconds)
     cpu_s: float = 0.0
     wall_s: float = 0.0
 
@@ -181,24 +182,25 @@ def agelab(*args: str) -> list[str]:
     return [sys.executable, "-m", "protocols.cli", *args]
 
 
-def watch(proc: subprocess.Popen, rss: list[tuple[float, int]], period_s: float = 0.5
-          ) -> float:
-    """Sample the process's resident memory until it exits; returns its CPU seconds."""
+def watch(proc: subprocess.Popen, rss: list[tuple[float, int]],
+          cpu: list[tuple[float, float]], period_s: float = 0.5) -> float:
+    """Sample the process's resident memory and CPU time until it exits; returns its CPU
+    seconds."""
     import psutil
 
-    cpu = 0.0
     try:
         p = psutil.Process(proc.pid)
         while proc.poll() is None:
             with p.oneshot():
-                rss.append((time.time(), p.memory_info().rss))
+                now = time.time()
+                rss.append((now, p.memory_info().rss))
                 times = p.cpu_times()
-                cpu = times.user + times.system
+                cpu.append((now, times.user + times.system))
             time.sleep(period_s)
     except psutil.NoSuchProcess:
         pass
     proc.wait()
-    return cpu
+    return cpu[-1][1] if cpu else 0.0
 
 
 def run_engine(config: dict, out: Path, label: str) -> EngineRun:
@@ -213,10 +215,11 @@ def run_engine(config: dict, out: Path, label: str) -> EngineRun:
         proc = subprocess.Popen(agelab("run", str(cfg), "--out", str(runs)), stdout=log,
                                 stderr=subprocess.STDOUT)
         rss: list[tuple[float, int]] = []
-        cpu = watch(proc, rss)
+        cpu: list[tuple[float, float]] = []
+        cpu_s = watch(proc, rss, cpu)
     files = sorted(runs.glob("*.sqlite"))
     return EngineRun(proc.returncode, files[-1] if files else None, log_path.read_text(), rss,
-                     cpu, time.monotonic() - t0)
+                     cpu, cpu_s, time.monotonic() - t0)
 
 
 def lifetimes_of(run_path: Path) -> dict[str, dict[str, float | None]]:

@@ -1,0 +1,87 @@
+"""Scale: one station process (``agelab run``) driving 64 virtual channels sampled every second,
+in real time (speed-up 1), against the same process driving one channel.
+
+Figures: the engine process's CPU use (fraction of one core, from psutil over the stress phase)
+and its sampling-interval jitter (how late each sample is against its deadline k·1 s, from the
+run file's stress times; p99). Goals: CPU under 25 % of a core, jitter p99 under 50 ms. The bench
+runs in this process, so its own cost is not counted against the engine.
+
+    python benchmarks/scale_figures.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from instruments.sim.bench import VirtualBench  # noqa: E402
+from instruments.station import bench_instruments  # noqa: E402
+from protocols.soak import CAL, run_engine  # noqa: E402
+from protocols.store import RunFile  # noqa: E402
+
+
+def scale_config(resources: dict[str, str], channels: int, seconds: float) -> dict:
+    specs = bench_instruments(resources, timeout_ms=2000)
+    return {
+        "study": f"scale-{channels}", "speedup": 1.0,
+        "station": {"instruments": {k: v.model_dump() for k, v in specs.items()}},
+        "measurements": {},
+        "defaults": {"area": "4 mm^2", "sampling": "1 s", "cd_m2_per_A": CAL["blue-znsete"],
+                     "stress": {"current_density": "20 mA/cm^2", "compliance": "9 V",
+                                "ramp_steps": 10, "ramp_dwell": "1 ms"},
+                     "checkpoints": {"at_start": False},
+                     "stop": {"max_time": f"{seconds / 3600:.6f} h"}},
+        "channels": [{"name": f"ch{i:02d}", "pixel": i} for i in range(1, channels + 1)],
+    }
+
+
+def measure(channels: int, seconds: float, out: Path) -> tuple[float, float, int]:
+    """(CPU fraction of a core during the stress, jitter p99 in ms, samples)."""
+    with VirtualBench("blue-znsete", pixels=channels, speedup=1.0, seed=1) as bench:
+        run = run_engine(scale_config(bench.resources, channels, seconds), out, f"scale{channels}")
+    if run.run_path is None:
+        raise RuntimeError(f"the {channels}-channel run wrote no file:\n{run.log[-500:]}")
+    with RunFile(run.run_path) as f:
+        late = []
+        walls = []
+        for ch in f.channels():
+            data = f.samples(ch.name, ("t_h", "wall"))
+            t_s = data[1:, 0] * 3600.0  # the first sample is taken as the stress comes on
+            late.extend(t_s - np.round(t_s))
+            walls.extend(data[:, 1])
+        stress_wall = max(walls) - min(walls)
+    # CPU over the stress phase: psutil samples of the process's cumulative CPU time.
+    cpu = _cpu_between(run.cpu, min(walls), max(walls)) / stress_wall
+    return cpu, float(np.percentile(np.abs(late), 99) * 1e3), len(late)
+
+
+def _cpu_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    inside = [(t, c) for t, c in samples if start <= t <= end]
+    return inside[-1][1] - inside[0][1] if len(inside) >= 2 else float("nan")
+
+
+def scale_rows(seconds: float = 60.0) -> list[tuple[str, str, str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu1, jit1, _ = measure(1, seconds, Path(tmp))
+        cpu64, jit64, n = measure(64, seconds, Path(tmp))
+    return [
+        ("scale: engine CPU, 64 channels at 1 s", f"{cpu64:.1%} of a core (goal < 25 %)",
+         f"1 channel: {cpu1:.1%}", f"{cpu64 / cpu1:.1f}x"),
+        ("scale: sampling jitter p99, 64 channels", f"{jit64:.1f} ms (goal < 50 ms; {n} samples)",
+         f"1 channel: {jit1:.1f} ms", f"{jit64 / jit1:.1f}x"),
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    for row in scale_rows(args.seconds):
+        print(" | ".join(row))
