@@ -222,8 +222,10 @@ class Resilient:
                     self._drop()
                     last = exc
                     waited = time.time() - started
-                    if attempt >= self._retries and (kind not in _ABSENT
-                                                     or waited >= self._patience):
+                    # Patience once the instrument went silent in this call, even if a garbled
+                    # reply came after (a flaky link mixes both).
+                    silent = any(k in _ABSENT for k in tried)
+                    if attempt >= self._retries and (not silent or waited >= self._patience):
                         break
                     time.sleep(min(self._backoff * 2 ** attempt, 2.0))
                     attempt += 1

@@ -126,6 +126,15 @@ def test_a_garbled_identity_on_reconnect_is_retried_not_fatal(station):
     assert "wrong-identity" in kinds(station) and kinds(station)[-1] == "recovered"
 
 
+def test_a_flaky_link_mixing_silence_and_garble_is_given_patience(station):
+    """Regression (soak): timeout, garbled, timeout, timeout, garbled gave up after 5 attempts
+    in under a second, failing the channel; silence earns the full patience."""
+    smu = stress(station)
+    station.bench.inject("timeout@0:smu1", *["garble@0:smu1"] * 5)
+    assert_back_in_configured_state(station, smu)
+    assert kinds(station).count("gave-up") == 0 and kinds(station)[-1] == "recovered"
+
+
 def test_a_reboot_says_since_when_the_output_may_have_been_off(station):
     smu = stress(station)
     station.bench.inject("reboot@0:smu1")
