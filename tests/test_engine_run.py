@@ -133,7 +133,7 @@ def test_exception_inside_a_step_stops_the_channel_safely(tmp_path, monkeypatch,
 
 
 def test_pause_and_resume(tmp_path):
-    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "5 h"})],
+    data = study([channel("b1", 1, "blue-znsete", 50, stop={"max_time": "3 h"})],
                  ["blue-znsete"])
     engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
     site = engine.virtual_bench.rig.sites[0]
