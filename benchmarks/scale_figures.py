@@ -22,16 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from instruments.sim.bench import VirtualBench  # noqa: E402
-from instruments.station import bench_instruments  # noqa: E402
-from protocols.soak import CAL, run_engine  # noqa: E402
+from protocols.soak import CAL, run_engine, station_of  # noqa: E402
 from protocols.store import RunFile  # noqa: E402
 
 
 def scale_config(resources: dict[str, str], channels: int, seconds: float) -> dict:
-    specs = bench_instruments(resources, timeout_ms=2000)
     return {
         "study": f"scale-{channels}", "speedup": 1.0,
-        "station": {"instruments": {k: v.model_dump() for k, v in specs.items()}},
+        "station": station_of(resources, timeout_ms=2000),
         "measurements": {},
         "defaults": {"area": "4 mm^2", "sampling": "1 s", "cd_m2_per_A": CAL["blue-znsete"],
                      "stress": {"current_density": "20 mA/cm^2", "compliance": "9 V",

@@ -30,7 +30,7 @@ from .soak import (
     lifetime_check,
     lifetimes_of,
     presets,
-    run_engine,
+    run_twin,
     study_config,
 )
 from .store import RunFile
@@ -141,12 +141,8 @@ def run_crash_test(plan: CrashPlan, out: Path, say: Callable[[str], None] = prin
     if not plan.twin:
         return _judge(plan, run_path, returncode, verdicts, snapshots, active_at_kill, None)
     say(f"crash test: {len(kills_at)} kills done; twin next")
-    twin_bench = VirtualBench(presets(soak), speedup=plan.speedup, seed=plan.seed).start()
-    try:
-        twin = run_engine(study_config(soak, twin_bench.resources, "twin"), out, "twin")
-    finally:
-        twin_bench.stop()
-    return _judge(plan, run_path, returncode, verdicts, snapshots, active_at_kill, twin)
+    return _judge(plan, run_path, returncode, verdicts, snapshots, active_at_kill,
+                  run_twin(soak, out))
 
 
 def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str],

@@ -145,11 +145,10 @@ def study_config(plan: SoakPlan, resources: dict[str, str], name: str) -> dict:
             channels.append({"name": f"victim-{what}", "pixel": i,
                              "cd_m2_per_A": CAL["blue-znsete"],
                              "stress": {"current_density": "50 mA/cm^2"}})
-    specs = bench_instruments(resources, timeout_ms=plan.timeout_ms)
     return {
         "study": name,
         "speedup": plan.speedup,
-        "station": {"instruments": {k: v.model_dump() for k, v in specs.items()}},
+        "station": station_of(resources, plan.timeout_ms),
         "safety": {"max_current_density": "300 mA/cm^2", "max_voltage": "10 V"},
         "measurements": {
             "jvl": {"kind": "jv", "start": "0 V", "stop": "4.5 V", "points": 31, "nplc": 0.1,
@@ -166,6 +165,13 @@ def study_config(plan: SoakPlan, resources: dict[str, str], name: str) -> dict:
             "stop": {"max_time": f"{plan.hours:g} h", "max_voltage": "8.5 V"}},
         "channels": channels,
     }
+
+
+def station_of(resources: dict[str, str], timeout_ms: int) -> dict:
+    """A config's station section naming a bench's instruments one by one, as a rack's would:
+    the engine then runs against a bench this process hosts (with its ground truth)."""
+    specs = bench_instruments(resources, timeout_ms=timeout_ms)
+    return {"instruments": {k: v.model_dump() for k, v in specs.items()}}
 
 
 def fault_specs(plan: SoakPlan) -> list[str]:
@@ -333,13 +339,18 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
     finally:
         bench.stop()
     say(f"soak: faulty run done in {faulty.wall_s:.0f} s (exit {faulty.returncode}); twin next")
-    twin_bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed).start()
-    try:
-        twin = run_engine(study_config(plan, twin_bench.resources, "twin"), out, "twin")
-    finally:
-        twin_bench.stop()
+    twin = run_twin(plan, out)
     return _judge(plan, names, faulty, twin, faults, transactions, still_on, outputs_on,
                   overshoot, violations)
+
+
+def run_twin(plan: SoakPlan, out: Path) -> EngineRun:
+    """The same study on a fault-free bench with the same seed, run without interruption."""
+    bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed).start()
+    try:
+        return run_engine(study_config(plan, bench.resources, "twin"), out, "twin")
+    finally:
+        bench.stop()
 
 
 def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
