@@ -8,7 +8,7 @@ from pymeasure.test import expected_protocol
 from pyvisa.util import to_ieee_block
 
 from instruments.drivers.e4980 import AgilentE4980A
-from instruments.drivers.keithley import Keithley2400, ramp_levels
+from instruments.drivers.keithley import POINT_MODE, Keithley2400, ramp_levels
 from instruments.drivers.lockin import SR830, SR860
 from instruments.drivers.photodetectors import Keithley2400Photodetector
 from instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
@@ -93,7 +93,7 @@ def test_keithley2400_non_linear_sweep_uses_lists():
 
 def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots():
     with expected_protocol(Keithley2400, [
-            K_INIT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
+            K_INIT, POINT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
             (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None),
             ("OUTPUT?", "0"), (":SOURCE:CURRENT 0", None), ("OUTPUT 1", None),
             (":SOURCE:CURRENT?", "0"), (":SOURCE:CURRENT 0.000833333", None),
@@ -106,7 +106,8 @@ def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots
 
 def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_steps():
     with expected_protocol(Keithley2400, [
-            K_INIT, (":SOURCE:FUNCTION VOLT", None), (":SENSE:CURRENT:PROTECTION 0.01", None),
+            K_INIT, POINT, (":SOURCE:FUNCTION VOLT", None),
+            (":SENSE:CURRENT:PROTECTION 0.01", None),
             (":SENSE:CURRENT:NPLCYCLES 1", None), (":SOURCE:VOLTAGE:RANGE:AUTO 1", None),
             ("OUTPUT?", "0"), (":SOURCE:VOLTAGE 0", None), ("OUTPUT 1", None),
             (":SOURCE:VOLTAGE?", "0"), (":SOURCE:VOLTAGE 1", None), (":SOURCE:VOLTAGE 2", None),
@@ -123,7 +124,7 @@ def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_ste
 def test_keithley2400_refuses_a_voltage_ramp_under_a_current_source_compliance():
     """A compliance set for current sourcing (a voltage limit) does not cover voltage sourcing."""
     with expected_protocol(Keithley2400, [
-            K_INIT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
+            K_INIT, POINT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
             (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None)],
             connection_attributes=K_CONN) as inst, \
             pytest.raises(RuntimeError, match="configure_voltage_source"):
@@ -157,8 +158,8 @@ def test_ramp_levels_are_monotonic_and_end_on_target(start, target, step, levels
 
 
 # The whole read mode: a linked acquisition cut short leaves the meter armed on the trigger link.
-PD_SETUP = (":ABOR;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;:FORM:DATA ASC;"
-            ":FORM:ELEM VOLT,CURR,RES,TIME,STAT;:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
+POINT = (POINT_MODE, None)  # before any source is configured: one reading per trigger, ASCII
+PD_SETUP = (f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
             ":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON", None)
 
 
@@ -299,7 +300,7 @@ def test_keithley2450_ramp_read_and_off_protocol():
     from instruments.drivers.keithley import Keithley2450
 
     with expected_protocol(Keithley2450, [
-            (':SOUR:FUNC CURR;:SOUR:CURR:VLIM 8;:SENS:FUNC "VOLT";:SENS:VOLT:NPLC 1;'
+            (':FORM:DATA ASC;:SOUR:FUNC CURR;:SOUR:CURR:VLIM 8;:SENS:FUNC "VOLT";:SENS:VOLT:NPLC 1;'
              ":SOUR:CURR:RANG:AUTO 1", None),
             (":OUTP?", "0"), (":SOUR:CURR 0;:OUTP ON", None), (":SOUR:CURR?", "0"),
             (":SOUR:CURR 0.001", None), (":SOUR:CURR 0.002", None), ("*OPC?", "1"),
@@ -317,7 +318,8 @@ def test_keithley2450_voltage_source_and_ramped_off_protocol():
     from instruments.drivers.keithley import Keithley2450
 
     with expected_protocol(Keithley2450, [
-            (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";:SENS:CURR:NPLC 1;'
+            (':FORM:DATA ASC;:SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";'
+             ':SENS:CURR:NPLC 1;'
              ":SOUR:VOLT:RANG:AUTO 1", None),
             (":OUTP?", "0"), (":SOUR:VOLT 0;:OUTP ON", None), (":SOUR:VOLT?", "0"),
             (":SOUR:VOLT 1", None), (":SOUR:VOLT 2", None), ("*OPC?", "1"),

@@ -135,6 +135,17 @@ def test_a_flaky_link_mixing_silence_and_garble_is_given_patience(station):
     assert kinds(station).count("gave-up") == 0 and kinds(station)[-1] == "recovered"
 
 
+def test_a_reconnect_after_a_sweep_cut_short_restores_point_readings(station):
+    """Regression (soak in the fresh clone): a J–V cut short left the source-meter binary and
+    listed; the replayed configuration did not undo that, so every read_vi came back 'garbled'
+    and the channel failed. Configuring a source now starts from point mode."""
+    smu = stress(station)
+    smu.call("ask", ":FORM:DATA SREAL;:FORM:BORD SWAP;:TRIG:COUN 5;*OPC?")  # a sweep, cut short
+    station.bench.inject("drop@0:smu1")
+    assert_back_in_configured_state(station, smu)
+    assert "gave-up" not in kinds(station)
+
+
 def test_a_reboot_says_since_when_the_output_may_have_been_off(station):
     smu = stress(station)
     station.bench.inject("reboot@0:smu1")

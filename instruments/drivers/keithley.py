@@ -30,6 +30,12 @@ STATUS_COMPLIANCE = 1 << 3
 SWEEP_ELEMENTS = "VOLT,CURR,STAT"
 DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties expect
 _MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
+# One reading per trigger, in ASCII: what point-by-point use needs. A sweep cut short (a fault, a
+# killed engine) leaves the meter binary, listed, armed; configuring a source starts from this, and
+# the resilience layer replays that configuration after every reconnect.
+POINT_MODE = (f":ABOR;:FORM:DATA ASC;:FORM:ELEM {DEFAULT_ELEMENTS};:SOUR:CURR:MODE FIX;"
+              f":SOUR:VOLT:MODE FIX;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
+              f":SYST:AZER ON;:TRIG:OUTP NONE")
 
 
 def read_block_verified(inst: Instrument, query: str, size: int, attempts: int = 3) -> bytes:
@@ -103,6 +109,7 @@ class Keithley2400(_PymeasureKeithley2400):
         return self.id
 
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
+        self.write(POINT_MODE)
         self.source_mode = "current"
         self.compliance_voltage = compliance_v
         self.voltage_nplc = nplc
@@ -112,6 +119,7 @@ class Keithley2400(_PymeasureKeithley2400):
     def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
         """Voltage-source mode (benchtop work) with the current compliance set, output
         untouched."""
+        self.write(POINT_MODE)
         self.source_mode = "voltage"
         self.compliance_current = compliance_a
         self.current_nplc = nplc
@@ -288,7 +296,8 @@ class Keithley2450(_PymeasureKeithley2450):
         return self.ask("*IDN?").strip()
 
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
-        self.write(f':SOUR:FUNC CURR;:SOUR:CURR:VLIM {compliance_v:g};:SENS:FUNC "VOLT";'
+        self.write(f':FORM:DATA ASC;:SOUR:FUNC CURR;:SOUR:CURR:VLIM {compliance_v:g};'
+                   f':SENS:FUNC "VOLT";'
                    f":SENS:VOLT:NPLC {nplc:g};:SOUR:CURR:RANG:AUTO 1")
         self._compliance_v, self._compliance_a = compliance_v, None
 
@@ -309,7 +318,8 @@ class Keithley2450(_PymeasureKeithley2450):
         self.write(f":SOUR:CURR {amps:g}")
 
     def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
-        self.write(f':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM {compliance_a:g};:SENS:FUNC "CURR";'
+        self.write(f':FORM:DATA ASC;:SOUR:FUNC VOLT;:SOUR:VOLT:ILIM {compliance_a:g};'
+                   f':SENS:FUNC "CURR";'
                    f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
         self._compliance_v, self._compliance_a = None, compliance_a
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from .keithley import (
     DEFAULT_ELEMENTS,
+    POINT_MODE,
     SWEEP_ELEMENTS,
     Keithley2400,
     checked_reading,
@@ -28,9 +29,8 @@ class Keithley2400Photodetector(Keithley2400):
         if not self._biased:
             # The whole read mode, not just the bias: a linked acquisition cut short (a fault, a
             # killed engine) leaves the meter armed on the trigger link, binary, filtered.
-            self.write(f":ABOR;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;:FORM:DATA ASC;"
-                       f":FORM:ELEM {DEFAULT_ELEMENTS};:SENS:AVER OFF;:SOUR:FUNC VOLT;"
-                       f":SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON")
+            self.write(f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
+                       f":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON")
             self._biased = True
         if average <= 1:
             return self._photocurrent()
