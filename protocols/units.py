@@ -33,8 +33,9 @@ def to_unit(value: object, unit: str) -> float:
     ureg = unit_registry()
     try:
         quantity = ureg.Quantity(value.strip())
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError,
-            AttributeError, TypeError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # pint's parser raises many kinds on odd text
+        # (tokenize.TokenError for '[', among others: the fuzzer found it); a user's typo is a
+        # config error, never a traceback.
         raise ValueError(f"cannot read {value!r} as a quantity ({exc})") from None
     if isinstance(quantity, (int, float)):
         return float(quantity)

@@ -56,6 +56,14 @@ def test_any_yaml_structure_gives_a_config_or_one_clean_error(data):
     _accepts_or_one_clean_error(yaml.safe_dump(data))
 
 
+def test_an_unbalanced_bracket_in_a_quantity_is_a_config_error():
+    """Regression (fuzzer): 'current_density: [' reached pint's tokenizer, which raised
+    tokenize.TokenError, a traceback for a typo."""
+    text = GOOD.replace("current_density: 50 mA/cm^2}", "current_density: '['}", 1)
+    with pytest.raises(ConfigError, match="cannot read"):
+        parse_config(text, "fuzz.yaml")
+
+
 @FUZZ
 @given(st.data())
 def test_the_default_config_with_one_value_replaced(data):
