@@ -202,10 +202,15 @@ class Resilient:
                         self._connect(attempt)
                     result = action(self._driver)
                     if what in CONFIG_SLOTS:
-                        self._journal.pop(CONFIG_SLOTS[what](args), None)
-                        self._journal[CONFIG_SLOTS[what](args)] = (what, args, kwargs)
-                        self._drain_errors(attempt)
-                        self._polled = time.monotonic()
+                        slot = CONFIG_SLOTS[what](args)
+                        self._journal.pop(slot, None)
+                        self._journal[slot] = (what, args, kwargs)
+                        # A refused setting is reported at once; a ramp's level writes wait for
+                        # the next poll (ERROR_POLL_S): a query per ramp is an interruption's
+                        # longest overhead after its dwell.
+                        if slot != "output":
+                            self._drain_errors(attempt)
+                            self._polled = time.monotonic()
                     if tried:
                         self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
                     if time.monotonic() - self._polled >= ERROR_POLL_S:

@@ -16,6 +16,11 @@ from instruments.drivers.spectrometer import VirtualSpectrometer
 
 K_INIT = (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)
 K_CONN = {"timeout": 5000}
+# Configuring a source is one program message, and so is reading the source state: each message
+# costs the instrument a parse, and both run around every J–V checkpoint.
+CURRENT_SOURCE_8V = (f"{POINT_MODE};:SOUR:FUNC CURR;:SENS:VOLT:PROT 8;:SENS:VOLT:NPLC 1;"
+                     ":SOUR:CURR:RANG:AUTO 1", None)
+STATE_QUERY = ":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?"
 
 
 @pytest.mark.parametrize(("prop", "value", "sent"), [
@@ -93,12 +98,9 @@ def test_keithley2400_non_linear_sweep_uses_lists():
 
 def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots():
     with expected_protocol(Keithley2400, [
-            K_INIT, POINT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
-            (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None),
-            ("OUTPUT?", "0"), (":SOURCE:CURRENT 0", None), ("OUTPUT 1", None),
-            (":SOURCE:CURRENT?", "0"), (":SOURCE:CURRENT 0.000833333", None),
-            (":SOURCE:CURRENT 0.00166667", None), (":SOURCE:CURRENT 0.0025", None),
-            ("*OPC?", "1")],
+            K_INIT, CURRENT_SOURCE_8V, (STATE_QUERY, "0;CURR;0;0"), (":SOUR:CURR 0;:OUTP ON", None),
+            (":SOUR:CURR 0.000833333", None), (":SOUR:CURR 0.00166667", None),
+            (":SOUR:CURR 0.0025", None), ("*OPC?", "1")],
             connection_attributes=K_CONN) as inst:
         inst.configure_current_source(compliance_v=8)
         inst.ramp_current(2.5e-3, step_a=1e-3, dwell_s=0)
@@ -106,15 +108,12 @@ def test_keithley2400_ramp_sets_compliance_before_output_on_and_never_overshoots
 
 def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_steps():
     with expected_protocol(Keithley2400, [
-            K_INIT, POINT, (":SOURCE:FUNCTION VOLT", None),
-            (":SENSE:CURRENT:PROTECTION 0.01", None),
-            (":SENSE:CURRENT:NPLCYCLES 1", None), (":SOURCE:VOLTAGE:RANGE:AUTO 1", None),
-            ("OUTPUT?", "0"), (":SOURCE:VOLTAGE 0", None), ("OUTPUT 1", None),
-            (":SOURCE:VOLTAGE?", "0"), (":SOURCE:VOLTAGE 1", None), (":SOURCE:VOLTAGE 2", None),
-            ("*OPC?", "1"),
-            ("OUTPUT?", "1"), (":SOURCE:FUNCTION?", "VOLT"), (":SOURCE:VOLTAGE?", "0.2"),
-            (":SOURCE:VOLTAGE 0.1", None), (":SOURCE:VOLTAGE 0", None), ("OUTPUT 0", None),
-            ("*OPC?", "1")],
+            K_INIT, (f"{POINT_MODE};:SOUR:FUNC VOLT;:SENS:CURR:PROT 0.01;:SENS:CURR:NPLC 1;"
+                     ":SOUR:VOLT:RANG:AUTO 1", None),
+            (STATE_QUERY, "0;VOLT;0;0"), (":SOUR:VOLT 0;:OUTP ON", None),
+            (":SOUR:VOLT 1", None), (":SOUR:VOLT 2", None), ("*OPC?", "1"),
+            (STATE_QUERY, "1;VOLT;0;0.2"), (":SOUR:VOLT 0.1", None), (":SOUR:VOLT 0", None),
+            (":OUTP OFF;*OPC?", "1")],
             connection_attributes=K_CONN) as inst:
         inst.configure_voltage_source(compliance_a=0.01)
         inst.ramp_voltage(2.0, step_v=1.0, dwell_s=0)
@@ -124,8 +123,7 @@ def test_keithley2400_voltage_source_sets_compliance_first_and_ramps_down_in_ste
 def test_keithley2400_refuses_a_voltage_ramp_under_a_current_source_compliance():
     """A compliance set for current sourcing (a voltage limit) does not cover voltage sourcing."""
     with expected_protocol(Keithley2400, [
-            K_INIT, POINT, (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 8", None),
-            (":SENSE:VOLTAGE:NPLCYCLES 1", None), (":SOURCE:CURRENT:RANGE:AUTO 1", None)],
+            K_INIT, CURRENT_SOURCE_8V],
             connection_attributes=K_CONN) as inst, \
             pytest.raises(RuntimeError, match="configure_voltage_source"):
         inst.configure_current_source(compliance_v=8)
@@ -141,9 +139,8 @@ def test_keithley2400_refuses_output_on_before_compliance():
 def test_keithley2400_read_vi_and_ramped_output_off():
     with expected_protocol(Keithley2400, [
             K_INIT, (":READ?", "+2.9E+00,+4.0E-03,+7.2E+02,+1.0E+01,+8.0E+00"),
-            ("OUTPUT?", "1"), (":SOURCE:FUNCTION?", "CURR"), (":SOURCE:CURRENT?", "0.002"),
-            (":SOURCE:CURRENT 0.001", None), (":SOURCE:CURRENT 0", None), ("OUTPUT 0", None),
-            ("*OPC?", "1"), ("OUTPUT?", "0")],
+            (STATE_QUERY, "1;CURR;0.002;2.9"), (":SOUR:CURR 0.001", None),
+            (":SOUR:CURR 0", None), (":OUTP OFF;*OPC?", "1"), ("OUTPUT?", "0")],
             connection_attributes=K_CONN) as inst:
         assert inst.read_vi() == (2.9, 4e-3, True)
         inst.output_off(step_a=1e-3)

@@ -30,6 +30,7 @@ STATUS_COMPLIANCE = 1 << 3
 SWEEP_ELEMENTS = "VOLT,CURR,STAT"
 DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties expect
 _MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
+_FUNCS = {"current": "CURR", "voltage": "VOLT"}
 # One reading per trigger, in ASCII: what point-by-point use needs. A sweep cut short (a fault, a
 # killed engine) leaves the meter binary, listed, armed; configuring a source starts from this, and
 # the resilience layer replays that configuration after every reconnect.
@@ -109,21 +110,16 @@ class Keithley2400(_PymeasureKeithley2400):
         return self.id
 
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
-        self.write(POINT_MODE)
-        self.source_mode = "current"
-        self.compliance_voltage = compliance_v
-        self.voltage_nplc = nplc
-        self.source_current_range_auto_enabled = True
+        """Current-source mode with the voltage compliance set, output untouched: one program
+        message (each costs the instrument a parse, and this one runs after every J–V)."""
+        self.write(f"{POINT_MODE};:SOUR:FUNC CURR;:SENS:VOLT:PROT {compliance_v:g};"
+                   f":SENS:VOLT:NPLC {nplc:g};:SOUR:CURR:RANG:AUTO 1")
         self._compliance_for = "current"
 
     def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
-        """Voltage-source mode (benchtop work) with the current compliance set, output
-        untouched."""
-        self.write(POINT_MODE)
-        self.source_mode = "voltage"
-        self.compliance_current = compliance_a
-        self.current_nplc = nplc
-        self.source_voltage_range_auto_enabled = True
+        """Voltage-source mode with the current compliance set, output untouched."""
+        self.write(f"{POINT_MODE};:SOUR:FUNC VOLT;:SENS:CURR:PROT {compliance_a:g};"
+                   f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
         self._compliance_for = "voltage"
 
     def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
@@ -140,13 +136,23 @@ class Keithley2400(_PymeasureKeithley2400):
                                "output goes on")
         if not step > 0:
             raise ValueError(f"ramp step must be > 0, got {step!r}")
-        attribute = f"source_{mode}"
-        if not self.source_enabled:
-            setattr(self, attribute, 0.0)
-            self.source_enabled = True
-        ramp(lambda level: setattr(self, attribute, level), float(getattr(self, attribute)),
-             target, step, dwell_s)
+        func = _FUNCS[mode]
+        on, _, level = self._source_state()
+        if not on:
+            self.write(f":SOUR:{func} 0;:OUTP ON")
+            level = 0.0
+        ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target, step, dwell_s)
         self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
+
+    def _source_state(self) -> tuple[bool, str, float]:
+        """(output on, source mode, its present level) in one compound query."""
+        reply = self.ask(":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?").strip().split(";")
+        if len(reply) != 4:
+            raise ValueError(f"{self.name}: source state reply {';'.join(reply)!r} is not "
+                             "4 fields")
+        on, func, amps, volts = reply
+        mode = "current" if func.strip().strip('"').upper().startswith("CURR") else "voltage"
+        return bool(int(float(on))), mode, float(amps if mode == "current" else volts)
 
     def read_vi(self) -> tuple[float, float, bool]:
         v, i, *_, status = self.values(":READ?")
@@ -154,15 +160,13 @@ class Keithley2400(_PymeasureKeithley2400):
         return v, i, bool(status & STATUS_COMPLIANCE)
 
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
-        if self.source_enabled:
-            if self.source_mode == "current":
-                ramp(lambda level: setattr(self, "source_current", level),
-                     float(self.source_current), 0.0, step_a, dwell_s)
-            else:
-                ramp(lambda level: setattr(self, "source_voltage", level),
-                     float(self.source_voltage), 0.0, 0.1, 0.0)
-        self.source_enabled = False
-        self.ask("*OPC?")  # return only once the output is really off
+        """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
+        on, mode, level = self._source_state()
+        if on:
+            func = _FUNCS[mode]
+            step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
+            ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0, step, dwell)
+        self.ask(":OUTP OFF;*OPC?")  # return only once the output is really off
 
     @property
     def output_enabled(self) -> bool:

@@ -15,6 +15,8 @@ from .keithley import (
 )
 from .lockin import _LockInRole
 
+PHOTODIODE_NPLC = 1  # integration of a luminance reading, in power-line cycles
+
 
 class Keithley2400Photodetector(Keithley2400):
     """A 2400 holding its photodiode at 0 V and reading the photocurrent (which flows out)."""
@@ -30,14 +32,17 @@ class Keithley2400Photodetector(Keithley2400):
             # The whole read mode, not just the bias: a linked acquisition cut short (a fault, a
             # killed engine) leaves the meter armed on the trigger link, binary, filtered.
             self.write(f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
-                       f":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON")
+                       f":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC {PHOTODIODE_NPLC:g};:OUTP ON")
             self._biased = True
         if average <= 1:
             return self._photocurrent()
         count = min(int(average), 100)
         self.write(f":SENS:AVER:TCON REP;:SENS:AVER:COUN {count};:SENS:AVER ON")
         try:
-            return self._photocurrent()
+            # `count` integrations of 1 PLC with autozero (three each) at 50 Hz, worst case: 6 s
+            # for 100, longer than any sensible VISA timeout for a plain reading.
+            with self._timeout(count * 3 * PHOTODIODE_NPLC / 50 * 1.5 + 2):
+                return self._photocurrent()
         finally:
             self.write(":SENS:AVER OFF")
 
