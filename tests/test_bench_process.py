@@ -68,3 +68,20 @@ def test_serial_line_takes_its_baud_rate_in_realistic_timing():
         elapsed = time.perf_counter() - start
     expected = 5 * 10 * (len(b"*IDN?\n") + len(reply)) / 9600
     assert elapsed == pytest.approx(expected, rel=0.25), (elapsed, expected)
+
+
+def test_an_averaged_light_reading_outlasts_a_short_visa_timeout_in_realistic_timing():
+    """Regression: L0 integrates through the repeat filter (20 readings here: 20 x 3 x 20 ms =
+    1.2 s at 1 PLC with autozero), which a 300-ms VISA timeout cut short, so every realistic
+    run failed its first sample."""
+    from instruments.drivers.photodetectors import Keithley2400Photodetector
+
+    with VirtualBench("blue-znsete", timing="realistic") as bench:
+        pd = Keithley2400Photodetector(bench.resources["pd1"], read_termination="\n",
+                                       write_termination="\n", timeout=300)
+        start = time.perf_counter()
+        assert pd.read_photocurrent(average=20) == pytest.approx(0.0, abs=1e-9)  # dark pixel
+        elapsed = time.perf_counter() - start
+        assert pd.adapter.connection.timeout == 300  # the long timeout was for that read only
+        pd.adapter.close()
+    assert elapsed > 1.0
