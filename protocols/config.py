@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from instruments.station import StationSpec
 
@@ -104,19 +104,20 @@ class Milestone:
 
 # ---------------------------------------------------------------------------- channel parts
 class StressSpec(_Strict):
+    """Constant current density (``current_density``) or constant voltage (``voltage``, with
+    its ``current_limit``): exactly one of the two."""
+
     current_density: CurrentDensity | None = Field(None, gt=0)
     voltage: Voltage | None = Field(None, gt=0)
     compliance: Voltage = Field(8.0, gt=0)  # voltage limit while sourcing current
+    current_limit: CurrentDensity | None = Field(None, gt=0)  # while sourcing voltage
     nplc: float = Field(1.0, ge=0.01, le=10)
     ramp_steps: int = Field(10, ge=1, le=1000)
     ramp_dwell: Seconds = Field(0.005, ge=0, le=10)  # wall time between ramp steps
 
-    @field_validator("voltage")
-    @classmethod
-    def _not_yet(cls, v: float | None) -> float | None:
-        if v is not None:
-            raise ValueError("constant-voltage stress is not implemented yet; use current_density")
-        return v
+    @property
+    def mode(self) -> Literal["current", "voltage"]:
+        return "voltage" if self.voltage is not None else "current"
 
 
 class LogSpacing(_Strict):
@@ -159,6 +160,9 @@ class StopRules(_Strict):
     max_voltage: Voltage | None = Field(None, gt=0)   # runaway: V above this
     min_voltage: Voltage = Field(0.3, ge=0)           # a short: V below this under stress
     voltage_jump: Voltage | None = Field(1.0, gt=0)   # runaway: V rises this much in one sample
+    # Under a voltage stress the voltage is held, so an open circuit shows as the current
+    # collapsing below this (a short, as the current limit reached).
+    min_current_density: CurrentDensity = Field(0.01, ge=0)
     on_compliance: bool = True               # stop when the source-meter reports compliance
 
 
@@ -380,9 +384,14 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
             if instruments is not None and inst not in instruments:
                 problems.append(((*where, role), f"no instrument {inst!r} on the station"))
         s = ch.stress
-        if s.current_density is None:
+        if s.current_density is None and s.voltage is None:
             problems.append(((*where, "stress", "current_density"), "give the stress current "
                                                                      "density, e.g. 50 mA/cm^2"))
+        elif s.current_density is not None and s.voltage is not None:
+            problems.append(((*where, "stress", "voltage"), "give current_density or voltage, "
+                                                             "not both"))
+        elif s.voltage is not None:
+            problems += _voltage_stress_problems(s, safety, (*where, "stress"))
         elif s.current_density > safety.max_current_density:
             problems.append(((*where, "stress", "current_density"),
                              f"{s.current_density:g} mA/cm^2 exceeds safety.max_current_density "
@@ -415,6 +424,22 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
                                                "'max_time'"))
         if ch.sampling <= 0:
             problems.append(((*where, "sampling"), "must be > 0"))
+    return problems
+
+
+def _voltage_stress_problems(s: StressSpec, safety: Safety, where: tuple
+                             ) -> list[tuple[tuple, str]]:
+    problems = []
+    if s.voltage > safety.max_voltage:
+        problems.append(((*where, "voltage"), f"{s.voltage:g} V exceeds safety.max_voltage "
+                                              f"{safety.max_voltage:g} V"))
+    if s.current_limit is None:
+        problems.append(((*where, "current_limit"), "a voltage stress needs its current limit "
+                                                    "(the compliance), e.g. 150 mA/cm^2"))
+    elif s.current_limit > safety.max_current_density:
+        problems.append(((*where, "current_limit"),
+                         f"{s.current_limit:g} mA/cm^2 exceeds safety.max_current_density "
+                         f"{safety.max_current_density:g} mA/cm^2"))
     return problems
 
 

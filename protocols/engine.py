@@ -33,6 +33,7 @@ from .records import EventRecord, RecordBus
 from .runner import ChannelRunner
 from .steps import SharedLocks
 from .store import SCHEMA_VERSION, RunFile, RunFileError, RunWriter
+from .stress import StressDrive
 
 
 class Terminated(Exception):
@@ -219,18 +220,16 @@ class Engine:
                 offsets[info.name] = last_t + (gap_h if sourcing else 0.0)
                 self.bus.publish(EventRecord(info.name, "gap", {
                     "from_h": last_t, "gap_h": gap_h, "wall_s": now - last_wall,
-                    "kept_sourcing": sourcing, "level_a": level,
+                    "kept_sourcing": sourcing,
+                    "level_a" if ch.stress.mode == "current" else "level_v": level,
                     "counted_as_stress": sourcing}, last_t))
         return states, histories, offsets
 
     def _still_sourcing(self, ch) -> tuple[bool, float]:
-        smu = self.station[ch.smu_name]
         try:
-            on = bool(smu.output_enabled)
-            level = float(smu.get("source_current")) if on else 0.0
+            return StressDrive.of(ch).still_sourcing(self.station[ch.smu_name])
         except Exception:  # unreachable: treat as not sourcing, and say so in the gap event
             return False, 0.0
-        return on and abs(level - ch.current_a) <= 0.02 * ch.current_a, level
 
     # ---------------------------------------------------------------- faults
     def _on_fault(self, event: FaultEvent) -> None:
@@ -271,7 +270,7 @@ class Engine:
                 smu = self.station[ch.smu_name]
                 try:
                     if smu.output_enabled:
-                        smu.output_off(ch.current_a / ch.stress.ramp_steps, ch.stress.ramp_dwell)
+                        StressDrive.of(ch).ramp_off(smu)
                         self.bus.publish(EventRecord(ch.name, "output-off", {"by": "engine"}))
                 except Exception as exc:  # reported; close() still tries once more
                     self.bus.publish(EventRecord(ch.name, "output-off-failed",

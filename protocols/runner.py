@@ -24,6 +24,7 @@ from .config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
 from .milestones import MilestoneTracker
 from .records import ChannelState, EventRecord, RecordBus, Sample
 from .steps import STEPS, SharedLocks, StepContext
+from .stress import StressDrive
 
 STATE_SAVE_INTERVAL_S = 0.5
 # L0 is one reading, and its noise is every T-value's error (0.1 % of L0 is ~2 % of a T95 on the
@@ -45,6 +46,7 @@ class ChannelRunner(threading.Thread):
         self.ctx = StepContext(station, channel, locks, self.t_h)
         self.smu = station[channel.smu_name]
         self.pd = station[channel.pd_name]
+        self.drive = StressDrive.of(channel)
         self.tracker = MilestoneTracker(config.milestones_of(channel), channel.smoothing,
                                         channel.settle)
         self.checkpoints = channel.checkpoints.times(self._horizon_h())
@@ -181,13 +183,14 @@ class ChannelRunner(threading.Thread):
         fresh = self.status == "pending"
         self._check_abort()
         self._set_status("running")
-        self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
+        self.drive.configure(self.smu)
         if fresh:
             # Stress time 0 is when the stress reaches its set point: it stands still from the
             # engine clock's 0 until then.
             self._off_since = 0.0
-            self._event("started", j_ma_cm2=self.ch.stress.current_density,
-                        current_a=self.ch.current_a)
+            self._event("started", mode=self.drive.mode, level=self.drive.level,
+                        j_ma_cm2=self.ch.stress.current_density, v_v=self.ch.stress.voltage,
+                        current_a=self.ch.current_a if self.drive.mode == "current" else None)
             if self.checkpoints and self.checkpoints[0] == 0.0:
                 self._run_checkpoint(0.0, before_stress=True)
         self._check_abort()  # an abort during set-up or the t = 0 checkpoint: never ramp up
@@ -223,29 +226,31 @@ class ChannelRunner(threading.Thread):
                 self._run_checkpoint(t_checkpoint)
 
     # ---------------------------------------------------------------- stress
-    def _ramp_step(self) -> float:
-        return self.ch.current_a / self.ch.stress.ramp_steps
-
     def _stress_on(self) -> None:
-        self.smu.configure_current_source(self.ch.stress.compliance, nplc=self.ch.stress.nplc)
-        self.smu.ramp_current(self.ch.current_a, self._ramp_step(), self.ch.stress.ramp_dwell)
+        self.drive.configure(self.smu)
+        self.drive.ramp_on(self.smu)
         self._holdoff_until = self.t_h() + self.ch.holdoff
 
     def _stress_off(self) -> None:
-        self.smu.output_off(self._ramp_step(), self.ch.stress.ramp_dwell)
+        self.drive.ramp_off(self.smu)
 
     # ---------------------------------------------------------------- sampling
     def _take_sample(self, average: int = 1) -> bool:
         """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
-        t = self.t_h()
         v, i, compliance = self.smu.read_vi()
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
+            t0, wall0 = self.t_h(), time.time()
             i_pd = self.pd.read_photocurrent(average=average)
+            # The sample is stamped at the middle of the light reading, not before the V-I read
+            # that precedes it: at a high speed-up (or a long integration) those differ by
+            # device-minutes, which is a T90's error on a fast-decaying pixel.
+            t, wall = (t0 + self.t_h()) / 2, (wall0 + time.time()) / 2
         lum = i_pd * self.ch.cd_m2_per_A
-        self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd))
+        self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd,
+                                wall=wall))
         self.samples_taken += 1
         previous_v, self.last_v, self.last_l = self.last_v, v, lum
-        runaway = self._runaway(v, previous_v, compliance)
+        runaway = self._runaway(v, previous_v, compliance, i / self.ch.area * 1e3)
         if runaway:
             self.stop_reason = runaway
             self._event("runaway", reason=runaway, v_v=v)
@@ -272,8 +277,16 @@ class ChannelRunner(threading.Thread):
         self._save(force=stop)
         return stop
 
-    def _runaway(self, v: float, previous_v: float | None, compliance: bool) -> str | None:
+    def _runaway(self, v: float, previous_v: float | None, compliance: bool,
+                 j: float = math.nan) -> str | None:
         rules = self.ch.stop
+        if self.drive.mode == "voltage":  # the voltage is held: the current tells
+            if compliance and rules.on_compliance:
+                return (f"compliance: J reached the {self.ch.stress.current_limit:g} mA/cm^2 "
+                        "limit (short?)")
+            if abs(j) < rules.min_current_density:
+                return f"current collapse: {j:.4g} mA/cm^2 (open?)"
+            return None
         if compliance and rules.on_compliance:
             return f"compliance: V reached the {self.ch.stress.compliance:g} V limit (open?)"
         if rules.max_voltage is not None and v > rules.max_voltage:

@@ -57,6 +57,19 @@ CASES = [
      ["not valid YAML"]),
     ("area", _edit("area: 4 mm^2", "area: 5 mm^2"), "area: 5 mm^2",
      ["not the virtual pixel's area"]),
+    ("voltage stress without its limit", _edit("stress: {current_density: 200 mA/cm^2}",
+                                               "stress: {voltage: 3.5 V}"),
+     "stress: {voltage: 3.5 V}", ["blue-200).stress.current_limit", "needs its current limit"]),
+    ("voltage stress over safety V", _edit("stress: {current_density: 200 mA/cm^2}",
+                                           "stress: {voltage: 35 V, current_limit: 100 mA/cm^2}"),
+     "voltage: 35 V", ["stress.voltage", "exceeds safety.max_voltage"]),
+    ("voltage stress limit over safety J",
+     _edit("stress: {current_density: 200 mA/cm^2}",
+           "stress: {voltage: 3.5 V, current_limit: 900 mA/cm^2}"),
+     "current_limit: 900", ["stress.current_limit", "exceeds safety.max_current_density"]),
+    ("current and voltage stress", _edit("stress: {current_density: 200 mA/cm^2}",
+                                         "stress: {current_density: 200 mA/cm^2, voltage: 3 V}"),
+     "voltage: 3 V", ["stress.voltage", "not both"]),
 ]
 
 

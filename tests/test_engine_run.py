@@ -3,6 +3,7 @@ milestones with every measurement recorded, and every way out leaves the pixels 
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -223,3 +224,40 @@ def test_a_source_meter_reboot_is_not_counted_as_stress(tmp_path):
     site = engine.virtual_bench.rig.sites[0]
     assert engine.virtual_bench.safety_violations() == {}
     assert site.present_j() == 0.0
+
+
+def _voltage_channel(name: str, pixel: int, **extra) -> dict:
+    ch = channel(name, pixel, "blue-znsete", 0, **extra)
+    ch["stress"] = {"voltage": "3.3 V", "current_limit": "150 mA/cm^2", "ramp_steps": 10,
+                    "ramp_dwell": 0}
+    return ch
+
+
+def test_constant_voltage_stress_ramps_in_volts_and_stops_an_open_pixel(tmp_path):
+    data = study([_voltage_channel("cv-1", 1, stop={"max_time": "1.5 h"},
+                                   checkpoints={"every": "30 min", "measure": ["jvl"]}),
+                  _voltage_channel("cv-open", 2, stop={"max_time": "1.5 h"})],
+                 ["blue-znsete"] * 2)
+    data["station"]["virtual"]["faults"] = ["open@0.5:smu2"]  # bench hours
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    assert _finish(thread, result) == {"cv-1": "finished", "cv-open": "stopped"}
+    bench = engine.virtual_bench
+    with RunFile(tmp_path / "run.sqlite") as run:
+        s = run.samples("cv-1")
+        assert np.allclose(s[:, 2], 3.3, atol=5e-3)  # the voltage is held ...
+        assert np.all(s[:, 1] > 5) and s[0, 1] != s[-1, 1]  # ... and the current is measured
+        assert len(run.sweeps("cv-1", "jv")) == 3  # 0, 0.5 and 1 h: interruptions as usual
+        (started,) = run.events("cv-1", "started")
+        assert started["detail"]["mode"] == "voltage" and started["detail"]["level"] == 3.3
+        (open_stop,) = run.events("cv-open", "runaway")
+        assert "current collapse" in open_stop["detail"]["reason"]
+    assert bench.safety_violations() == {}  # the current limit was set before output on
+    for site in bench.rig.sites:
+        volts = [v for _, _, v in site.drive_history if v is not None]
+        k = next(i for i, v in enumerate(volts) if abs(v - 0.33) < 1e-9)  # after any J–V
+        assert volts[k - 1:k + 10] == pytest.approx([0.33 * n for n in range(11)])  # a ramp
+        assert site.present_j() == 0.0 and site.drive_history[-1][2] is None  # off at the end
+    # Down to 0 in 0.1-V steps, never a jump, before the output went off.
+    tail = [v for _, _, v in bench.rig.sites[0].drive_history if v is not None][-34:]
+    assert tail[0] == pytest.approx(3.3) and tail[-1] == 0.0
+    assert all(0 <= a - b <= 0.1 + 1e-9 for a, b in itertools.pairwise(tail))
