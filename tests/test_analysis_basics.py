@@ -124,3 +124,31 @@ def test_noisy_ccd_peak_is_within_a_fifth_of_a_nanometre():
         noisy = clean + rng.standard_normal(wl.size) * np.sqrt(0.6 * clean + 64)
         peak, fwhm = peak_and_fwhm(wl, noisy)
         assert peak == pytest.approx(626.0, abs=0.2) and fwhm == pytest.approx(30.0, abs=0.3)
+
+
+def _stretched(t, tau=10.0, beta=0.6):  # T90 14 min in, T80 49 min
+    return 1000.0 * np.exp(-((t / tau) ** beta))
+
+
+def test_a_crossing_just_before_a_hold_off_gap_is_not_bent_by_it():
+    """Regression: the smoothers ran over sample indices, so a 10-sample hold-off left out right
+    after a T90 (its milestone's J–V) bent the curve there: T90 6 % early at 200 mA/cm²."""
+    t = np.arange(0, 400) / 60.0  # 1-min samples, 400 min
+    t90 = 10 * (-np.log(0.9)) ** (1 / 0.6)
+    gap = (t > t90 + 1 / 60) & (t < t90 + 11 / 60)
+    y = _stretched(t) * np.where(t > t90 + 1 / 60, 0.997, 1.0)  # the J–V ages it 0.3 %
+    lt = lifetimes(t, y, exclude=gap)
+    assert lt.from_l0[0.9] == pytest.approx(t90, rel=5e-3)
+
+
+def test_a_trace_that_never_rises_has_its_maximum_at_l0():
+    """Regression: Lmax of a decaying trace came from a line read at the start, below L0, so
+    every T-from-Lmax of a blue pixel was late (up to +30 %)."""
+    rng = np.random.default_rng(1)
+    t = np.arange(0, 300) / 60.0
+    y = _stretched(t) * (1 + 0.001 * rng.standard_normal(t.size))
+    y[0] = _stretched(0.0)
+    lt = lifetimes(t, y)
+    assert lt.l_max == lt.l0 and lt.t_peak_h == 0.0
+    assert lt.from_max == lt.from_l0
+    assert lt.from_max[0.9] == pytest.approx(10 * (-np.log(0.9)) ** (1 / 0.6), rel=0.02)

@@ -63,30 +63,38 @@ def _truth_trace(bench, pixel, name, walls, t, extend_h=2.0):
 
 
 # L0 is one reading through the photodiode meter's repeat filter (100 integrations, ~0.01 %
-# noise), so L0 alone puts ~0.12 % (1 sigma) on a blue T90. But a T90 at 200 mA/cm² falls ~11
-# device-minutes in (under half a second of wall time at 1500x), where ramps and CPU load move
-# device time too: one fresh-clone run missed by 5.4 %. T50 and T95-from-Lmax are held to the 2 %
-# goal; T90 to 4 %, as before this change; see docs/NOTES.md.
+# noise), so L0 alone puts ~0.12 % (1 sigma) on a blue T90. A sample is stamped at the middle of
+# its light reading (it was stamped before the V-I read, and its wall time after both, which under
+# CPU load put a T90 at 200 mA/cm², 11 device-minutes in, up to 5 % off the truth at 1500x).
+# T90 to T50 are held to 2 %, from L0 and from Lmax. T97 and T95 of the blue pixels are not: at
+# 1-min sampling and 0.13 % photodiode noise their crossing is noise-limited (a simulation of 100
+# noise draws on the true traces gives σ 1.2–3.3 %, and a first-passage bias of up to −4 %); see
+# docs/NOTES.md. The red T97/T95 from Lmax fall on a slow decay and are held to 2 %.
+ALL_LEVELS = [(f, m) for f in (0.9, 0.8, 0.7, 0.5) for m in (False, True)]
+
+
 @pytest.mark.parametrize("name, pixel, levels", [
-    ("blue-50", 0, [(0.9, False, 0.04), (0.5, False, 0.02)]),
-    ("blue-100", 1, [(0.9, False, 0.04), (0.5, False, 0.02)]),
-    ("blue-200", 2, [(0.9, False, 0.04), (0.5, False, 0.02)]),
-    ("red-100", 3, [(0.95, True, 0.02)]),
+    ("blue-50", 0, ALL_LEVELS),
+    ("blue-100", 1, ALL_LEVELS),
+    ("blue-200", 2, ALL_LEVELS),
+    ("red-100", 3, [(0.97, True), (0.95, True)]),
 ])
 def test_t_values_within_2_percent_of_truth(finished, name, pixel, levels):
     bench, _, analysis, walls = finished
     ch = _channel(analysis, name)
     t, truth = _truth_trace(bench, pixel, name, walls, ch.samples[:, 0])
     peak = int(np.argmax(truth))
-    for fraction, from_max, tolerance in levels:
+    for fraction, from_max in levels:
         ref = truth[peak] if from_max else truth[0]
         expected = crossing(t, truth, fraction * ref, peak)
         measured = ch.t_value(fraction, from_max)
         assert expected is not None and measured is not None, (fraction, from_max)
-        assert measured == pytest.approx(expected, rel=tolerance), (name, fraction, from_max)
+        assert measured == pytest.approx(expected, rel=0.02), (name, fraction, from_max)
     if name == "red-100":  # the elevation itself: Lmax/L0 and when it peaks
         lt = ch.lifetimes
         assert lt.l_max / lt.l0 == pytest.approx(truth[peak] / truth[0], rel=0.01)
+    else:  # never brighter than at the start: the maximum is L0
+        assert ch.lifetimes.l_max == ch.lifetimes.l0 and ch.lifetimes.t_peak_h == ch.samples[0, 0]
 
 
 @pytest.mark.parametrize("name", ["blue-50", "blue-200", "red-100"])
