@@ -219,6 +219,7 @@ class ChannelRunner(threading.Thread):
             now = self.t_h()
             if now >= t_sample:
                 if self._take_sample():
+                    self._final_checkpoint()
                     return
                 # Absolute deadlines: the next sample is the next multiple of the interval.
                 next_k = max(next_k + 1, math.floor(self.t_h() / self.ch.sampling) + 1)
@@ -307,6 +308,27 @@ class ChannelRunner(threading.Thread):
         self.checkpoint_index = index + 1
         self._save(force=True)
 
+    def _final_checkpoint(self) -> None:
+        """A checkpoint due when the channel stops on its max_time (every 10 h, to 100 h) is the
+        last measurement a user wants: taken before the way out, its EL/PL under the stress
+        first, then its J–V/C–V with the stress off, which then stays off."""
+        if (self.status != "finished" or self.checkpoint_index >= len(self.checkpoints)
+                or self.checkpoints[self.checkpoint_index] > self.t_h() + 1e-9
+                or self._abort_reason is not None):
+            return
+        index = self.checkpoint_index
+        names = self.ch.checkpoints.measure
+        self._event("checkpoint", index=index, planned_h=self.checkpoints[index], final=True)
+        exclusive = [n for n in names if self.config.measurements[n].kind in EXCLUSIVE_KINDS]
+        label = f"checkpoint {index}"
+        for name in names:
+            if name not in exclusive:
+                self._step(name, label)
+        if exclusive:
+            self._interrupt(exclusive, label, stress_is_on=True, restore=False)
+        self.checkpoint_index = index + 1
+        self._save(force=True)
+
     def _run_steps(self, names: list[str], label: str, before_stress: bool = False) -> None:
         exclusive = [n for n in names if self.config.measurements[n].kind in EXCLUSIVE_KINDS]
         concurrent = [n for n in names if n not in exclusive]
@@ -323,9 +345,11 @@ class ChannelRunner(threading.Thread):
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(self._worker.submit(self._step, name, label))
 
-    def _interrupt(self, names: list[str], label: str, stress_is_on: bool) -> None:
-        """Stress off (ramped), the exclusive steps, stress back on (ramped); timed. Stress time
-        stands still meanwhile, so a lifetime counts only hours at the set current."""
+    def _interrupt(self, names: list[str], label: str, stress_is_on: bool,
+                   restore: bool = True) -> None:
+        """Stress off (ramped), the exclusive steps, stress back on (ramped) unless ``restore``
+        is False (the channel's last measurement); timed. Stress time stands still meanwhile,
+        so a lifetime counts only hours at the set current."""
         t0, wall0 = self.t_h(), time.monotonic()
         if stress_is_on:
             self._stop_clock()
@@ -336,9 +360,14 @@ class ChannelRunner(threading.Thread):
                 self._check_abort()
                 self._step(name, label)
         finally:
-            if stress_is_on and self._abort_reason is None:
+            if stress_is_on and restore and self._abort_reason is None:
                 self._stress_on()
-            off_h = self._restart_clock() if stress_is_on else 0.0
+            if not stress_is_on:
+                off_h = 0.0
+            elif restore:
+                off_h = self._restart_clock()
+            else:  # the stress stays off: stress time stands still to the end
+                off_h = self.clock.hours() - self._off_since
         self.interrupted_h += off_h
         self._event("interruption", steps=names, label=label, at_h=t0, off_h=off_h,
                     wall_s=time.monotonic() - wall0, stress_was_on=stress_is_on)

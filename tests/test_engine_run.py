@@ -47,23 +47,26 @@ def test_study_reaches_milestones_and_records_everything(tmp_path):
         assert 0.49 < s[-3:, 3].mean() / t50["detail"]["l0"] < 0.505
         # L0 is the same as the offline analysis takes from the stored trace.
         assert t50["detail"]["l0"] == pytest.approx(lifetimes(s[:, 0], s[:, 3]).l0, rel=1e-9)
-        # Checkpoints at 0, 0.5 and 1 h (the stop at 1.5 h comes first): J–V–L with luminance on
-        # every point, C–V, EL spectra, lock-in PL.
+        # Checkpoints at 0, 0.5, 1 and 1.5 h, the last one as the channel stops on its max_time:
+        # J–V–L with luminance on every point, C–V, EL spectra, lock-in PL.
         jv = run.sweeps("red-100", "jv")
-        assert len(jv) == 3 and jv[0]["x"].size == 21
+        assert len(jv) == 4 and jv[0]["x"].size == 21
         assert jv[-1]["y"][-1] > 50 and jv[-1]["z"][-1] > 1000 and np.all(np.isfinite(jv[0]["z"]))
         cv = run.sweeps("red-100", "cv")
-        assert len(cv) == 3 and np.all(cv[0]["y"] > 0)
+        assert len(cv) == 4 and np.all(cv[0]["y"] > 0)
         el = run.spectra("red-100", "el")
-        assert len(el) == 3 and 600 < el[0]["wavelength_nm"][np.argmax(el[0]["counts"])] < 650
+        assert len(el) == 4 and 600 < el[0]["wavelength_nm"][np.argmax(el[0]["counts"])] < 650
+        assert el[-1]["counts"].max() > 0.5 * el[-2]["counts"].max()  # under the stress
         pl = run.readings("red-100", "pl")
-        assert len(pl) == 3 and all(r["x"] > 0 for r in pl)
+        assert len(pl) == 4 and all(r["x"] > 0 for r in pl)
+        # ... after the EL and PL that run under the stress (2–3 device-min at 3000x).
+        assert 1.5 <= run.samples("red-100")[-1, 0] <= jv[-1]["t_h"] < 1.6
         assert len(run.spectra("blue-200", "el")) >= 2  # checkpoints plus the T90 action
         # Interruptions are timed, and stress time stands still during them: each is stamped at
         # the stress time it began, with the device hours it took apart.
         gaps = run.events("red-100", "interruption")
         stressed = [e for e in gaps if e["detail"]["stress_was_on"]]
-        assert len(gaps) == 3 and len(stressed) == 2
+        assert len(gaps) == 4 and len(stressed) == 3
         assert all(e["detail"]["off_h"] > 0 and e["t_h"] - e["detail"]["at_h"] < 0.01
                    for e in stressed)
         state = run.channel("red-100").state
@@ -235,7 +238,7 @@ def _voltage_channel(name: str, pixel: int, **extra) -> dict:
 
 def test_constant_voltage_stress_ramps_in_volts_and_stops_an_open_pixel(tmp_path):
     data = study([_voltage_channel("cv-1", 1, stop={"max_time": "1.5 h"},
-                                   checkpoints={"every": "30 min", "measure": ["jvl"]}),
+                                   checkpoints={"every": "40 min", "measure": ["jvl"]}),
                   _voltage_channel("cv-open", 2, stop={"max_time": "1.5 h"})],
                  ["blue-znsete"] * 2)
     data["station"]["virtual"]["faults"] = ["open@0.5:smu2"]  # bench hours
@@ -246,7 +249,7 @@ def test_constant_voltage_stress_ramps_in_volts_and_stops_an_open_pixel(tmp_path
         s = run.samples("cv-1")
         assert np.allclose(s[:, 2], 3.3, atol=5e-3)  # the voltage is held ...
         assert np.all(s[:, 1] > 5) and s[0, 1] != s[-1, 1]  # ... and the current is measured
-        assert len(run.sweeps("cv-1", "jv")) == 3  # 0, 0.5 and 1 h: interruptions as usual
+        assert len(run.sweeps("cv-1", "jv")) == 3  # 0, 40 and 80 min: interruptions as usual
         (started,) = run.events("cv-1", "started")
         assert started["detail"]["mode"] == "voltage" and started["detail"]["level"] == 3.3
         (open_stop,) = run.events("cv-open", "runaway")
