@@ -115,6 +115,9 @@ class Resilient:
         self._identity = ""
         self._journal: dict[str, tuple[str, tuple, dict]] = {}
         self._call_started = time.time()   # wall time the present call began
+        # When the last call's successful attempt began (monotonic): a reading retried for
+        # seconds was taken then, not when the call began.
+        self.last_attempt_started = time.monotonic()
         self._polled = time.monotonic()    # when the error queue was last read
 
     # ---------------------------------------------------------------- public
@@ -159,9 +162,11 @@ class Resilient:
             return lambda *a, **k: self.call(attribute, *a, **k)
         return self.get(attribute)
 
-    def poll_errors(self) -> None:
-        """Read the error queue now (each entry an event). A fault doing so is an event too, and
-        the next call reconnects: a poll never raises."""
+    def poll_errors(self, reconnect: bool = True) -> None:
+        """Read the error queue now (each entry an event). A fault doing so is an event too,
+        and the instrument is reconnected and put back at once (a reboot the poll met would
+        otherwise leave a pixel dark until the next call, and a sample taken meanwhile would
+        read no light): a poll never raises."""
         with self._lock:
             if self._driver is None:
                 return
@@ -171,12 +176,15 @@ class Resilient:
             except Exception as exc:
                 self._emit(classify(exc) or "garbled", f"error queue: {exc}")
                 self._drop()
+                if reconnect:
+                    with contextlib.suppress(InstrumentFault):
+                        self._run("reconnect", lambda driver: driver, (), {})
 
     def close(self) -> None:
         with self._lock:
             if self._driver is None and self._identity:
                 self._final_poll()
-            self.poll_errors()  # the last errors it holds go into the record
+            self.poll_errors(reconnect=False)  # the last errors it holds go into the record
             self._drop()
 
     def _final_poll(self) -> None:
@@ -200,7 +208,9 @@ class Resilient:
                 try:
                     if self._driver is None:
                         self._connect(attempt)
+                    began = time.monotonic()
                     result = action(self._driver)
+                    self.last_attempt_started = began
                     if what in CONFIG_SLOTS:
                         slot = CONFIG_SLOTS[what](args)
                         self._journal.pop(slot, None)

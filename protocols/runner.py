@@ -240,12 +240,16 @@ class ChannelRunner(threading.Thread):
         """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
         v, i, compliance = self.smu.read_vi()
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
-            t0, wall0 = self.t_h(), time.time()
+            asked = time.monotonic()
             i_pd = self.pd.read_photocurrent(average=average)
-            # The sample is stamped at the middle of the light reading, not before the V-I read
-            # that precedes it: at a high speed-up (or a long integration) those differ by
-            # device-minutes, which is a T90's error on a fast-decaying pixel.
-            t, wall = (t0 + self.t_h()) / 2, (wall0 + time.time()) / 2
+            # The sample is stamped at the middle of the light reading (of its last attempt,
+            # if it was retried), not before the V-I read that precedes it: at a high speed-up
+            # (or a long integration) those differ by device-minutes, a T90's error on a
+            # fast-decaying pixel; a retried L0 read was once stamped 9 device-hours early.
+            done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
+            began = max(asked, getattr(self.pd, "last_attempt_started", asked))
+            half_s = max(done - began, 0.0) / 2
+            t, wall = t_done - self.clock.hours_of(half_s), wall_done - half_s
         lum = i_pd * self.ch.cd_m2_per_A
         self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd,
                                 wall=wall))

@@ -152,3 +152,15 @@ def test_a_trace_that_never_rises_has_its_maximum_at_l0():
     assert lt.l_max == lt.l0 and lt.t_peak_h == 0.0
     assert lt.from_max == lt.from_l0
     assert lt.from_max[0.9] == pytest.approx(10 * (-np.log(0.9)) ** (1 / 0.6), rel=0.02)
+
+
+def test_a_dark_reading_just_before_a_gap_is_not_a_crossing():
+    """Regression (soak): a sample read while a rebooted source-meter was off (L = 0) was the
+    last of its piece before the hold-off gap, and the running median, which repeated the end
+    sample, kept it: a blue T50 came out at 471 h instead of ~740 h."""
+    t = np.arange(0, 600) / 60.0
+    y = _stretched(t)
+    y[90] = 0.0  # at 1.5 h, L/L0 = 0.75
+    gap = (t > t[90] + 1e-9) & (t < t[90] + 10 / 60)
+    lt = lifetimes(t, y, exclude=gap)
+    assert lt.from_l0[0.5] == pytest.approx(10 * (-np.log(0.5)) ** (1 / 0.6), rel=5e-3)

@@ -165,3 +165,33 @@ def test_output_on_before_its_compliance_is_recorded_as_a_violation(bench, smu):
     assert smu.ask("*OPC?") == "1"
     (found,) = bench.safety_violations()["smu1"]
     assert "before its compliance was set" in found
+
+
+def test_an_abort_reaches_a_meter_armed_on_the_trigger_link_at_once(bench):
+    """Regression (soak): a photodiode meter left armed by a J–V cut short held the instrument
+    for the link's 10-s timeout, so every reconnect's :ABOR waited behind it and the next light
+    readings timed out for seconds. A real 2400 takes :ABOR while it waits for triggers."""
+    import threading
+    import time
+
+    def meter():
+        return Keithley2400(bench.resources["pd1"], read_termination="\n",
+                            write_termination="\n", timeout=5000)
+
+    armed = meter()
+    armed.write(":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:TRAC:POIN 5;"
+                ":TRAC:FEED SENS;:TRAC:FEED:CONT NEXT;:TRIG:COUN 5;:TRIG:SOUR TLIN;:OUTP ON")
+    assert armed.ask("*OPC?") == "1"
+    waiting = threading.Thread(target=lambda: armed.write(":INIT"), daemon=True)
+    waiting.start()
+    time.sleep(0.2)  # the INIT now waits on the link for triggers that never come
+    other = meter()  # the engine's reconnect
+    start = time.perf_counter()
+    other.write(":ABOR;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV")
+    assert other.ask("*OPC?") == "1"
+    assert time.perf_counter() - start < 1.0  # not the link's 10 s
+    values = other.values(":READ?")
+    assert len(values) == 5 and abs(values[1]) < 1e-9  # a point reading again (a dark pixel)
+    assert other.ask(":SYST:ERR?").startswith("0,")  # an abort is no trigger deadlock
+    other.adapter.close()
+    armed.adapter.close()

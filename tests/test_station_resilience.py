@@ -240,3 +240,30 @@ def test_leaving_a_station_on_an_exception_ramps_every_output_off():
     assert down[-1] == 0.0 and len(down) >= 8, "ramped down, not dropped"
     assert all(b <= a for a, b in itertools.pairwise(down))
     assert bench.rig.sites[0].present_j() == 0.0
+
+
+def test_a_reboot_met_by_the_error_poll_is_put_right_at_once(station):
+    """Regression (soak): a reboot struck the error poll, which dropped the link and left the
+    next call to reconnect, so the sample taken in between read a dark pixel (L = 0)."""
+    smu = stress(station)
+    station.bench.inject("reboot@0:smu1")
+    smu.poll_errors()  # its :SYST:ERR? is the transaction the reboot strikes
+    seen = kinds(station)
+    assert "reboot-detected" in seen and "reconfigured" in seen
+    # Lit again before any further call: the bench's own view of the pixel.
+    assert station.bench.rig.sites[0].present_j() == pytest.approx(100.0)
+    assert_back_in_configured_state(station, smu)
+
+
+def test_a_retried_call_says_when_its_successful_attempt_began(station):
+    """The runner stamps a light reading at its last attempt: a reading retried for seconds
+    (an L0 read met a blocked meter) was stamped 9 device-hours early in the soak."""
+    import time
+
+    pd = station["pd1"]
+    pd.read_photocurrent()
+    station.bench.inject("timeout@0:pd1")
+    asked = time.monotonic()
+    pd.read_photocurrent()
+    assert "timeout" in kinds(station)
+    assert pd.last_attempt_started - asked >= 0.3  # after the 300-ms timeout, not at the ask

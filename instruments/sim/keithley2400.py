@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 import struct
+import threading
 import time
 
 from .loads import Load
@@ -68,6 +69,8 @@ class Keithley2400Sim:
         self.last: list[list[float]] = []
         self._t_on = time.monotonic()
         self._link_armed_at: int | None = None
+        self._aborted = threading.Event()  # an :ABOR that arrived while armed on the link
+        self._link_waiting = False  # an INIT is waiting for the link's triggers
         # Safety audit: the compliance limits written since the last reset, and every time the
         # output went on before the limit of its source function was written.
         self._limits_written: set[str] = set()
@@ -193,6 +196,14 @@ class Keithley2400Sim:
         t.setting(":ROUTe:TERMinals", s, "terminals",
                   lambda c: c.choice({"FRONt": "FRON", "REAR": "REAR"}))
         t.setting(":DISPlay:ENABle", s, "display", onoff, b)
+
+    def interrupt(self) -> None:
+        """An :ABOR on the bus reaches the trigger model at once, even while the meter waits
+        for triggers on the link (a real 2400 stays responsive there); the server calls this
+        before the message queues for the instrument."""
+        if self._link_waiting and hasattr(self.load, "wake_link"):
+            self._aborted.set()
+            self.load.wake_link()
 
     def handle(self, message: str) -> bytes | None:
         reply = self.tree.execute(message)
@@ -328,7 +339,16 @@ class Keithley2400Sim:
     def _acquire_linked(self, count: int) -> list[list[float]]:
         """Armed on the trigger link: one reading per trigger from the other source-meter, taken
         at that step's drive. Only triggers sent after the link was selected count."""
-        drives = self.load.trigger_in(self._link_armed_at, LINK_TIMEOUT_S)
+        self._aborted.clear()
+        self._link_waiting = True
+        try:
+            drives = self.load.trigger_in(self._link_armed_at, LINK_TIMEOUT_S,
+                                          self._aborted.is_set)
+        finally:
+            self._link_waiting = False
+        if self._aborted.is_set():
+            self._aborted.clear()
+            return []  # aborted: the trigger model went back to idle, nothing stored
         if drives is None:
             raise ScpiError((-214, "Trigger deadlock"), "no trigger arrived on the link")
         self._link_armed_at = self.load.link_generation()  # the next INIT waits for new triggers

@@ -7,6 +7,7 @@ simulation knows nothing about QLEDs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 from .rig import Rig, Route, Site
@@ -86,9 +87,13 @@ class PhotodiodeLoad:
     def link_generation(self) -> int:
         return self.site.link.generation
 
-    def trigger_in(self, after_generation: int, timeout_s: float) -> list[float] | None:
+    def trigger_in(self, after_generation: int, timeout_s: float,
+                   cancelled: Callable[[], bool] = lambda: False) -> list[float] | None:
         """Wait for the source-meter's triggers: the drive (mA/cm²) at each."""
-        return self.site.link.wait(after_generation, timeout_s)
+        return self.site.link.wait(after_generation, timeout_s, cancelled)
+
+    def wake_link(self) -> None:
+        self.site.link.wake()
 
     def current_at(self, volts: float) -> float:
         exponent = min(volts / self.THERMAL_V, 700.0)

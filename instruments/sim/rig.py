@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -101,12 +102,21 @@ class TriggerLink:
             self._drives = list(drives_ma_cm2)
             self._cond.notify_all()
 
-    def wait(self, after_generation: int, timeout_s: float) -> list[float] | None:
-        """The drives of the first sequence published after ``after_generation``, or None."""
+    def wait(self, after_generation: int, timeout_s: float,
+             cancelled: Callable[[], bool] = lambda: False) -> list[float] | None:
+        """The drives of the first sequence published after ``after_generation``, or None (no
+        sequence in time, or ``cancelled`` became true: the waiting meter was aborted)."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._generation > after_generation, timeout_s):
+            self._cond.wait_for(lambda: self._generation > after_generation or cancelled(),
+                                timeout_s)
+            if cancelled() or self._generation <= after_generation:
                 return None
             return list(self._drives)
+
+    def wake(self) -> None:
+        """Make every waiter look again at whether it was cancelled."""
+        with self._cond:
+            self._cond.notify_all()
 
 
 class Route(str, Enum):

@@ -35,12 +35,18 @@ class _Handler(socketserver.BaseRequestHandler):
         self.connection = self.request
         server: InstrumentServer = self.server  # type: ignore[assignment]
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with server.lock:
+        with server.connections_lock:  # not the device's lock, which a busy INIT holds
             server.connections.add(self.connection)
+        # A controller that reconnects has given up on what it was waiting for: as the device
+        # clear a GPIB controller sends then, a new connection ends a wait on the trigger link
+        # (a real 2400 would otherwise wait for triggers for ever; the bench gave up after 10 s,
+        # and every reading in between timed out).
+        if hasattr(server.device, "interrupt"):
+            server.device.interrupt()
 
     def finish(self) -> None:
         server: InstrumentServer = self.server  # type: ignore[assignment]
-        with server.lock:
+        with server.connections_lock:
             server.connections.discard(self.connection)
         super().finish()
 
@@ -76,6 +82,8 @@ class _Handler(socketserver.BaseRequestHandler):
         if fault is FaultKind.REBOOT:
             server.reboot()
             return False
+        if message.lstrip().upper().startswith(":ABOR") and hasattr(server.device, "interrupt"):
+            server.device.interrupt()  # device clear / abort does not queue behind a busy INIT
         with server.lock:
             if server.timing is not None:
                 server.timing.wait(server.timing.message_s)
@@ -104,7 +112,8 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
         self.name = name
         self.injector = injector
         self.on_pixel_fault = on_pixel_fault
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the instrument: one message at a time
+        self.connections_lock = threading.Lock()
         self.connections: set[socket.socket] = set()
         super().__init__((host, port), _Handler)
         # A short poll keeps stop() quick: shutdown() waits for the serve loop's next poll.
@@ -125,7 +134,7 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
 
     def reboot(self) -> None:
         """Power-cycle the instrument: settings lost, output off, every connection dropped."""
-        with self.lock:
+        with self.lock, self.connections_lock:
             self.device.reset()
             for conn in list(self.connections):
                 with contextlib.suppress(OSError):
@@ -133,7 +142,7 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
 
     def stop(self) -> None:
         self.shutdown()
-        with self.lock:
+        with self.connections_lock:
             for conn in list(self.connections):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)

@@ -87,6 +87,15 @@ def gap_free(t: np.ndarray, factor: float = 3.0) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
+def despike(y: np.ndarray) -> np.ndarray:
+    """A 5-point running median, mirrored at the ends: with the end sample repeated instead, a
+    wild last reading before a gap (a pixel found dark after a reboot) survived as its own
+    median."""
+    if len(y) < 3:
+        return y
+    return median_filter(y, size=min(5, len(y) - (1 - len(y) % 2)), mode="mirror")
+
+
 def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
     out = np.empty_like(y)
     for piece in pieces:
@@ -151,8 +160,7 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     # indices would bend the curve across a gap as if no time had passed. The blue T90, which
     # fires a J–V and so a hold-off right after it, came out 6 % early that way at 200 mA/cm².
     pieces = gap_free(t)
-    despiked = piecewise(lambda v: median_filter(v, size=min(5, len(v)), mode="nearest"),
-                         y, pieces)
+    despiked = piecewise(despike, y, pieces)
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
     heavy = piecewise(lambda v: smooth(v, heavy_n, 1), despiked, pieces)
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
