@@ -312,6 +312,8 @@ class Resilient:
                 self._emit("garbled", f"error queue: {exc}", attempt)
                 return
             if int(code) == 0:
+                if "no error" not in str(message).lower():  # "0,..." with anything but that
+                    self._emit("garbled", f"error queue: {code},{message!r}", attempt)
                 return
             self._emit("device-error", f"{code},{message}", attempt)
 

@@ -250,30 +250,75 @@ def write_fault_log(faults: list[FaultRecord], path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the checks
-def match_faults(faults: list[FaultRecord], events: list[dict], slack_s: float = 0.05
-                 ) -> list[FaultRecord]:
-    """The bench's faults that no fault event in the run file answers (each event answers one
-    fault: same instrument, a kind the fault can be seen as, no earlier than the fault)."""
+def match_faults(faults: list[FaultRecord], events: list[dict], slack_s: float = 0.05,
+                 window_s: float = 60.0) -> list[FaultRecord]:
+    """The bench's faults that no fault event in the run file answers: each event answers one
+    fault of the same instrument, of a kind the fault can be seen as, no earlier than the fault
+    and within ``window_s`` of it. The pairing is a maximum matching (a greedy one in time
+    order let a reboot take the timeout a later timeout needed, and the shift ran down the
+    whole run). An injected error entry that a reboot of the same instrument wiped before the
+    next error-queue read (within ERROR_POLL_S) could never be seen, and is not asked for."""
     by_instrument: dict[str, list[tuple[float, str]]] = {}
     for e in events:
         d = e["detail"]
         by_instrument.setdefault(d.get("instrument", ""), []).append((e["wall"], d.get("fault")))
-    for seen in by_instrument.values():
-        seen.sort()
-    used: set[tuple[str, int]] = set()
     missing = []
-    for f in sorted(faults, key=lambda r: r.wall_time):
-        if f.kind not in SEEN_AS:
-            continue
-        seen = by_instrument.get(f.instrument, [])
-        hit = next((i for i, (wall, kind) in enumerate(seen)
-                    if (f.instrument, i) not in used and wall >= f.wall_time - slack_s
-                    and kind in SEEN_AS[f.kind]), None)
-        if hit is None:
-            missing.append(f)
-        else:
-            used.add((f.instrument, hit))
-    return missing
+    mine: dict[str, list[FaultRecord]] = {}
+    for f in faults:
+        if f.kind in SEEN_AS:
+            mine.setdefault(f.instrument, []).append(f)
+    for instrument, fs in mine.items():
+        fs.sort(key=lambda r: r.wall_time)
+        seen = sorted(by_instrument.get(instrument, []))
+        wiped = _wiped_errors(fs)
+        wanted = [f for i, f in enumerate(fs) if i not in wiped]
+        missing += _unmatched(wanted, seen, slack_s, window_s)
+    return sorted(missing, key=lambda r: r.wall_time)
+
+
+def _wiped_errors(fs: list[FaultRecord]) -> set[int]:
+    from instruments.resilience import ERROR_POLL_S
+
+    out = set()
+    for i, f in enumerate(fs):
+        if f.kind is FaultKind.ERROR and any(
+                g.kind is FaultKind.REBOOT and 0 <= g.wall_time - f.wall_time <= ERROR_POLL_S
+                for g in fs[i + 1:i + 20]):
+            out.add(i)
+    return out
+
+
+def _unmatched(faults: list[FaultRecord], seen: list[tuple[float, str]], slack_s: float,
+               window_s: float) -> list[FaultRecord]:
+    """Kuhn's augmenting paths over faults → events (both in time order)."""
+    import bisect
+
+    walls = [w for w, _ in seen]
+    options = []
+    for f in faults:
+        lo = bisect.bisect_left(walls, f.wall_time - slack_s)
+        hi = bisect.bisect_right(walls, f.wall_time + window_s)
+        options.append([j for j in range(lo, hi) if seen[j][1] in SEEN_AS[f.kind]])
+    owner: dict[int, int] = {}
+
+    def place(i: int, visited: set[int]) -> bool:
+        for j in options[i]:
+            if j in visited:
+                continue
+            visited.add(j)
+            if j not in owner or place(owner[j], visited):
+                owner[j] = i
+                return True
+        return False
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10 * len(faults) + 100))
+    try:
+        placed = {i for i in range(len(faults)) if place(i, set())}
+    finally:
+        sys.setrecursionlimit(limit)
+    return [f for i, f in enumerate(faults) if i not in placed]
 
 
 def memory_check(rss: list[tuple[float, int]], start: float, end: float,

@@ -378,3 +378,35 @@ def test_lockin_reports_errors_from_its_event_status_register():
         code, message = inst.next_error
         assert code == 32 and "32" in message
         assert inst.next_error == (0, "No error")
+
+
+@pytest.mark.parametrize("reply", ["1#", "@", "0"])
+def test_a_garbled_operation_complete_is_refused(reply):
+    """Regression (soak): '*OPC?' replies were not read, so a garbled one went unseen."""
+    with expected_protocol(Keithley2400, [K_INIT, (STATE_QUERY, "0;CURR;0;0"),
+                                         (":OUTP OFF;*OPC?", reply)],
+                           connection_attributes=K_CONN) as inst, \
+            pytest.raises(ValueError, match="answered"):
+        inst.output_off()
+
+
+def test_garbage_in_a_reading_field_the_caller_drops_is_refused():
+    """Regression (soak): pymeasure's values() keeps a field it cannot read as a string, so a
+    garbled resistance or time field of a photodiode reading passed unseen."""
+    with expected_protocol(Keithley2400Photodetector, [
+            K_INIT, PD_SETUP, (":READ?", "+0.0E+00,-1.2E-05,+9.9E+3#,+1.0E+00,+0.0E+00")],
+            connection_attributes=K_CONN) as inst, pytest.raises(ValueError):
+        inst.read_photocurrent()
+
+
+def test_a_garbled_no_error_reply_is_an_event():
+    """Regression (soak): '0,"No e%ror"' parsed as code 0 and passed as no error."""
+    from instruments.resilience import Resilient
+
+    events = []
+    with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", '0,"No e%ror"')],
+                           connection_attributes=K_CONN) as inst:
+        r = Resilient("smu1", lambda: inst, listener=events.append)
+        r._driver, r._identity = inst, "test"
+        r.poll_errors(reconnect=False)
+    assert [e.kind for e in events] == ["garbled"]

@@ -8,7 +8,7 @@ from pymeasure.instruments.agilent import AgilentE4980
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from ..roles import ImpedanceSweep
-from .formats import scpi_list
+from .formats import completed, scpi_list
 
 LIST_MAX = 201
 
@@ -47,7 +47,7 @@ class AgilentE4980A(AgilentE4980):
                 chunk = bias_v[start:start + LIST_MAX]
                 self.list_bias_voltage = chunk
                 self.write(":TRIG:IMM")
-                self.ask("*OPC?")
+                completed(self)
                 data = np.array(self.values(":FETC?"), dtype=float).reshape(-1, 4)
                 c.extend(data[:, 0])
                 g.extend(data[:, 1])

@@ -8,3 +8,20 @@ from collections.abc import Iterable
 def scpi_list(values: Iterable[float]) -> str:
     """A SCPI numeric list: ``0,0.5,1`` (six significant digits, no spaces)."""
     return ",".join(f"{float(v):.6g}" for v in values)
+
+
+def completed(inst, message: str = "*OPC?") -> None:
+    """Send ``message`` (ending in ``*OPC?``) and check that the instrument answered 1: a garbled
+    answer is a fault to retry, not a go-ahead to take silently."""
+    reply = inst.ask(message).strip()
+    if reply.rpartition(";")[2] != "1":
+        raise ValueError(f"{inst.name}: {message.rpartition(';')[2]} answered {reply!r}")
+
+
+def numbers(inst, query: str, count: int) -> list[float]:
+    """``count`` comma-separated numbers, every one of them checked: pymeasure's ``values`` keeps
+    a field it cannot read as a string, so garbage in a field the caller drops went unseen."""
+    fields = inst.ask(query).strip().split(",")
+    if len(fields) != count:
+        raise ValueError(f"{inst.name}: {query} gave {len(fields)} fields, expected {count}")
+    return [float(f) for f in fields]

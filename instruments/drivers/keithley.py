@@ -22,7 +22,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
 from ..roles import Sweep
-from .formats import scpi_list
+from .formats import completed, numbers, scpi_list
 
 BUFFER_MAX = 2500
 LIST_MAX = 100
@@ -142,7 +142,7 @@ class Keithley2400(_PymeasureKeithley2400):
             self.write(f":SOUR:{func} 0;:OUTP ON")
             level = 0.0
         ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target, step, dwell_s)
-        self.ask("*OPC?")  # a write returns when sent: return only once the level is applied
+        completed(self)  # a write returns when sent: return only once the level is applied
 
     def _source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
@@ -155,7 +155,7 @@ class Keithley2400(_PymeasureKeithley2400):
         return bool(int(float(on))), mode, float(amps if mode == "current" else volts)
 
     def read_vi(self) -> tuple[float, float, bool]:
-        v, i, *_, status = self.values(":READ?")
+        v, i, *_, status = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
         v, i, status = checked_reading(float(v), float(i), float(status))
         return v, i, bool(status & STATUS_COMPLIANCE)
 
@@ -166,7 +166,7 @@ class Keithley2400(_PymeasureKeithley2400):
             func = _FUNCS[mode]
             step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
             ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0, step, dwell)
-        self.ask(":OUTP OFF;*OPC?")  # return only once the output is really off
+        completed(self, ":OUTP OFF;*OPC?")  # return only once the output is really off
 
     @property
     def output_enabled(self) -> bool:
@@ -205,8 +205,8 @@ class Keithley2400(_PymeasureKeithley2400):
                 # advice for speed; drift over a sweep of seconds is negligible). *OPC? answers
                 # once the chunk is in the buffer.
                 prefix = f"{setup};" if setup else ""
-                self.ask(f"{prefix}{source};:TRIG:COUN {chunk.size};"
-                         f":SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?")
+                completed(self, f"{prefix}{source};:TRIG:COUN {chunk.size};"
+                          f":SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?")
                 setup = ""  # later chunks add to the same buffer
         data = self._read_buffer_binary(n, elements=3)
         # Leave the instrument as a point-by-point user expects it: one reading per trigger.
@@ -316,7 +316,7 @@ class Keithley2450(_PymeasureKeithley2450):
         if not self.output_enabled:
             self.write(":SOUR:CURR 0;:OUTP ON")
         ramp(self._set_current, float(self.ask(":SOUR:CURR?")), target_a, step_a, dwell_s)
-        self.ask("*OPC?")
+        completed(self)
 
     def _set_current(self, amps: float) -> None:
         self.write(f":SOUR:CURR {amps:g}")
@@ -334,13 +334,13 @@ class Keithley2450(_PymeasureKeithley2450):
         if not self.output_enabled:
             self.write(":SOUR:VOLT 0;:OUTP ON")
         ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), target_v, step_v, dwell_s)
-        self.ask("*OPC?")
+        completed(self)
 
     def _set_voltage(self, volts: float) -> None:
         self.write(f":SOUR:VOLT {volts:g}")
 
     def read_vi(self) -> tuple[float, float, bool]:
-        v, i = (float(x) for x in self.values(':READ? "defbuffer1", READ, SOUR'))
+        v, i = numbers(self, ':READ? "defbuffer1", READ, SOUR', 2)
         v, i, _ = checked_reading(v, i)
         limit = self._compliance_v
         return v, i, bool(limit is not None and abs(v) >= 0.999 * limit)
@@ -352,7 +352,7 @@ class Keithley2450(_PymeasureKeithley2450):
             else:  # benchtop voltage sourcing: down in 0.1 V steps, never a jump
                 ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), 0.0, 0.1, 0.0)
         self.write(":OUTP OFF")
-        self.ask("*OPC?")
+        completed(self)
 
     def shutdown(self) -> None:
         self.output_off()
@@ -365,10 +365,10 @@ class Keithley2450(_PymeasureKeithley2450):
                               else ("CURR", "VOLT", "VLIM"))
         budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
         with Keithley2400._TimeoutScope(self, budget):
-            self.ask(f':OUTP OFF;:SOUR:FUNC {func};:SOUR:{func}:{limit} {compliance:g};'
+            completed(self, f':OUTP OFF;:SOUR:FUNC {func};:SOUR:{func}:{limit} {compliance:g};'
                      f':SENS:FUNC "{other}";:SENS:{other}:NPLC {nplc:g};'
                      f':SOUR:LIST:{func} {scpi_list(points)};:TRAC:CLE "defbuffer1";'
-                     f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
+                      f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
             payload = 8 * 2 * n
             raw = read_block_verified(
                 self, f':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, {n}, "defbuffer1", SOUR, '

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .formats import completed, numbers
 from .keithley import (
     DEFAULT_ELEMENTS,
     POINT_MODE,
@@ -47,23 +48,24 @@ class Keithley2400Photodetector(Keithley2400):
             self.write(":SENS:AVER OFF")
 
     def _photocurrent(self) -> float:
-        v, i, *_ = self.values(":READ?")
+        v, i, *_ = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
         return -checked_reading(float(v), float(i))[1]
 
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
         the pixel's source-meter (``Keithley2400.sweep(..., trigger_link=True)``)."""
         n = sweep_points(np.zeros(points)).size
-        self.ask(f":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC {nplc:g};"
-                 f":FORM:ELEM {SWEEP_ELEMENTS};:TRAC:CLE;:TRAC:POIN {n};:TRAC:FEED SENS;"
-                 f":TRAC:FEED:CONT NEXT;:TRIG:COUN {n};:TRIG:SOUR TLIN;:OUTP ON;*OPC?")
+        completed(self, f":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;"
+                  f":SENS:CURR:NPLC {nplc:g};:FORM:ELEM {SWEEP_ELEMENTS};:TRAC:CLE;"
+                  f":TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT;:TRIG:COUN {n};"
+                  f":TRIG:SOUR TLIN;:OUTP ON;*OPC?")
         self._biased = True
         self.write(":INIT")
 
     def fetch_linked(self, points: int, timeout_s: float = 30.0) -> np.ndarray:
         """The photocurrents (A) of an armed acquisition, once every trigger has come."""
         with self._timeout(timeout_s):
-            self.ask("*OPC?")
+            completed(self)
         self._biased = False  # until the read mode is back, the next reading sets it up
         data = self._read_buffer_binary(points, elements=3)
         self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
