@@ -41,3 +41,26 @@ def test_short_crash_test_loses_nothing_and_records_every_gap(tmp_path):
     for name in ("kills, then the run completes", "SQLite integrity check",
                  "committed samples lost", "gaps recorded"):
         assert _check(result, name).ok, (name, _check(result, name).measured)
+
+
+def test_faults_are_paired_with_events_as_a_maximum_matching():
+    """Regression: a greedy pairing in time order let a reboot take the timeout event a later
+    timeout needed, and in the full soak the shift ran on until 20 faults were 'unmatched'."""
+    from instruments.sim.faults import FaultKind, FaultRecord
+    from protocols.soak import match_faults
+
+    def fault(t, kind):
+        return FaultRecord(t, 0.0, "pd1", kind, ":READ?")
+
+    def event(t, kind):
+        return {"wall": t, "detail": {"instrument": "pd1", "fault": kind}}
+
+    faults = [fault(0.0, FaultKind.REBOOT), fault(0.1, FaultKind.TIMEOUT)]
+    events = [event(0.2, "timeout"), event(0.3, "reboot-detected")]
+    assert match_faults(faults, events) == []
+    assert len(match_faults(faults, events[:1])) == 1  # one event answers one fault
+    # An injected error entry that a reboot wiped before the next error-queue read cannot be
+    # seen by anyone; an error entry with no reboot after it must be.
+    wiped = [fault(1.0, FaultKind.ERROR), fault(2.0, FaultKind.REBOOT)]
+    assert match_faults(wiped, [event(2.2, "timeout")]) == []
+    assert match_faults(wiped[:1], []) == wiped[:1]
