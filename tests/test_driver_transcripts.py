@@ -66,7 +66,7 @@ def test_keithley2400_linear_sweep_protocol():
             (":OUTP OFF;:SOUR:FUNC VOLT;:SENS:CURR:PROT 0.1;:SENS:CURR:NPLC 1;:SOUR:DEL 0;"
              ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
              ":TRAC:FEED:CONT NEXT;:SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;"
-             ":SOUR:SWE:POIN 3;:TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
+             ":SOUR:SWE:POIN 3;:TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;:OUTP OFF;*OPC?", "1"),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
@@ -85,7 +85,7 @@ def test_keithley2400_non_linear_sweep_uses_lists():
             (":OUTP OFF;:SOUR:FUNC CURR;:SENS:VOLT:PROT 8;:SENS:VOLT:NPLC 0.1;:SOUR:DEL 0.001;"
              ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
              ":TRAC:FEED:CONT NEXT;:SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;"
-             ":TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?", "1"),
+             ":TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;:OUTP OFF;*OPC?", "1"),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
             (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
@@ -280,7 +280,7 @@ def test_keithley2450_sweep_protocol():
     with expected_protocol(Keithley2450, [
             (':OUTP OFF;:SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.05;:SENS:FUNC "CURR";'
              ':SENS:CURR:NPLC 0.1;:SOUR:LIST:VOLT 0,3;:TRAC:CLE "defbuffer1";'
-             ':SOUR:SWE:VOLT:LIST 1, 0;:OUTP ON;:INIT;*WAI;*OPC?', "1"),
+             ':SOUR:SWE:VOLT:LIST 1, 0;:OUTP ON;:INIT;*WAI;:OUTP OFF;*OPC?', "1"),
             (':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ',
              block + b"\n"),
             (':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ',

@@ -205,8 +205,14 @@ class Keithley2400(_PymeasureKeithley2400):
                 # advice for speed; drift over a sweep of seconds is negligible). *OPC? answers
                 # once the chunk is in the buffer.
                 prefix = f"{setup};" if setup else ""
+                # After the last chunk the output goes off in the same message: a 2400 holds
+                # commands sent during a sweep and runs them the moment it ends. Sent after the
+                # *OPC? answer instead, it left the pixel at the sweep's top point (220 mA/cm²,
+                # say) for a round trip and the buffer read: at 6000x under load, tens of
+                # stress-hours of a blue pixel at its stress current, every sweep.
+                off = ":OUTP OFF;" if chunk is chunks[-1] else ""
                 completed(self, f"{prefix}{source};:TRIG:COUN {chunk.size};"
-                          f":SYST:AZER ONCE;:OUTP ON;:INIT;*OPC?")
+                          f":SYST:AZER ONCE;:OUTP ON;:INIT;{off}*OPC?")
                 setup = ""  # later chunks add to the same buffer
         data = self._read_buffer_binary(n, elements=3)
         # Leave the instrument as a point-by-point user expects it: one reading per trigger.
@@ -368,7 +374,8 @@ class Keithley2450(_PymeasureKeithley2450):
             completed(self, f':OUTP OFF;:SOUR:FUNC {func};:SOUR:{func}:{limit} {compliance:g};'
                      f':SENS:FUNC "{other}";:SENS:{other}:NPLC {nplc:g};'
                      f':SOUR:LIST:{func} {scpi_list(points)};:TRAC:CLE "defbuffer1";'
-                      f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;*OPC?')
+                       f':SOUR:SWE:{func}:LIST 1, {delay_s:g};:OUTP ON;:INIT;*WAI;:OUTP OFF;'
+                      f'*OPC?')  # off the moment the sweep ends, as on the 2400
             payload = 8 * 2 * n
             raw = read_block_verified(
                 self, f':FORM:DATA REAL;:FORM:BORD SWAP;:TRAC:DATA? 1, {n}, "defbuffer1", SOUR, '
