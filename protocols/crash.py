@@ -23,11 +23,13 @@ import yaml
 from instruments.sim.bench import VirtualBench
 
 from .soak import (
+    LIFETIME_GOAL,
     Check,
     SoakPlan,
     SoakResult,
     agelab,
     lifetime_check,
+    lifetime_row,
     lifetimes_of,
     presets,
     run_twin,
@@ -179,11 +181,9 @@ def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str]
         pass  # the short version: no twin
     elif twin.run_path is None:
         checks.append(Check("lifetimes vs uninterrupted twin", "twin wrote no run file",
-                            "within 1 %", False))
+                            LIFETIME_GOAL, False))
     else:
-        worst, problems = lifetime_check(lifetimes_of(run_path), lifetimes_of(twin.run_path),
-                                         names)
-        checks.append(Check("lifetimes vs uninterrupted twin", f"worst {worst:.2%}"
-                            + (f"; {problems[0]}" if problems else ""), "within 1 %",
-                            not problems))
+        lives = lifetime_check(lifetimes_of(run_path), lifetimes_of(twin.run_path), names)
+        checks.append(Check("lifetimes vs uninterrupted twin", lifetime_row(lives),
+                            LIFETIME_GOAL, not lives.problems))
     return SoakResult(checks, {"run file": str(run_path)})

@@ -228,11 +228,13 @@ def run_engine(config: dict, out: Path, label: str) -> EngineRun:
                      cpu, cpu_s, time.monotonic() - t0)
 
 
-def lifetimes_of(run_path: Path) -> dict[str, dict[str, float | None]]:
-    """Each channel's T-values as the report computes them."""
+def lifetimes_of(run_path: Path) -> dict[str, dict[str, tuple[float | None, float | None]]]:
+    """Each channel's T-values as the report computes them, with their standard errors."""
     with RunFile(run_path) as run:
         study = analyse(run)
-    return {ch.name: {_key(f, m): ch.t_value(f, m) for f, m in LIFETIME_KEYS}
+    return {ch.name: {_key(f, m): (ch.t_value(f, m),
+                                   ch.lifetimes.sigma(f, m) if ch.lifetimes else None)
+                      for f, m in LIFETIME_KEYS}
             for ch in study.channels}
 
 
@@ -333,20 +335,50 @@ def memory_check(rss: list[tuple[float, int]], start: float, end: float,
     return base / 2**20, max(after) / base - 1.0
 
 
-def lifetime_check(faulty: dict, twin: dict, names: list[str]) -> tuple[float, list[str]]:
-    """Largest relative difference of any T-value reached by both, and what disagrees."""
-    worst, problems = 0.0, []
+@dataclass
+class LifetimeComparison:
+    worst: float = 0.0            # largest relative difference of any T-value both reached
+    worst_resolved: float = 0.0   # ... among those whose noise allows a 1 % comparison
+    compared: int = 0
+    noise_limited: int = 0        # T-values whose 3σ (both runs) exceeds 1 %
+    problems: list[str] = field(default_factory=list)
+
+
+def lifetime_check(faulty: dict, twin: dict, names: list[str]) -> LifetimeComparison:
+    """Each T-value against the twin's: within 1 %, or within 3σ of the two runs' combined
+    noise where that is wider. Two runs with the same seed do not draw the same noise once a
+    fault changes what is read, and an early T95 at 0.13 % photodiode noise is uncertain by
+    1–2 % on its own (its σ comes from its local fit)."""
+    out = LifetimeComparison()
     for name in names:
-        for key, value in faulty.get(name, {}).items():
-            other = twin.get(name, {}).get(key)
+        for key, (value, sigma) in faulty.get(name, {}).items():
+            other, other_sigma = twin.get(name, {}).get(key, (None, None))
             if (value is None) != (other is None):
-                problems.append(f"{name} {key}: {value} vs twin {other}")
-            elif value is not None and other:
-                diff = abs(value / other - 1.0)
-                worst = max(worst, diff)
-                if diff > 0.01:
-                    problems.append(f"{name} {key}: {value:.4g} h vs twin {other:.4g} h")
-    return worst, problems
+                out.problems.append(f"{name} {key}: {value} vs twin {other}")
+                continue
+            if value is None or not other:
+                continue
+            diff = abs(value / other - 1.0)
+            noise = 3 * math.hypot(sigma or 0.0, other_sigma or 0.0) / other
+            out.compared += 1
+            out.worst = max(out.worst, diff)
+            if noise > 0.01:
+                out.noise_limited += 1
+            else:
+                out.worst_resolved = max(out.worst_resolved, diff)
+            if diff > max(0.01, noise):
+                out.problems.append(f"{name} {key}: {value:.4g} h vs twin {other:.4g} h "
+                                    f"({diff:+.2%}, 3σ {noise:.2%})")
+    return out
+
+
+def lifetime_row(c: LifetimeComparison) -> str:
+    return (f"{c.compared} T-values: worst {c.worst:.2%}; {c.compared - c.noise_limited} "
+            f"resolvable to 1 % (3σ), worst {c.worst_resolved:.2%}; {c.noise_limited} "
+            f"noise-limited, held to 3σ" + (f"; {c.problems[0]}" if c.problems else ""))
+
+
+LIFETIME_GOAL = "within 1 % (3σ where the noise is wider)"
 
 
 @dataclass
@@ -446,13 +478,11 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
     base_mb, growth = memory_check(faulty.rss, t_start, t_end)
     checks.append(Check("resident memory after warm-up", f"{base_mb:.0f} MB, +{growth:.1%} "
                         f"at most", "within 10 %", growth <= 0.10))
-    worst, problems = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path),
-                                     names)
+    lives = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path), names)
     (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
-        "\n".join(problems) + "\n")
-    checks.append(Check("lifetimes vs fault-free twin", f"worst {worst:.2%}"
-                        + (f"; {problems[0]}" if problems else ""), "within 1 %",
-                        not problems))
+        "\n".join(lives.problems) + "\n")
+    checks.append(Check("lifetimes vs fault-free twin", lifetime_row(lives), LIFETIME_GOAL,
+                        not lives.problems))
     figures["samples recorded"] = f"{samples:,}"
     figures["wall time (faulty, twin)"] = f"{faulty.wall_s:.0f} s, {twin.wall_s:.0f} s"
     figures["engine CPU (faulty run)"] = f"{faulty.cpu_s:.0f} s"

@@ -64,3 +64,18 @@ def test_faults_are_paired_with_events_as_a_maximum_matching():
     wiped = [fault(1.0, FaultKind.ERROR), fault(2.0, FaultKind.REBOOT)]
     assert match_faults(wiped, [event(2.2, "timeout")]) == []
     assert match_faults(wiped[:1], []) == wiped[:1]
+
+
+def test_lifetimes_are_held_to_one_percent_or_to_their_noise():
+    from protocols.soak import lifetime_check
+
+    names = ["b"]
+    twin = {"b": {"T50": (100.0, 0.05), "T95": (10.0, 0.2)}}
+    close = {"b": {"T50": (100.8, 0.05), "T95": (10.5, 0.2)}}  # T95: 5 % off, 3σ is 8.5 %
+    result = lifetime_check(close, twin, names)
+    assert not result.problems and result.noise_limited == 1 and result.compared == 2
+    assert result.worst_resolved == pytest.approx(0.008)
+    far = {"b": {"T50": (101.5, 0.05), "T95": (10.5, 0.2)}}  # T50 1.5 % off, 3σ 0.2 %
+    assert [p.split(":")[0] for p in lifetime_check(far, twin, names).problems] == ["b T50"]
+    censored = {"b": {"T50": (None, None), "T95": (10.0, 0.2)}}
+    assert "b T50" in lifetime_check(censored, twin, names).problems[0]

@@ -4,7 +4,8 @@ Method (documented because it decides the numbers):
 - samples in the hold-off after each interruption (the stress was off for a J–V/C–V and the
   turn-on transient replays: a brief recovery overshoot on the red device) are left out, as the
   live milestone detector leaves them out;
-- a 5-point running median removes single wild readings;
+- a 5-point running median removes single wild readings (at a piece's ends, a reading more
+  than 5 % off its neighbour);
 - every smoother runs on each gap-free piece of the trace on its own (the hold-offs left out are
   gaps), and a crossing in a gap is interpolated across it;
 - L0 is the first sample, the luminance as the stress reaches its set point (before the red
@@ -56,6 +57,13 @@ class Lifetimes:
     from_l0: dict[float, float | None]
     from_max: dict[float, float | None]
     live: set[str] = field(default_factory=set)  # keys like "T95_from_max" taken from the run
+    # Standard error (h) of each T-value from its local fit's covariance (photodiode noise over
+    # the local slope); None where the crossing was not re-read on a fit.
+    sigma_l0: dict[float, float | None] = field(default_factory=dict)
+    sigma_max: dict[float, float | None] = field(default_factory=dict)
+
+    def sigma(self, fraction: float, from_max: bool = False) -> float | None:
+        return (self.sigma_max if from_max else self.sigma_l0).get(fraction)
 
     def label(self, fraction: float, from_max: bool = False) -> str:
         """'12.3 h', or '> 24.9 h' when censored."""
@@ -87,13 +95,22 @@ def gap_free(t: np.ndarray, factor: float = 3.0) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
+GROSS = 0.05  # an end reading this far from its neighbour is wild (a dark pixel, a glitch)
+
+
 def despike(y: np.ndarray) -> np.ndarray:
-    """A 5-point running median, mirrored at the ends: with the end sample repeated instead, a
-    wild last reading before a gap (a pixel found dark after a reboot) survived as its own
-    median."""
+    """A 5-point running median (the end repeated, so a trend is not bent at a piece's end),
+    and an end reading more than ``GROSS`` off its neighbour replaced by it: the median keeps a
+    wild end reading as its own median, and a pixel read dark after a reboot, last before a
+    hold-off gap, made a blue T50 471 h instead of ~740 h."""
     if len(y) < 3:
         return y
-    return median_filter(y, size=min(5, len(y) - (1 - len(y) % 2)), mode="mirror")
+    out = median_filter(y, size=min(5, len(y)), mode="nearest")
+    for end, neighbour in ((0, 1), (-1, -2)):
+        ref = out[neighbour]
+        if ref and abs(y[end] / ref - 1.0) > GROSS:
+            out[end] = ref
+    return out
 
 
 def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
@@ -104,25 +121,31 @@ def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
 
 
 def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n: int
-             ) -> float:
+             ) -> tuple[float, float | None]:
     """The crossing read again on a parabola in time through the ``half_n`` samples on each
     side of it, across any gap: the light smoother, read at a piece's end (where a milestone's
-    J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing."""
+    J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing.
+    Returns the time and its standard error from the fit's covariance (None if not re-read)."""
     i = int(np.searchsorted(t, t_cross))
     # No nearer the start than the crossing is to it: the early decay is too steep for a
     # parabola there (a blue T95 five samples in came out 2.7 % late).
     half_n = min(half_n, i // 2)
     lo, hi = i - half_n, min(len(t), i + half_n)
     if hi - lo < 7:
-        return t_cross
+        return t_cross, None
     x = t[lo:hi] - t_cross
-    coeffs = np.polyfit(x, y[lo:hi], 2)
-    coeffs[-1] -= level
-    roots = [r.real for r in np.roots(coeffs) if abs(r.imag) < 1e-12
+    coeffs, cov = np.polyfit(x, y[lo:hi], 2, cov=True)
+    shifted = coeffs.copy()
+    shifted[-1] -= level
+    roots = [r.real for r in np.roots(shifted) if abs(r.imag) < 1e-12
              and x[0] <= r.real <= x[-1]]
     if not roots:
-        return t_cross
-    return float(t_cross + min(roots, key=abs))
+        return t_cross, None
+    r = min(roots, key=abs)
+    slope = 2 * coeffs[0] * r + coeffs[1]
+    basis = np.array([r * r, r, 1.0])
+    spread = float(np.sqrt(max(basis @ cov @ basis, 0.0)))
+    return float(t_cross + r), (spread / abs(slope) if slope else None)
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float | None:
@@ -162,6 +185,10 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     pieces = gap_free(t)
     despiked = piecewise(despike, y, pieces)
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
+    # The local fits take the readings as measured (their noise independent, so the fit's
+    # covariance is their error), with the wild ones the running median replaced.
+    wild = np.abs(y - despiked) > 6 * 1.4826 * float(np.median(np.abs(y - despiked)))
+    clean = np.where(wild, despiked, y)
     heavy = piecewise(lambda v: smooth(v, heavy_n, 1), despiked, pieces)
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
     i_peak = int(np.argmax(heavy))
@@ -175,9 +202,10 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
                     from_l0={}, from_max={})
     for f in fractions:
         for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
-            value = _crossing(t, light, f * ref, i_peak)
+            value, sigma = _crossing(t, light, f * ref, i_peak), None
             if value is not None:
-                value = _refined(t, despiked, f * ref, value, light_n)
+                value, sigma = _refined(t, clean, f * ref, value, light_n)
+            (out.sigma_max if from_max else out.sigma_l0)[f] = sigma
             k = key(f, from_max)
             if value is None and live and k in live:
                 value = float(live[k])
@@ -185,5 +213,6 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
             table[f] = value
     if l_max == l0:  # the maximum is L0: from Lmax is from L0 (a live crossing included)
         out.from_max.update(out.from_l0)
+        out.sigma_max.update(out.sigma_l0)
         out.live.update(key(f, True) for f in fractions if key(f, False) in out.live)
     return out
