@@ -315,6 +315,8 @@ class Resilient:
                 if "no error" not in str(message).lower():  # "0,..." with anything but that
                     self._emit("garbled", f"error queue: {code},{message!r}", attempt)
                 return
+            if str(message).count('"') % 2:  # a quote cut off: the reply itself was garbled
+                self._emit("garbled", f"error queue: {code},{message!r}", attempt)
             self._emit("device-error", f"{code},{message}", attempt)
 
     def _drop(self) -> None:

@@ -243,8 +243,11 @@ def test_spectrometer_dark_corrected_spectrum_protocol():
                           is_big_endian=False)
     with expected_protocol(VirtualSpectrometer, [
             (":SENS:INT 0.1", None), (":SENS:AVER:COUN 2", None), (":SHUT 1", None),
-            (":PIX?", "3"), (":FORM REAL;:READ?", dark + b"\n"), (":FORM ASC", None),
-            (":SHUT 0", None), (":PIX?", "3"), (":FORM REAL;:READ?", light + b"\n"),
+            (":PIX?", "3"), (":FORM REAL;:READ?", dark + b"\n"), (":FETC?", dark + b"\n"),
+            (":FORM ASC", None), (":SHUT 0", None), (":PIX?", "3"),
+            (":FORM REAL;:READ?", light + b"\n"),
+            (":FETC?", light.replace(b"\x80", b"\x81") + b"\n"),  # a flipped byte: again
+            (":FETC?", light + b"\n"), (":FETC?", light + b"\n"),
             (":FORM ASC", None), (":STAT:SAT?", "0"), (":WAV?", "400,500,600")]) as inst:
         spectrum = inst.spectrum(0.1, averages=2, dark=True)
     assert spectrum.counts.tolist() == [500, 3000, 100]
@@ -410,3 +413,16 @@ def test_a_garbled_no_error_reply_is_an_event():
         r._driver, r._identity = inst, "test"
         r.poll_errors(reconnect=False)
     assert [e.kind for e in events] == ["garbled"]
+
+
+def test_an_error_reply_cut_short_is_also_a_garbled_event():
+    from instruments.resilience import Resilient
+
+    events = []
+    with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", '-300,"Device-spe#ific err'),
+                                         ("SYST:ERR?", '0,"No error"')],
+                           connection_attributes=K_CONN) as inst:
+        r = Resilient("smu1", lambda: inst, listener=events.append)
+        r._driver, r._identity = inst, "test"
+        r.poll_errors(reconnect=False)
+    assert [e.kind for e in events] == ["garbled", "device-error"]
