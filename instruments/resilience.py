@@ -223,7 +223,10 @@ class Resilient:
                             self._polled = time.monotonic()
                     if tried:
                         self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
-                    if time.monotonic() - self._polled >= ERROR_POLL_S:
+                    # Not while a meter waits for triggers: a 2400 runs no command then, so the
+                    # poll timed out, and its reconnect ended the acquisition (a J–V's light lost).
+                    if (time.monotonic() - self._polled >= ERROR_POLL_S
+                            and not getattr(self._driver, "armed", False)):
                         self.poll_errors()
                     return result
                 except InstrumentFault:

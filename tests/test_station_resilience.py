@@ -267,3 +267,21 @@ def test_a_retried_call_says_when_its_successful_attempt_began(station):
     pd.read_photocurrent()
     assert "timeout" in kinds(station)
     assert pd.last_attempt_started - asked >= 0.3  # after the 300-ms timeout, not at the ask
+
+
+def test_no_error_poll_while_the_photodiode_meter_waits_for_triggers(station):
+    """Regression (soak): the 5-s error poll ran on a meter armed on the trigger link; a 2400
+    runs no command then, so the poll timed out, and its reconnect ended the acquisition: that
+    J–V lost its light readings, after 20 s of retries with the stress off."""
+    import numpy as np
+
+    pd, smu = station["pd1"], station["smu1"]
+    pd.read_photocurrent()
+    pd._polled = 0.0  # a poll is due after the next call
+    pd.arm_linked(5, nplc=0.01)
+    assert "timeout" not in kinds(station)
+    smu.configure_current_source(compliance_v=8)
+    smu.sweep("voltage", np.linspace(0, 3, 5), 0.01, nplc=0.01, trigger_link=True)
+    light = pd.fetch_linked(5)
+    assert len(light) == 5 and light[-1] > light[0] > -1e-9
+    assert "timeout" not in kinds(station)

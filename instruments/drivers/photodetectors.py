@@ -25,6 +25,7 @@ class Keithley2400Photodetector(Keithley2400):
     def __init__(self, adapter, name: str = "Keithley 2400 photodiode meter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._biased = False
+        self.armed = False
 
     def read_photocurrent(self, average: int = 1) -> float:
         """One reading; ``average`` > 1 uses the meter's repeat filter (at most 100 integrations
@@ -61,12 +62,14 @@ class Keithley2400Photodetector(Keithley2400):
                   f":TRIG:SOUR TLIN;:OUTP ON;*OPC?")
         self._biased = True
         self.write(":INIT")
+        self.armed = True  # until fetched: the meter runs no other command meanwhile
 
     def fetch_linked(self, points: int, timeout_s: float = 30.0) -> np.ndarray:
         """The photocurrents (A) of an armed acquisition, once every trigger has come."""
         with self._timeout(timeout_s):
             completed(self)
         self._biased = False  # until the read mode is back, the next reading sets it up
+        self.armed = False
         data = self._read_buffer_binary(points, elements=3)
         self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
                    f":FORM:ELEM {DEFAULT_ELEMENTS}")
