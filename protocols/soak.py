@@ -45,7 +45,8 @@ TRANSPORT = ("timeout", "garble", "drop", "reboot", "error")
 # as a timeout; pyvisa-py notices a closed socket only at its timeout).
 SEEN_AS = {
     FaultKind.TIMEOUT: {"timeout"},
-    FaultKind.GARBLE: {"garbled", "timeout", "wrong-identity", "link-lost"},
+    # A garbled error-queue reply that still parses is met as a device error, its text garbled.
+    FaultKind.GARBLE: {"garbled", "timeout", "wrong-identity", "link-lost", "device-error"},
     FaultKind.DROP: {"link-lost", "timeout"},
     FaultKind.REBOOT: {"reboot-detected", "link-lost", "timeout"},
     FaultKind.ERROR: {"device-error"},
@@ -303,7 +304,10 @@ def _unmatched(faults: list[FaultRecord], seen: list[tuple[float, str]], slack_s
     options = []
     for f in faults:
         lo = bisect.bisect_left(walls, f.wall_time - slack_s)
-        hi = bisect.bisect_right(walls, f.wall_time + window_s)
+        # An error entry waits in the queue for the next poll, or for the close at the run's
+        # end when its channel had finished: it may be read long after.
+        reach = math.inf if f.kind is FaultKind.ERROR else window_s
+        hi = bisect.bisect_right(walls, f.wall_time + reach)
         options.append([j for j in range(lo, hi) if seen[j][1] in SEEN_AS[f.kind]])
     owner: dict[int, int] = {}
 
