@@ -165,14 +165,17 @@ def test_follows_a_run_written_by_another_process(qtbot, window, tmp_path):
         qtbot.waitUntil(lambda: curve_points(window, "red-a") >= 3, timeout=30_000)
         seen = curve_points(window, "red-a")
         qtbot.waitUntil(lambda: curve_points(window, "red-a") >= seen + 5, timeout=30_000)
+        shown = next(ch.samples for ch in window.frame.channels if ch.name == "red-a")
         assert "another process" in window.status.text()
         assert not window.dashboard.tiles["red-a"].pause_button.isEnabled()  # not ours
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     qtbot.waitUntil(lambda: "written by nobody" in window.status.text(), timeout=30_000)
+    # The file holds every sample the window had shown (this compared curve points, which are
+    # min/max buckets, not samples, and flaked under load).
     with RunFile(path) as run:
-        assert run.sample_count("red-a") >= seen + 5
+        assert run.sample_count("red-a") >= shown > 0
 
 
 def test_manual_jv_sweep_is_plotted_and_saved(qtbot, window, tmp_path):
