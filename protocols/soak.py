@@ -20,6 +20,7 @@ runs the crash test in ``protocols.crash``.
 
 from __future__ import annotations
 
+import bisect
 import math
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from instruments.resilience import ERROR_POLL_S
 from instruments.sim.aging import ElevationLaw
 from instruments.sim.bench import VirtualBench
 from instruments.sim.faults import FaultKind, FaultRecord
@@ -284,8 +286,6 @@ def match_faults(faults: list[FaultRecord], events: list[dict], slack_s: float =
 
 
 def _wiped_errors(fs: list[FaultRecord]) -> set[int]:
-    from instruments.resilience import ERROR_POLL_S
-
     out = set()
     for i, f in enumerate(fs):
         if f.kind is FaultKind.ERROR and any(
@@ -298,8 +298,6 @@ def _wiped_errors(fs: list[FaultRecord]) -> set[int]:
 def _unmatched(faults: list[FaultRecord], seen: list[tuple[float, str]], slack_s: float,
                window_s: float) -> list[FaultRecord]:
     """Kuhn's augmenting paths over faults → events (both in time order)."""
-    import bisect
-
     walls = [w for w, _ in seen]
     options = []
     for f in faults:
@@ -321,7 +319,6 @@ def _unmatched(faults: list[FaultRecord], seen: list[tuple[float, str]], slack_s
                 return True
         return False
 
-    import sys
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10 * len(faults) + 100))
     try:

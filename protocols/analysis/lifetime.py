@@ -21,7 +21,8 @@ Method (documented because it decides the numbers):
   over ~0.5 % of the trace, at least 9 samples; at the trace's ends the fit is read at the edge,
   so the end does not lag) falls below x·L0 (or x·Lmax), interpolated linearly between samples;
   the red device's rise, and its dip before it, are never mistaken for decay. That crossing is
-  then read again on a parabola in time through the raw (despiked) samples around it, as many
+  then read again on a parabola in time through the readings around it (as measured, the wild
+  ones replaced), as many
   on each side as the light smoother spans (fewer near the start, where the early decay is too
   steep for a parabola), across a hold-off gap if there is one: a milestone's J–V starts a
   hold-off right after the crossing, where the light smoother is read at a piece's end with
