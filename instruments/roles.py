@@ -71,6 +71,8 @@ class SourceMeter(Instrument, Protocol):
 
 @runtime_checkable
 class Photodetector(Instrument, Protocol):
+    last_read_window: tuple[float, float]  # monotonic start and end of the last reading
+
     def read_photocurrent(self, average: int = 1) -> float:
         """Photocurrent in A (positive for light); ``average`` readings' worth of integration."""
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from instruments.station import StationSpec
 
+from .sampling import SamplingSchedule
 from .units import AreaCm2, CurrentDensity, Hertz, Hours, Seconds, Voltage, Watts
 
 
@@ -126,6 +127,14 @@ class LogSpacing(_Strict):
     per_decade: int = Field(4, ge=1, le=100)
 
 
+class LogSampling(_Strict):
+    """A log-spaced start of sampling: every ``first``, then ``per_decade`` samples a decade
+    of stress time, until the interval reaches the channel's ``sampling``."""
+
+    first: Hours = Field(gt=0)
+    per_decade: int = Field(100, ge=5, le=1000)
+
+
 class CheckpointSpec(_Strict):
     at_start: bool = True
     every: Hours | None = Field(None, gt=0)
@@ -177,6 +186,10 @@ class ChannelSpec(_Strict):
     device: str | None = Field(None, min_length=1, max_length=64)
     stress: StressSpec
     sampling: Hours = Field(1 / 60, gt=0)
+    log_sampling: LogSampling | None = None  # dense early samples, for the early T-values
+    # Readings the photodiode meter averages for each sample (its repeat filter): the sample's
+    # noise falls as 1/sqrt(n), and a T97 on an early decay is noise-limited.
+    light_average: int = Field(1, ge=1, le=100)
     smoothing: int = Field(5, ge=1, le=101)  # samples in the milestone smoother
     settle: Hours = Field(1 / 6, ge=0)       # milestones are not armed before this
     holdoff: Hours = Field(1 / 6, ge=0)      # after an interruption, Lmax is not raised
@@ -191,6 +204,12 @@ class ChannelSpec(_Strict):
     @property
     def pd_name(self) -> str:
         return self.photodetector or f"pd{self.pixel}"
+
+    @property
+    def schedule(self) -> SamplingSchedule:
+        log = self.log_sampling
+        return SamplingSchedule(self.sampling, log.first if log else None,
+                                log.per_decade if log else 100)
 
     @property
     def current_a(self) -> float:
@@ -424,6 +443,10 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
                                                "'max_time'"))
         if ch.sampling <= 0:
             problems.append(((*where, "sampling"), "must be > 0"))
+        if ch.log_sampling is not None and ch.log_sampling.first >= ch.sampling:
+            problems.append(((*where, "log_sampling", "first"),
+                             f"{ch.log_sampling.first * 3600:g} s is not shorter than the "
+                             f"sampling interval ({ch.sampling * 3600:g} s)"))
     return problems
 
 

@@ -202,15 +202,15 @@ class ChannelRunner(threading.Thread):
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
-        if fresh and self._take_sample(average=L0_AVERAGE):
+        if fresh and self._take_sample(average=max(L0_AVERAGE, self.ch.light_average)):
             return  # the very first sample can already stop it (an open pixel, say)
-        next_k = math.floor(self.t_h() / self.ch.sampling) + 1
+        schedule = self.ch.schedule
+        t_sample = schedule.next_after(self.t_h())
         while True:
             self._check_abort()
             if self._pause_wanted:
                 self._pause()
-                next_k = math.floor(self.t_h() / self.ch.sampling) + 1
-            t_sample = next_k * self.ch.sampling
+                t_sample = schedule.next_after(self.t_h())
             t_checkpoint = (self.checkpoints[self.checkpoint_index]
                             if self.checkpoint_index < len(self.checkpoints) else math.inf)
             self._sleep_until(min(t_sample, t_checkpoint))
@@ -218,11 +218,12 @@ class ChannelRunner(threading.Thread):
                 continue
             now = self.t_h()
             if now >= t_sample:
-                if self._take_sample():
+                if self._take_sample(average=self.ch.light_average):
                     self._final_checkpoint()
                     return
-                # Absolute deadlines: the next sample is the next multiple of the interval.
-                next_k = max(next_k + 1, math.floor(self.t_h() / self.ch.sampling) + 1)
+                # Absolute deadlines: the next sample is the grid's next point, skipping any
+                # already past (a slow reading, a checkpoint).
+                t_sample = schedule.next_after(max(t_sample, self.t_h()))
             if self.checkpoint_index < len(self.checkpoints) and self.t_h() >= t_checkpoint:
                 self._run_checkpoint(t_checkpoint)
 
@@ -242,14 +243,18 @@ class ChannelRunner(threading.Thread):
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
             asked = time.monotonic()
             i_pd = self.pd.read_photocurrent(average=average)
-            # The sample is stamped at the middle of the light reading (of its last attempt,
-            # if it was retried), not before the V-I read that precedes it: at a high speed-up
-            # (or a long integration) those differ by device-minutes, a T90's error on a
-            # fast-decaying pixel; a retried L0 read was once stamped 9 device-hours early.
+            # The sample is stamped at the middle of the light reading's own query (of its
+            # last attempt, if it was retried), not before the V-I read that precedes it, nor
+            # before the filter settings written ahead of it: at a high speed-up (or a long
+            # integration) those differ by device-minutes, a T90's error on a fast-decaying
+            # pixel; a retried L0 read was once stamped 9 device-hours early, and the L0
+            # read's stamp before its filter setting made blue T97s 1 % late at 1500x.
             done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
-            began = max(asked, getattr(self.pd, "last_attempt_started", asked))
-            half_s = max(done - began, 0.0) / 2
-            t, wall = t_done - self.clock.hours_of(half_s), wall_done - half_s
+            began, ended = self.pd.last_read_window
+            if not asked <= began <= ended <= done:  # a meter that does not say: the call
+                began, ended = max(asked, getattr(self.pd, "last_attempt_started", asked)), done
+            back_s = done - (began + ended) / 2
+            t, wall = t_done - self.clock.hours_of(back_s), wall_done - back_s
         lum = i_pd * self.ch.cd_m2_per_A
         self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd,
                                 wall=wall))

@@ -63,14 +63,19 @@ def _truth_trace(bench, pixel, name, walls, t, extend_h=2.0):
 
 
 # L0 is one reading through the photodiode meter's repeat filter (100 integrations, ~0.01 %
-# noise), so L0 alone puts ~0.12 % (1 sigma) on a blue T90. A sample is stamped at the middle of
-# its light reading (it was stamped before the V-I read, and its wall time after both, which under
-# CPU load put a T90 at 200 mA/cm², 11 device-minutes in, up to 5 % off the truth at 1500x).
-# T90 to T50 are held to 2 %, from L0 and from Lmax. T97 and T95 of the blue pixels are not: at
-# 1-min sampling and 0.13 % photodiode noise their crossing is noise-limited (a simulation of 100
-# noise draws on the true traces gives σ 1.2–3.3 %, and a first-passage bias of up to −4 %); see
-# docs/NOTES.md. The red T97/T95 from Lmax fall on a slow decay and are held to 2 %.
-ALL_LEVELS = [(f, m) for f in (0.9, 0.8, 0.7, 0.5) for m in (False, True)]
+# noise). A sample is stamped at the middle of its light reading's own query (it was stamped
+# before the V-I read, and its wall time after both, which under CPU load put a T90 at
+# 200 mA/cm², 11 device-minutes in, up to 5 % off the truth at 1500x). Every level is held to 2 %,
+# from L0 and from Lmax, but one: blue-200's T97, 2.5 device-minutes in, to 4 %. Its L0 is read
+# 8 device-seconds in, where that pixel loses 0.04 % a device-second, and at 1500x the bench's
+# thread scheduling puts the L0 reading's stamp up to 1.7 ms (2.5 device-seconds) off the moment
+# the bench evaluated it; over 11 runs that T97 was off by −1.6 to +2.6 % (its T95 by at most
+# 1.5 %). On hardware the same stamp error is a millisecond in a 6-s reading. The blue T97/T95
+# were noise-limited at 1-min sampling and one 0.13 % reading a sample (σ 1.0–2.4 % over 100
+# simulated noise draws); the default study now samples from every 5 s at the start and averages
+# 20 readings a sample: σ 0.4–0.6 % in the same simulation (docs/NOTES.md).
+ALL_LEVELS = [(f, m) for f in (0.97, 0.95, 0.9, 0.8, 0.7, 0.5) for m in (False, True)]
+TOLERANCE = {("blue-200", 0.97): 0.04}
 
 
 @pytest.mark.parametrize("name, pixel, levels", [
@@ -89,7 +94,8 @@ def test_t_values_within_2_percent_of_truth(finished, name, pixel, levels):
         expected = crossing(t, truth, fraction * ref, peak)
         measured = ch.t_value(fraction, from_max)
         assert expected is not None and measured is not None, (fraction, from_max)
-        assert measured == pytest.approx(expected, rel=0.02), (name, fraction, from_max)
+        rel = TOLERANCE.get((name, fraction), 0.02)
+        assert measured == pytest.approx(expected, rel=rel), (name, fraction, from_max)
     if name == "red-100":  # the elevation itself: Lmax/L0 and when it peaks
         lt = ch.lifetimes
         assert lt.l_max / lt.l0 == pytest.approx(truth[peak] / truth[0], rel=0.01)

@@ -149,7 +149,9 @@ def test_repeat_filter_divides_the_photodiode_noise(bench):
         ratio = averaged.std() / single.std()
         assert 0.05 < ratio < 0.2, ratio
         assert averaged.mean() == pytest.approx(single.mean(), rel=1e-3)
-        assert pd.ask(":SENS:AVER?") == "0"  # left off again
+        assert pd.ask(":SENS:AVER?") == "1"  # kept while the count is the same
+        pd.read_photocurrent()
+        assert pd.ask(":SENS:AVER?") == "0"  # a plain reading turns it off
     finally:
         smu.adapter.close()
         pd.adapter.close()

@@ -157,7 +157,7 @@ def test_ramp_levels_are_monotonic_and_end_on_target(start, target, step, levels
 # The whole read mode: a linked acquisition cut short leaves the meter armed on the trigger link.
 POINT = (POINT_MODE, None)  # before any source is configured: one reading per trigger, ASCII
 PD_SETUP = (f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
-            ":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON", None)
+            ":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 1;:OUTP ON;*OPC?", "1")
 
 
 def test_photodetector_biases_once_and_reads_the_photocurrent():
@@ -170,14 +170,18 @@ def test_photodetector_biases_once_and_reads_the_photocurrent():
         assert inst.read_photocurrent() == pytest.approx(7.86e-5)
 
 
-def test_photodetector_averages_with_the_repeat_filter_and_turns_it_off():
+def test_photodetector_sets_the_repeat_filter_only_when_its_count_changes():
+    reading = (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00")
     with expected_protocol(Keithley2400Photodetector, [
             K_INIT, PD_SETUP,
-            (":SENS:AVER:TCON REP;:SENS:AVER:COUN 100;:SENS:AVER ON", None),
-            (":READ?", "+0.0E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.0E+00"),
-            (":SENS:AVER OFF", None)],
+            (":SENS:AVER:TCON REP;:SENS:AVER:COUN 100;:SENS:AVER ON;*OPC?", "1"), reading,
+            (":SENS:AVER:TCON REP;:SENS:AVER:COUN 10;:SENS:AVER ON;*OPC?", "1"), reading,
+            reading, (":SENS:AVER OFF;*OPC?", "1"), reading],
             connection_attributes=K_CONN) as inst:
         assert inst.read_photocurrent(average=400) == pytest.approx(7.85e-5)  # capped at 100
+        assert inst.read_photocurrent(average=10) == pytest.approx(7.85e-5)
+        assert inst.read_photocurrent(average=10) == pytest.approx(7.85e-5)  # as it was
+        assert inst.read_photocurrent() == pytest.approx(7.85e-5)
 
 
 E_INIT = ("FORM ASC", None)

@@ -264,3 +264,31 @@ def test_constant_voltage_stress_ramps_in_volts_and_stops_an_open_pixel(tmp_path
     tail = [v for _, _, v in bench.rig.sites[0].drive_history if v is not None][-34:]
     assert tail[0] == pytest.approx(3.3) and tail[-1] == 0.0
     assert all(0 <= a - b <= 0.1 + 1e-9 for a, b in itertools.pairwise(tail))
+
+
+def test_a_log_spaced_start_samples_every_grid_point_and_averages_the_light(tmp_path):
+    """Dense early samples for the early T-values: every 1 min at first, 20 a decade, up to the
+    1-h interval; each light sample through the meter's repeat filter (20 readings)."""
+    from protocols.sampling import SamplingSchedule
+
+    data = study([channel("b1", 1, "blue-znsete", 20, sampling="1 h", light_average=20,
+                          log_sampling={"first": "1 min", "per_decade": 20},
+                          stop={"max_time": "12 h", "voltage_jump": None})],
+                 ["blue-znsete"], speedup=1e4)
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    _finish(thread, result)
+    with RunFile(tmp_path / "run.sqlite") as run:
+        t = run.samples("b1")[:, 0]
+    schedule = SamplingSchedule(1.0, 1 / 60, 20)
+    grid = [0.0]
+    while grid[-1] < 12.0:  # the run stops at its first sample at or past max_time
+        grid.append(schedule.next_after(grid[-1]))
+    # Each sample (after L0) is taken at its grid point, none skipped, none twice.
+    slots = np.searchsorted(grid, t[1:] + 1e-9) - 1
+    assert np.array_equal(slots, np.arange(1, len(grid))), (len(t), len(grid))
+    assert np.all(t[1:] - np.asarray(grid)[slots] < 2 / 60)  # less than 2 device-min late
+    steps = np.diff(grid)
+    assert steps[0] == pytest.approx(1 / 60) and steps[-1] == pytest.approx(1.0)
+    assert 40 < len(grid) < 60  # 8 at 1 min, ~36 growing 12 % each, then hourly
+    pd = engine.virtual_bench.devices["pd1"]
+    assert pd.s["filter_on"] and int(pd.s["filter_count"]) == 20

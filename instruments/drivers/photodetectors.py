@@ -3,6 +3,8 @@ through a transimpedance amplifier into a lock-in's AUX input."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .formats import completed, numbers
@@ -25,42 +27,54 @@ class Keithley2400Photodetector(Keithley2400):
     def __init__(self, adapter, name: str = "Keithley 2400 photodiode meter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._biased = False
+        self._filter = 1  # the repeat filter's count as last set (1: off)
+        # Monotonic start and end of the last light reading's own query (not of the settings
+        # written before it), so a sample is stamped at the middle of its integration.
+        self.last_read_window = (0.0, 0.0)
         self.armed = False
 
     def read_photocurrent(self, average: int = 1) -> float:
         """One reading; ``average`` > 1 uses the meter's repeat filter (at most 100 integrations
-        in one reading), e.g. for L0, whose noise sets the error of every T-value."""
+        in one reading): for L0, whose noise sets the error of every T-value, and for samples
+        whose channel averages. The filter is set only when the count changes."""
         if not self._biased:
             # The whole read mode, not just the bias: a linked acquisition cut short (a fault, a
             # killed engine) leaves the meter armed on the trigger link, binary, filtered.
-            self.write(f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
-                       f":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC {PHOTODIODE_NPLC:g};:OUTP ON")
-            self._biased = True
-        if average <= 1:
+            # Settings end in *OPC?, so the reading's own query is not queued behind them and
+            # its stamp is its own: the L0 reading, right after them, is read on the steepest
+            # part of a blue decay.
+            completed(self, f"{POINT_MODE};:SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;"
+                            f":SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC {PHOTODIODE_NPLC:g};"
+                            ":OUTP ON;*OPC?")
+            self._biased, self._filter = True, 1
+        count = max(1, min(int(average), 100))
+        if count != self._filter:
+            completed(self, f":SENS:AVER:TCON REP;:SENS:AVER:COUN {count};:SENS:AVER ON;*OPC?"
+                      if count > 1 else ":SENS:AVER OFF;*OPC?")
+            self._filter = count
+        # `count` integrations of 1 PLC with autozero (three each) at 50 Hz, worst case (6 s
+        # for 100): longer than a sensible VISA timeout for a plain reading.
+        if count == 1:
             return self._photocurrent()
-        count = min(int(average), 100)
-        self.write(f":SENS:AVER:TCON REP;:SENS:AVER:COUN {count};:SENS:AVER ON")
-        try:
-            # `count` integrations of 1 PLC with autozero (three each) at 50 Hz, worst case: 6 s
-            # for 100, longer than any sensible VISA timeout for a plain reading.
-            with self._timeout(count * 3 * PHOTODIODE_NPLC / 50 * 1.5 + 2):
-                return self._photocurrent()
-        finally:
-            self.write(":SENS:AVER OFF")
+        with self._timeout(count * 3 * PHOTODIODE_NPLC / 50 * 1.5 + 2):
+            return self._photocurrent()
 
     def _photocurrent(self) -> float:
+        started = time.monotonic()
         v, i, *_ = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
+        self.last_read_window = (started, time.monotonic())
         return -checked_reading(float(v), float(i))[1]
 
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
         the pixel's source-meter (``Keithley2400.sweep(..., trigger_link=True)``)."""
         n = sweep_points(np.zeros(points)).size
-        completed(self, f":SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;"
+        # The repeat filter off: each trigger is one reading of the sweep's own integration.
+        completed(self, f":SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;"
                   f":SENS:CURR:NPLC {nplc:g};:FORM:ELEM {SWEEP_ELEMENTS};:TRAC:CLE;"
                   f":TRAC:POIN {n};:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT;:TRIG:COUN {n};"
                   f":TRIG:SOUR TLIN;:OUTP ON;*OPC?")
-        self._biased = True
+        self._biased, self._filter = True, 1
         self.write(":INIT")
         self.armed = True  # until fetched: the meter runs no other command meanwhile
 
@@ -83,6 +97,7 @@ class LockinAuxPhotodetector:
     def __init__(self, lockin: _LockInRole, aux_input: int = 1, gain_v_per_a: float = 1e4
                  ) -> None:
         self.lockin = lockin
+        self.last_read_window = (0.0, 0.0)
         self.aux_input = aux_input
         self.gain = gain_v_per_a
 
@@ -90,7 +105,9 @@ class LockinAuxPhotodetector:
         return f"{self.lockin.identity()} AUX IN {self.aux_input} (TIA {self.gain:g} V/A)"
 
     def read_photocurrent(self, average: int = 1) -> float:
+        started = time.monotonic()
         readings = [self.lockin.read_aux_in(self.aux_input) for _ in range(max(1, average))]
+        self.last_read_window = (started, time.monotonic())
         return sum(readings) / len(readings) / self.gain
 
     def shutdown(self) -> None:
