@@ -276,8 +276,14 @@ class Resilient:
             # The reboot was noticed by the call under way, so the output is taken as off from
             # that call's start (on hardware it went off at most one call earlier).
             lost_since = self._call_started if output_lost else None
-            self._listener(FaultEvent(self._name, "reboot-detected", "; ".join(symptoms),
-                                      attempt, output_lost_since=lost_since))
+            event = FaultEvent(self._name, "reboot-detected", "; ".join(symptoms), attempt,
+                               output_lost_since=lost_since)
+            self._listener(event)
+            if output_lost:
+                # Counted up to now: a second reboot met in the same call (during this
+                # restore, say) is off from here, not again from the call's start. Counted
+                # twice, 20 reboots took 1.5 device-h too many off a 40-h stress clock at 6000x.
+                self._call_started = event.time
         for method, args, kwargs in list(self._journal.values()):
             getattr(self._driver, method)(*args, **kwargs)
         self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)

@@ -1,8 +1,11 @@
-"""``agelab check CONFIG``: is every instrument of the station there, and the right one?
+"""``agelab check CONFIG``: is the study valid, and is every instrument of its station there,
+and the right one?
 
-For each instrument it prints identity, link, round-trip time and any error-queue entry left after
-connecting, and one plain line for each problem. Exit status 1 if any instrument is missing or
-wrong, so a script can refuse to start a run.
+The whole study is validated first, as ``agelab run`` would (one line naming the file line and
+the field, before any instrument is touched). For each instrument it prints identity, link,
+round-trip time and any error-queue entry left after connecting, and one plain line for each
+problem. Exit status 1 if any instrument is missing or wrong, so a script can refuse to start a
+run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from instruments.station import EXPECTED_IDENTITY, Station, StationSpec, open_driver
+
+from .config import load_config
 
 
 def add_check_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +45,15 @@ def load_station(path: Path) -> StationSpec:
         raise ValueError(f"{path}: {where}: {first['msg']}") from None
 
 
+def yaml_has_channels(path: Path) -> bool:
+    """A study (channels given), not a station-only file, which is checked for its station."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError):
+        return False  # load_station says what is wrong
+    return isinstance(data, dict) and "channels" in data
+
+
 def _link(resource: str) -> str:
     r = resource.upper()
     for prefix, name in (("TCPIP", "LAN"), ("GPIB", "GPIB"), ("USB", "USB"), ("ASRL", "serial"),
@@ -51,6 +65,8 @@ def _link(resource: str) -> str:
 
 def run_check(args: argparse.Namespace, console: Console | None = None) -> int:
     console = console or Console()
+    if yaml_has_channels(args.config):
+        load_config(args.config)  # a ConfigError (a ValueError) is the CLI's one clean line
     spec = load_station(args.config)
     station = Station(spec)
     if spec.virtual is not None:

@@ -70,6 +70,11 @@ CASES = [
     ("current and voltage stress", _edit("stress: {current_density: 200 mA/cm^2}",
                                          "stress: {current_density: 200 mA/cm^2, voltage: 3 V}"),
      "voltage: 3 V", ["stress.voltage", "not both"]),
+    ("log start not shorter than the interval",
+     _edit("log_sampling: {first: 5 s,", "log_sampling: {first: 2 min,"), "first: 2 min",
+     ["log_sampling.first", "not shorter than the sampling interval"]),
+    ("light average over the filter", _edit("light_average: 20", "light_average: 500"),
+     "light_average: 500", ["light_average", "100"]),
 ]
 
 
@@ -102,6 +107,17 @@ def test_cli_refuses_an_unsafe_config_before_touching_anything(tmp_path):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert f"bad.yaml:{_line_of(bad.read_text(), '400 mA')}:" in out.stderr
     assert not (tmp_path / "runs").exists()  # no run file, no bench, no instrument
+
+
+def test_check_validates_the_whole_study_before_the_station(tmp_path):
+    """`agelab check` connected to the station of a study it did not validate, and said ok."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_edit("log_sampling: {first: 5 s,", "log_sampling: {first: 2 min,"))
+    out = subprocess.run([sys.executable, "-m", "protocols.cli", "check", str(bad)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"bad.yaml:{_line_of(bad.read_text(), 'first: 2 min')}:" in out.stderr
+    assert "log_sampling.first" in out.stderr and "station of" not in out.stdout
 
 
 def test_cli_unreachable_instrument_is_one_line(tmp_path):

@@ -120,3 +120,29 @@ def test_report_of_a_junk_file_is_one_line(tmp_path, junk):
                           timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("first_h, late", [(0.003, False), (1.0, True)])
+def test_a_late_first_reading_is_said_to_compromise_l0(tmp_path, first_h, late):
+    """Soak finding: at 6000x a retried first light reading landed a device-hour into the
+    stress, so L0 was a pixel already aged that long and its T95 came out 6 % late against the
+    twin. The analysis says so instead of passing it silently."""
+    import numpy as np
+
+    from protocols.analysis.study import analyse
+    from protocols.records import Sample
+    from protocols.store import RunWriter
+
+    path = tmp_path / "run.sqlite"
+    writer = RunWriter(path)
+    writer.add_channel("b1", 1, 0.04, 50.0)
+    writer.start()
+    for t in np.concatenate([[first_h], np.arange(1, 600) / 60 + first_h]):
+        writer.write(Sample("b1", float(t), 50.0, 3.0, 1000.0 * np.exp(-t / 200), 1e-5))
+    writer.close()
+    with RunFile(path) as run:
+        (ch,) = analyse(run).channels
+    said = [m for m in ch.missing if m.startswith("L0:")]
+    assert bool(said) is late
+    if late:
+        assert "1 h into the stress" in said[0]

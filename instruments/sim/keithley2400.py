@@ -9,6 +9,7 @@ the overflow/NaN value, and SREAL data are little-endian singles behind an indef
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import struct
@@ -16,7 +17,7 @@ import threading
 import time
 
 from .loads import Load
-from .rig import TimingModel
+from .rig import Timing, TimingModel
 from .scpi import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
@@ -325,12 +326,16 @@ class Keithley2400Sim:
             self.timing.smu_sequence_s(0, nplc, delay, autozero))
         if self._link_armed_at is not None:
             return self._acquire_linked(len(points))
-        for value in points:
-            self.s["v_level" if func == "VOLT" else "i_level"] = value
-            self._apply_source()
-            due += per_point
-            self.timing.wait_until(due)
-            readings.append(self._read_point())
+        # A sweep in fast timing takes no modelled time: the pixel rests meanwhile (see
+        # Site.instant_sweep); in realistic timing it is at each point for the point's time.
+        instant = len(points) > 1 and self.timing.mode is Timing.FAST
+        with self.load.instant_sweep() if instant else contextlib.nullcontext():
+            for value in points:
+                self.s["v_level" if func == "VOLT" else "i_level"] = value
+                self._apply_source()
+                due += per_point
+                self.timing.wait_until(due)
+                readings.append(self._read_point())
         if self.s["trigger_output"] != "NONE" and hasattr(self.load, "trigger_out"):
             self.load.trigger_out([r[1] for r in readings])
         self.last = readings

@@ -6,6 +6,7 @@ simulation knows nothing about QLEDs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Protocol
@@ -19,6 +20,7 @@ class Load(Protocol):
     def current_at(self, volts: float) -> float: ...
     def voltage_at(self, amps: float) -> float: ...
     def force(self, *, amps: float | None = None, volts: float | None = None) -> None: ...
+    def instant_sweep(self) -> contextlib.AbstractContextManager: ...
     def measurement_noise(self, volts: float, amps: float, average: int = 1
                           ) -> tuple[float, float]: ...
 
@@ -56,6 +58,9 @@ class PixelLoad:
                           ) -> tuple[float, float]:
         noise = self.site.pixel.noise
         return noise.smu_voltage(volts, average), noise.smu_current(amps, average)
+
+    def instant_sweep(self) -> contextlib.AbstractContextManager:
+        return self.site.instant_sweep()
 
     def trigger_out(self, amps_per_step: list[float]) -> None:
         """The source-meter's trigger-link output: one trigger per step, at these currents."""
@@ -105,6 +110,9 @@ class PhotodiodeLoad:
 
     def force(self, *, amps: float | None = None, volts: float | None = None) -> None:
         """A photodiode does not age: nothing to tell the model."""
+
+    def instant_sweep(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
     def measurement_noise(self, volts: float, amps: float, average: int = 1
                           ) -> tuple[float, float]:

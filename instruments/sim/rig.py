@@ -7,10 +7,11 @@ model, so this is exact, and an idle bench costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -141,16 +142,38 @@ class Site:
         # tests check that a ramp never overshoots and a reboot is ramped back, not stepped.
         self.drive_history: deque[tuple[float, float, float | None]] = deque(maxlen=100_000)
         self.link = TriggerLink()
+        self._sweep_h: float | None = None  # while a sweep runs in no modelled time: its start
 
     def sync(self) -> QledPixel:
-        """Advance the pixel to now under the drive it has had since the last sync."""
+        """Advance the pixel to now under the drive it has had since the last sync (at rest
+        while a sweep runs in no modelled time)."""
         with self.lock:
             now = self.clock.hours()
             dt = now - self._last_h
             if dt > 0:
-                self.pixel.advance(dt, self.present_j())
+                self.pixel.advance(dt, 0.0 if self._sweep_h is not None else self.present_j())
                 self._last_h = now
             return self.pixel
+
+    @contextlib.contextmanager
+    def instant_sweep(self) -> Iterator[None]:
+        """A sweep the source-meter runs itself in fast timing takes no modelled time, so the
+        host's time while it runs is rest for the pixel, not stress at the sweep's points: at
+        6000x each millisecond of Python is 6 device-seconds, at up to the sweep's top current,
+        and CPU load stretched it at random. On hardware a 61-point sweep lasts about a
+        second. The history records the points at the sweep's start, then the rest, so a
+        replay ages as the pixel did."""
+        with self.lock:
+            self.sync()
+            self._sweep_h = self._last_h
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.sync()
+                start, self._sweep_h = self._sweep_h, None
+                self.drive_history.append((start, 0.0, None))
+                self.drive_history.append((self._last_h, self.drive_j_ma_cm2, self.drive_v))
 
     def present_j(self) -> float:
         if self.route is not Route.SMU:
@@ -163,7 +186,8 @@ class Site:
         with self.lock:
             self.sync()
             self.drive_j_ma_cm2, self.drive_v = j_ma_cm2, volts
-            self.drive_history.append((self._last_h, j_ma_cm2, volts))
+            at = self._last_h if self._sweep_h is None else self._sweep_h
+            self.drive_history.append((at, j_ma_cm2, volts))
 
 
 @dataclass
