@@ -165,14 +165,19 @@ def test_pause_and_resume(tmp_path):
     assert_ramped_down(site, 50.0, 10)
 
 
+def _sample_times(data: dict, tmp_path) -> tuple:
+    """Run a one-channel study ("b1") to its end; the engine and the channel's sample times."""
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    _finish(thread, result)
+    with RunFile(tmp_path / "run.sqlite") as run:
+        return engine, run.samples("b1")[:, 0]
+
+
 def test_schedule_does_not_drift_over_1000_device_hours(tmp_path):
     data = study([channel("b1", 1, "blue-znsete", 20, sampling="5 h",
                           stop={"max_time": "1000 h", "voltage_jump": None})],
                  ["blue-znsete"], speedup=5e5)
-    _engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
-    _finish(thread, result)
-    with RunFile(tmp_path / "run.sqlite") as run:
-        t = run.samples("b1")[:, 0]
+    _engine, t = _sample_times(data, tmp_path)
     k = np.round(t / 5.0)
     lateness = t - 5.0 * k
     assert len(t) == 201 and np.array_equal(k, np.arange(201))  # every slot, none skipped
@@ -275,10 +280,7 @@ def test_a_log_spaced_start_samples_every_grid_point_and_averages_the_light(tmp_
                           log_sampling={"first": "1 min", "per_decade": 20},
                           stop={"max_time": "12 h", "voltage_jump": None})],
                  ["blue-znsete"], speedup=1e4)
-    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
-    _finish(thread, result)
-    with RunFile(tmp_path / "run.sqlite") as run:
-        t = run.samples("b1")[:, 0]
+    engine, t = _sample_times(data, tmp_path)
     schedule = SamplingSchedule(1.0, 1 / 60, 20)
     grid = [0.0]
     while grid[-1] < 12.0:  # the run stops at its first sample at or past max_time
