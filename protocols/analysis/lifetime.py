@@ -39,6 +39,7 @@ Method (documented because it decides the numbers):
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,7 +131,7 @@ def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
 
 
 def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n: int,
-             breaks: list[int] = ()) -> tuple[float, float | None]:
+             breaks: Sequence[int] = ()) -> tuple[float, float | None]:
     """The crossing read again on a parabola in time through the ``half_n`` samples on each
     side of it, across any gap: the light smoother, read at a piece's end (where a milestone's
     J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing.
