@@ -250,9 +250,12 @@ class ChannelRunner(threading.Thread):
             # pixel; a retried L0 read was once stamped 9 device-hours early, and the L0
             # read's stamp before its filter setting made blue T97s 1 % late at 1500x.
             done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
+            # Read before the window: reading a driver attribute through the resilience layer
+            # is a call of its own, which sets its own attempt start.
+            attempt = max(asked, getattr(self.pd, "last_attempt_started", asked))
             began, ended = self.pd.last_read_window
             if not asked <= began <= ended <= done:  # a meter that does not say: the call
-                began, ended = max(asked, getattr(self.pd, "last_attempt_started", asked)), done
+                began, ended = attempt, done
             back_s = done - (began + ended) / 2
             t, wall = t_done - self.clock.hours_of(back_s), wall_done - back_s
         lum = i_pd * self.ch.cd_m2_per_A
