@@ -30,6 +30,7 @@ STATE_SAVE_INTERVAL_S = 0.5
 # L0 is one reading, and its noise is every T-value's error (0.1 % of L0 is ~2 % of a T95 on the
 # blue device), so the first one integrates 100 times (the photodiode meter's repeat filter).
 L0_AVERAGE = 100
+DARK_READINGS, DARK_BUDGET_S = 8, 10.0
 
 
 class Aborted(Exception):
@@ -194,6 +195,9 @@ class ChannelRunner(threading.Thread):
             if self.checkpoints and self.checkpoints[0] == 0.0:
                 self._run_checkpoint(0.0, before_stress=True)
         self._check_abort()  # an abort during set-up or the t = 0 checkpoint: never ramp up
+        if fresh:
+            self._read_dark(max(L0_AVERAGE, self.ch.light_average))
+            self._check_abort()
         try:
             self._stress_on()
         finally:
@@ -237,6 +241,22 @@ class ChannelRunner(threading.Thread):
         self.drive.ramp_off(self.smu)
 
     # ---------------------------------------------------------------- sampling
+    def _read_dark(self, average: int) -> None:
+        """The photodiode with its pixel off, before the stress, at L0's integration: its dark
+        current goes on record (a light leak or a failing photodiode shows there), and the
+        readings let the meter's own clock place the L0 reading to the narrowest of their round
+        trips (instruments/drivers/timestamps.py). Up to DARK_READINGS, within DARK_BUDGET_S
+        (two on hardware, where each takes 6 s; all of them on the virtual bench)."""
+        readings: list[float] = []
+        began = time.monotonic()
+        with self.ctx.laser_on_pixel:
+            while len(readings) < DARK_READINGS and (
+                    not readings or time.monotonic() - began < DARK_BUDGET_S):
+                readings.append(self.pd.read_photocurrent(average=average))
+        mean = sum(readings) / len(readings)
+        self._event("dark", i_pd_a=mean, readings=len(readings), average=average,
+                    cd_m2=mean * self.ch.cd_m2_per_A)
+
     def _take_sample(self, average: int = 1) -> bool:
         """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
         v, i, compliance = self.smu.read_vi()

@@ -315,3 +315,25 @@ def test_reboots_in_quick_succession_are_each_taken_off_the_stress_clock_once(tm
     assert len(lost) >= 10
     # The small shortfall is each restore's ramp, at part of the current but counted as stress.
     assert pixel.dose / (pixel.law.dose_rate_per_h(20.0) * t_end) == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_dark_is_read_before_the_stress_and_the_startup_heap_is_frozen_meanwhile(tmp_path):
+    """The photodiode's dark reading goes on record before the stress ramps up (its readings also
+    let the meter's clock place the L0 reading); while the run goes, a full garbage collection
+    skips the startup heap (one took 50-90 ms in the test process: 2 device-minutes at 1500x
+    without a sample on any channel)."""
+    import gc
+
+    data = study([channel("b1", 1, "blue-znsete", 100, stop={"max_time": "2 h"})],
+                 ["blue-znsete"])
+    _, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    frozen_during = gc.get_freeze_count()
+    _finish(thread, result)
+    assert frozen_during > 10_000 and gc.get_freeze_count() == 0
+    with RunFile(tmp_path / "run.sqlite") as run:
+        (dark,) = run.events("b1", "dark")
+        (started,) = run.events("b1", "started")
+        first = run.samples("b1", ("t_h", "l_cd_m2", "wall"))[0]
+    assert started["wall"] < dark["wall"] < first[2]
+    assert dark["detail"]["readings"] == 8 and dark["detail"]["average"] == 100
+    assert abs(dark["detail"]["cd_m2"]) < 1e-4 * first[1]  # the pixel was off

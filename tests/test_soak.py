@@ -43,6 +43,23 @@ def test_short_crash_test_loses_nothing_and_records_every_gap(tmp_path):
         assert _check(result, name).ok, (name, _check(result, name).measured)
 
 
+def test_a_gap_is_recorded_when_an_event_spans_the_kill_not_one_event_per_kill():
+    """Regression: a kill inside a resume, after one channel's gap event and before the other's,
+    left the other's outage to the next resume's event (from the same last sample, spanning both
+    kills); the check counted events, one per channel per kill, and failed on a complete record."""
+    from protocols.crash import unrecorded
+
+    def gap(name, wall, wall_s):
+        return {"channel": name, "wall": wall, "detail": {"wall_s": wall_s}}
+
+    kills = [(10.0, ["a", "b"]), (13.0, ["a", "b"])]
+    # a: one event per kill; b: its first resume's event never written, the second spans both
+    gaps = [gap("a", 12.0, 3.0), gap("a", 14.0, 1.5), gap("b", 14.0, 5.0)]
+    assert unrecorded(gaps, kills) == []
+    assert unrecorded([*gaps[:2], gap("b", 14.0, 1.5)], kills) == ["b at kill 1"]
+    assert unrecorded(gaps[1:], kills) == ["a at kill 1"]
+
+
 def test_faults_are_paired_with_events_as_a_maximum_matching():
     """Regression: a greedy pairing in time order let a reboot take the timeout event a later
     timeout needed, and in the full soak the shift ran on until 20 faults were 'unmatched'."""

@@ -18,10 +18,16 @@ def completed(inst, message: str = "*OPC?") -> None:
         raise ValueError(f"{inst.name}: {message.rpartition(';')[2]} answered {reply!r}")
 
 
+def fields(inst, query: str, count: int) -> list[str]:
+    """The ``count`` comma-separated fields of a reply, as written (a field's digits are its
+    resolution)."""
+    reply = inst.ask(query).strip().split(",")
+    if len(reply) != count:
+        raise ValueError(f"{inst.name}: {query} gave {len(reply)} fields, expected {count}")
+    return reply
+
+
 def numbers(inst, query: str, count: int) -> list[float]:
     """``count`` comma-separated numbers, every one of them checked: pymeasure's ``values`` keeps
     a field it cannot read as a string, so garbage in a field the caller drops went unseen."""
-    fields = inst.ask(query).strip().split(",")
-    if len(fields) != count:
-        raise ValueError(f"{inst.name}: {query} gave {len(fields)} fields, expected {count}")
-    return [float(f) for f in fields]
+    return [float(f) for f in fields(inst, query, count)]

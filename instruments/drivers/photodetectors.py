@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .formats import completed, numbers
+from .formats import completed, fields
 from .keithley import (
     DEFAULT_ELEMENTS,
     POINT_MODE,
@@ -17,6 +17,7 @@ from .keithley import (
     sweep_points,
 )
 from .lockin import _LockInRole
+from .timestamps import ReadingClock, last_digit
 
 PHOTODIODE_NPLC = 1  # integration of a luminance reading, in power-line cycles
 
@@ -29,8 +30,10 @@ class Keithley2400Photodetector(Keithley2400):
         self._biased = False
         self._filter = 1  # the repeat filter's count as last set (1: off)
         # Monotonic start and end of the last light reading's own query (not of the settings
-        # written before it), so a sample is stamped at the middle of its integration.
+        # written before it), narrowed by the meter's TIME stamp, so a sample is stamped at the
+        # middle of its integration.
         self.last_read_window = (0.0, 0.0)
+        self.clock = ReadingClock()
         self.armed = False
 
     def read_photocurrent(self, average: int = 1) -> float:
@@ -61,9 +64,15 @@ class Keithley2400Photodetector(Keithley2400):
 
     def _photocurrent(self) -> float:
         started = time.monotonic()
-        v, i, *_ = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
-        self.last_read_window = (started, time.monotonic())
-        return -checked_reading(float(v), float(i))[1]
+        reply = fields(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
+        ended = time.monotonic()
+        v, i, _, stamp, status = (float(f) for f in reply)
+        amps = -checked_reading(v, i, status)[1]
+        # Readings of one filter count share the meter's lag between its stamp and the middle
+        # of the integration (instruments/drivers/timestamps.py).
+        self.last_read_window = self.clock.locate(self._filter, started, ended, stamp,
+                                                  last_digit(reply[3]))
+        return amps
 
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
