@@ -221,6 +221,11 @@ class Resilient:
                         if slot != "output":
                             self._drain_errors(attempt)
                             self._polled = time.monotonic()
+                    # A fault the driver got past by itself (a garbled transfer fetched again)
+                    # is still a fault: on record, like every other.
+                    corrected = getattr(self._driver, "corrected", None)
+                    while corrected:
+                        self._emit("garbled", f"{what}: {corrected.pop(0)}", attempt)
                     if tried:
                         self._emit("recovered", f"{what} after {', '.join(tried)}", attempt)
                     # Not while a meter waits for triggers: a 2400 runs no command then, so the

@@ -30,7 +30,7 @@ from . import __version__
 from .bench_process import BenchProcess
 from .clock import EngineClock
 from .config import RunConfig, parse_config
-from .records import EventRecord, RecordBus
+from .records import FINAL_STATUSES, EventRecord, RecordBus
 from .runner import ChannelRunner
 from .steps import SharedLocks
 from .store import SCHEMA_VERSION, RunFile, RunFileError, RunWriter
@@ -188,6 +188,7 @@ class Engine:
         self.writer.update_meta(bench={"pid": self.bench.pid, "resources": self.bench.resources})
 
     def _start_runners(self) -> None:
+        self._route_pixels_to_source_meters()
         states, histories, gaps = {}, {}, {}
         if self.resume:
             states, histories, gaps = self._resume_state()
@@ -209,6 +210,20 @@ class Engine:
         for runner in self.runners.values():
             runner.start()
 
+    def _route_pixels_to_source_meters(self) -> None:
+        """A run killed inside a C–V leaves its pixel on the LCR meter. Stressed again through
+        the relay, its source-meter met an open (compliance at 9 V), and the channel was stopped
+        as a runaway (the crash test). Every pixel goes back to its source-meter first."""
+        try:
+            relay = self.station["relay"]
+        except KeyError:
+            return  # no relay box: each pixel is wired to its source-meter
+        for ch in self.config.channels:
+            try:
+                relay.route(ch.pixel, "SMU")
+            except Exception as exc:  # reported; a pixel left open is then stopped as a runaway
+                self.bus.publish(EventRecord(ch.name, "route-failed", {"error": str(exc)}))
+
     def _resume_state(self) -> tuple[dict, dict, dict]:
         """Each channel's saved state, its luminance history, and its stress time now: the gap
         counts as stress only if the source-meter kept sourcing through it."""
@@ -219,7 +234,7 @@ class Engine:
                 states[info.name] = info.state
                 data = run.samples(info.name, ("t_h", "l_cd_m2", "v_v", "wall"))
                 histories[info.name] = [(t, lum, v) for t, lum, v, _ in data]
-                if info.state.get("status") in ("finished", "aborted", "failed") or not len(data):
+                if info.state.get("status") in FINAL_STATUSES or not len(data):
                     continue
                 last_t, last_wall = float(data[-1, 0]), float(data[-1, 3])
                 gap_h = (now - last_wall) * self.clock.speedup / 3600.0

@@ -78,6 +78,11 @@ class EventRecord:
     wall: float = field(default_factory=time.time)
 
 
+# A channel in one of these is done for good: a resume leaves it alone. "stopped" is a runaway
+# (an open or shorted pixel): the crash test found one stressed again after every kill.
+FINAL_STATUSES = ("finished", "stopped", "aborted", "failed")
+
+
 @dataclass(frozen=True)
 class ChannelState:
     """A channel's persistent state, stored on every change so a run can resume from its file."""

@@ -22,7 +22,7 @@ from instruments.resilience import InstrumentFault
 from .clock import EngineClock
 from .config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
 from .milestones import MilestoneTracker
-from .records import ChannelState, EventRecord, RecordBus, Sample
+from .records import FINAL_STATUSES, ChannelState, EventRecord, RecordBus, Sample
 from .steps import STEPS, SharedLocks, StepContext
 from .stress import StressDrive
 
@@ -179,7 +179,7 @@ class ChannelRunner(threading.Thread):
             self._finish()
 
     def _run(self) -> None:
-        if self.status in ("finished", "aborted", "failed"):
+        if self.status in FINAL_STATUSES:
             return
         fresh = self.status == "pending"
         self._check_abort()

@@ -257,6 +257,9 @@ def test_spectrometer_dark_corrected_spectrum_protocol():
     assert spectrum.counts.tolist() == [500, 3000, 100]
     assert spectrum.wavelength_nm.tolist() == [400, 500, 600]
     assert spectrum.saturated is False
+    # The flipped byte was got past, and is still a fault for the record (the full soak found
+    # one bench garble that no event answered).
+    assert inst.corrected == ["a binary transfer was garbled; read 4 times until two agreed"]
 
 
 def test_relay_box_protocol_and_refusal():
@@ -339,13 +342,20 @@ def test_keithley2450_voltage_source_and_ramped_off_protocol():
 def test_a_binary_buffer_is_read_until_two_reads_agree():
     """Regression (soak): a byte flipped in a binary block is a plausible wrong number, so a
     garbled J–V point went into the run file; the buffer is now read until two reads agree."""
-    from instruments.drivers.keithley import read_block_verified
+    from instruments.drivers.formats import read_block_verified
 
     good, bad = b"#0abcd\n", b"#0a#cd\n"
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":TRAC:DATA?", good), (":TRAC:DATA?", good)],
+            connection_attributes=K_CONN) as inst:
+        assert read_block_verified(inst, ":TRAC:DATA?", 7) == good
+        assert not getattr(inst, "corrected", None)  # nothing was garbled
     with expected_protocol(Keithley2400, [
             K_INIT, (":TRAC:DATA?", bad), (":TRAC:DATA?", good), (":TRAC:DATA?", good)],
             connection_attributes=K_CONN) as inst:
         assert read_block_verified(inst, ":TRAC:DATA?", 7) == good
+        # got past, and still a fault on record (the soak found one the run file never had)
+        assert inst.corrected == ["a binary transfer was garbled; read 3 times until two agreed"]
     with expected_protocol(Keithley2400, [
             K_INIT, (":TRAC:DATA?", bad), (":TRAC:DATA?", good), (":TRAC:DATA?", bad)],
             connection_attributes=K_CONN) as inst, pytest.raises(ValueError, match="garbled"):

@@ -116,3 +116,53 @@ def test_kill_9_then_resume(tmp_path):
         proc.kill()
         if bench_pid and pid_alive(bench_pid):
             os.kill(bench_pid, signal.SIGKILL)
+
+
+def test_resume_routes_a_pixel_left_on_the_lcr_back_and_leaves_a_runaway_stopped(tmp_path):
+    """Regressions (crash test): a kill inside a C–V left its pixel routed to the LCR meter, and
+    the resumed stress met an open and stopped the channel as a runaway; and that channel,
+    'stopped', was stressed again by every later resume. Resume now routes every pixel back to
+    its source-meter first, and a channel stopped as a runaway stays stopped."""
+    from instruments.drivers.serial_devices import RelayBox
+
+    data = study([channel("b1", 1, "blue-znsete", 100, stop={"max_time": "6 h"}),
+                  channel("b2", 2, "blue-znsete", 100, stop={"max_time": "6 h"})],
+                 ["blue-znsete", "blue-znsete"], speedup=2000)
+    data["station"]["virtual"]["faults"] = ["open@0.05:smu2"]
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    bench_pid = None
+    try:
+        run_path = _wait_for_samples(tmp_path / "runs", 5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with RunFile(run_path) as run:
+                meta, b2 = run.meta(), run.channel("b2").state.get("status")
+            if b2 == "stopped":
+                break
+            time.sleep(0.05)
+        assert b2 == "stopped", b2
+        bench_pid = meta["bench"]["pid"]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        relay = RelayBox(meta["bench"]["resources"]["relay"])
+        relay.route(1, "LCR")  # as a kill inside b1's C–V leaves it
+        with RunFile(run_path) as run:
+            b2_samples = run.sample_count("b2")
+        resumed = subprocess.run([*AGELAB, "resume", str(run_path)], capture_output=True,
+                                 text=True, timeout=120)
+        assert resumed.returncode == 1, resumed.stderr  # 1: not every channel finished
+        assert "Traceback" not in resumed.stderr
+        with RunFile(run_path) as run:
+            assert run.channel("b1").state["status"] == "finished"
+            assert not run.events("b1", "runaway")  # back on its source-meter, not an open
+            assert run.samples("b1")[-1, 0] >= 6.0
+            assert run.channel("b2").state["status"] == "stopped"
+            assert not run.events("b2", "gap") and run.sample_count("b2") == b2_samples
+            assert len(run.events("b2", "runaway")) == 1
+    finally:
+        proc.kill()
+        if bench_pid and pid_alive(bench_pid):
+            os.kill(bench_pid, signal.SIGKILL)

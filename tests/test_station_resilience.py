@@ -285,3 +285,17 @@ def test_no_error_poll_while_the_photodiode_meter_waits_for_triggers(station):
     light = pd.fetch_linked(5)
     assert len(light) == 5 and light[-1] > light[0] > -1e-9
     assert "timeout" not in kinds(station)
+
+
+def test_a_fault_the_driver_got_past_by_itself_is_an_event(station):
+    """A garbled binary transfer a driver fetched again until two agreed (its data good) goes on
+    record after the call, like a fault the resilience layer met itself."""
+    smu = stress(station)
+    station["smu1"].driver.corrected = ["a binary transfer was garbled; read 3 times until two "
+                                        "agreed"]
+    smu.read_vi()
+    (event,) = [e for e in station.events if e.instrument == "smu1"]
+    assert event.kind == "garbled" and "read 3 times" in event.detail
+    assert station["smu1"].driver.corrected == []
+    smu.read_vi()
+    assert len(station.events) == 1  # reported once

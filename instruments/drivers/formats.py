@@ -31,3 +31,30 @@ def numbers(inst, query: str, count: int) -> list[float]:
     """``count`` comma-separated numbers, every one of them checked: pymeasure's ``values`` keeps
     a field it cannot read as a string, so garbage in a field the caller drops went unseen."""
     return [float(f) for f in fields(inst, query, count)]
+
+
+def read_block_verified(inst, query: str, size: int, again: str | None = None,
+                        reads: int = 3) -> bytes:
+    """A binary block has no checksum, and a flipped byte in it is a plausible wrong number; the
+    data survive reading (``again`` fetches them again, if not ``query`` itself), so it is read
+    until two reads agree. A read that disagreed on the way was a garbled transfer the driver got
+    past: it is noted in ``inst.corrected``, which the resilience layer puts on record."""
+    previous = None
+    for k in range(reads):
+        inst.write(query if k == 0 or again is None else again)
+        raw = inst.read_bytes(size)
+        if raw == previous:
+            if k > 1:
+                note_corrected(inst, f"a binary transfer was garbled; read {k + 1} times until "
+                                     "two agreed")
+            return raw
+        previous = raw
+    raise ValueError(f"{inst.name}: the block read differently each time (garbled transfer)")
+
+
+def note_corrected(inst, text: str) -> None:
+    corrected = getattr(inst, "corrected", None)
+    if corrected is None:
+        corrected = []
+        inst.corrected = corrected
+    corrected.append(text)

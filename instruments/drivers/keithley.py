@@ -22,7 +22,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
 from ..roles import Sweep
-from .formats import completed, numbers, scpi_list
+from .formats import completed, numbers, read_block_verified, scpi_list
 
 BUFFER_MAX = 2500
 LIST_MAX = 100
@@ -37,19 +37,6 @@ _FUNCS = {"current": "CURR", "voltage": "VOLT"}
 POINT_MODE = (f":ABOR;:FORM:DATA ASC;:FORM:ELEM {DEFAULT_ELEMENTS};:SOUR:CURR:MODE FIX;"
               f":SOUR:VOLT:MODE FIX;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
               f":SYST:AZER ON;:TRIG:OUTP NONE")
-
-
-def read_block_verified(inst: Instrument, query: str, size: int, attempts: int = 3) -> bytes:
-    """A binary block has no checksum, and a flipped byte in it is a plausible wrong number; the
-    buffer survives reading, so it is read until two reads agree."""
-    previous = None
-    for _ in range(attempts):
-        inst.write(query)
-        raw = inst.read_bytes(size)
-        if raw == previous:
-            return raw
-        previous = raw
-    raise ValueError(f"{inst.name}: the buffer read differently each time (garbled transfer)")
 
 
 def checked_reading(volts: float, amps: float, status: float = 0.0) -> tuple[float, float, int]:

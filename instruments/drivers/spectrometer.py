@@ -12,6 +12,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
 from ..roles import Spectrum
+from .formats import read_block_verified
 
 FULL_SCALE = 65535.0
 
@@ -58,18 +59,8 @@ class VirtualSpectrometer(Instrument):
         n = self.pixel_count()
         payload = 4 * n
         size = 2 + len(str(payload)) + payload + 1
-        self.write(":FORM REAL;:READ?")
-        raw = self.read_bytes(size)
-        # A block has no checksum, and a flipped byte in it is a plausible wrong count (the
-        # soak found one stored): the reading is fetched again until two transfers agree.
-        for _ in range(3):
-            self.write(":FETC?")
-            again = self.read_bytes(size)
-            if again == raw:
-                break
-            raw = again
-        else:
-            raise ValueError(f"{self.name}: the spectrum read differently each time (garbled)")
+        # A flipped byte in the block is a plausible wrong count (the soak found one stored).
+        raw = read_block_verified(self, ":FORM REAL;:READ?", size, again=":FETC?", reads=4)
         self.write(":FORM ASC")
         return np.array(from_ieee_block(raw[:-1], datatype="f", is_big_endian=False))
 
