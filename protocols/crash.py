@@ -130,9 +130,9 @@ def run_crash_test(plan: CrashPlan, out: Path, say: Callable[[str], None] = prin
             if proc.poll() is not None:
                 say(f"crash test: the run ended before kill {k + 1}")
                 break
-            killed_at = time.time()
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+            killed_at = time.time()  # dead by now: its last sample is earlier, the resume later
             verdict, rows, statuses = committed(run_path)
             verdicts.append(verdict)
             snapshots.append(rows)
@@ -159,6 +159,7 @@ def unrecorded(gaps: list[dict], interrupted: list[tuple[float, list[str]]]) -> 
     coverage, not one event per kill: a kill that lands inside a resume, after some channels'
     gap events and before the rest, leaves the rest to the next resume's event, which spans
     both outages from the same last sample."""
+    # A gap event's wall is the moment the resume measured the gap (engine._resume_state).
     spans: dict[str, list[tuple[float, float]]] = {}
     for gap in gaps:
         wall, width = float(gap["wall"]), float(gap["detail"].get("wall_s", 0.0))

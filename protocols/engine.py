@@ -245,7 +245,7 @@ class Engine:
                     "from_h": last_t, "gap_h": gap_h, "wall_s": now - last_wall,
                     "kept_sourcing": sourcing,
                     "level_a" if ch.stress.mode == "current" else "level_v": level,
-                    "counted_as_stress": sourcing}, last_t))
+                    "counted_as_stress": sourcing}, last_t, wall=now))
         return states, histories, offsets
 
     def _still_sourcing(self, ch) -> tuple[bool, float]:

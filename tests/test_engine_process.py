@@ -68,6 +68,14 @@ def test_signal_stops_safely(tmp_path, sig, code):
             assert {e["channel"] for e in run.events(kind="output-off")} == {"b1", "b2"}
 
 
+def _start_run(data: dict, tmp_path: Path) -> subprocess.Popen:
+    """``agelab run`` of the study in its own process (its bench in another), writing to runs/."""
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    return subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
 def test_kill_9_then_resume(tmp_path):
     """The default path: the engine starts the virtual bench as its own process. Killed with
     SIGKILL, the engine does nothing; the bench keeps sourcing, as a real rack does; resume finds
@@ -76,10 +84,7 @@ def test_kill_9_then_resume(tmp_path):
     data = study([channel("b1", 1, "blue-znsete", 200, stop={"at": "T50"},
                           checkpoints={"every": "2 h", "measure": ["jvl"]})],
                  ["blue-znsete"], speedup=2000)
-    cfg = tmp_path / "study.yaml"
-    cfg.write_text(yaml.safe_dump(data))
-    proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = _start_run(data, tmp_path)
     bench_pid = None
     try:
         run_path = _wait_for_samples(tmp_path / "runs", 30)
@@ -89,6 +94,7 @@ def test_kill_9_then_resume(tmp_path):
         proc.wait(timeout=10)
         with RunFile(run_path) as run:
             committed = run.samples("b1")
+            last_wall = float(run.samples("b1", ("wall",))[-1, 0])
         assert pid_alive(bench_pid), "the rack must outlive its computer"
         time.sleep(0.5)  # the gap: 0.28 device hours under stress
         resumed = subprocess.run([*AGELAB, "resume", str(run_path)], capture_output=True,
@@ -102,6 +108,9 @@ def test_kill_9_then_resume(tmp_path):
             assert np.isin(committed[:, 0], after[:, 0]).all()
             (gap,) = run.events("b1", "gap")
             assert gap["detail"]["kept_sourcing"] is True and gap["detail"]["gap_h"] > 0.2
+            # The gap spans from the last committed sample to the moment the resume measured it
+            # (the crash test checks every kill lies inside such a span).
+            assert gap["wall"] - gap["detail"]["wall_s"] == pytest.approx(last_wall, abs=1e-6)
             assert run.channel("b1").state["status"] == "finished"
             assert run.events("b1", "milestone")[-1]["detail"]["name"] == "T50"
             assert run.meta()["status"] == "finished"
@@ -129,10 +138,7 @@ def test_resume_routes_a_pixel_left_on_the_lcr_back_and_leaves_a_runaway_stopped
                   channel("b2", 2, "blue-znsete", 100, stop={"max_time": "6 h"})],
                  ["blue-znsete", "blue-znsete"], speedup=2000)
     data["station"]["virtual"]["faults"] = ["open@0.05:smu2"]
-    cfg = tmp_path / "study.yaml"
-    cfg.write_text(yaml.safe_dump(data))
-    proc = subprocess.Popen([*AGELAB, "run", str(cfg), "--out", str(tmp_path / "runs")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = _start_run(data, tmp_path)
     bench_pid = None
     try:
         run_path = _wait_for_samples(tmp_path / "runs", 5)
