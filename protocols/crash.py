@@ -22,6 +22,7 @@ import yaml
 
 from instruments.sim.bench import VirtualBench
 
+from .records import FINAL_STATUSES
 from .soak import (
     LIFETIME_GOAL,
     Check,
@@ -136,9 +137,10 @@ def run_crash_test(plan: CrashPlan, out: Path, say: Callable[[str], None] = prin
             verdict, rows, statuses = committed(run_path)
             verdicts.append(verdict)
             snapshots.append(rows)
-            kills_at.append(time.time())
-            interrupted.append((killed_at, [name for name, s in statuses.items() if s not in (
-                "finished", "aborted", "failed", "pending")]))
+            kills_at.append(killed_at)
+            # A channel done for good (a runaway included) is not resumed, so has no gap.
+            interrupted.append((killed_at, [name for name, s in statuses.items()
+                                            if s not in (*FINAL_STATUSES, "pending")]))
             seen_events = _event_count(run_path)
             proc = subprocess.Popen(agelab("resume", str(run_path)), stdout=log,
                                     stderr=subprocess.STDOUT)

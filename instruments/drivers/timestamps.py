@@ -62,6 +62,3 @@ class ReadingClock:
             bounds.popleft()  # the clock was reset or drifted: the older bounds no longer hold
         start, end = max(began, stamp - half + low), min(ended, stamp + half + high)
         return (start, end) if start <= end else (began, ended)
-
-    def forget(self) -> None:
-        self._bounds.clear()
