@@ -3,6 +3,8 @@ pause / resume / abort."""
 
 from __future__ import annotations
 
+from protocols.records import FINAL_STATUSES
+
 from .follow import ChannelFrame
 from .qt import QtWidgets, Signal, pg
 
@@ -86,5 +88,5 @@ class ChannelTile(QtWidgets.QFrame):
         text = "  ".join(f"{k.replace('_from_max', '·max')} {v:.2f} h"
                          for k, v in reached.items())
         self.milestones.setText(text or "no milestone yet")
-        if ch.status in ("finished", "stopped", "aborted", "failed"):
+        if ch.status in FINAL_STATUSES:
             self.set_controllable(False)
