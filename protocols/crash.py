@@ -161,7 +161,7 @@ def unrecorded(gaps: list[dict], interrupted: list[tuple[float, list[str]]]) -> 
     coverage, not one event per kill: a kill that lands inside a resume, after some channels'
     gap events and before the rest, leaves the rest to the next resume's event, which spans
     both outages from the same last sample."""
-    # A gap event's wall is the moment the resume measured the gap (engine._resume_state).
+    # A gap event's wall is the moment the resumed stress clock ran again (engine._close_gap).
     spans: dict[str, list[tuple[float, float]]] = {}
     for gap in gaps:
         wall, width = float(gap["wall"]), float(gap["detail"].get("wall_s", 0.0))

@@ -117,6 +117,14 @@ def test_kill_9_then_resume(tmp_path):
             # Stress time runs on through the gap: the device was stressed all along.
             t = after[:, 0]
             assert np.all(np.diff(t) > 0)
+            # ... every second of it: the stress time from the last sample before the kill to
+            # the first after the resume is their wall-time distance (once 0.2-0.9 s short, the
+            # time the resume took between measuring the gap and restarting its clock).
+            walls = run.samples("b1", ("t_h", "wall"))
+            n = len(committed)
+            (t0, w0), (t1, w1) = walls[n - 1], walls[n]
+            lost_s = (w1 - w0) - (t1 - t0) * 3600.0 / 2000
+            assert abs(lost_s) < 0.02, f"{lost_s * 1e3:.0f} ms of the gap's stress not counted"
         deadline = time.monotonic() + 15
         while pid_alive(bench_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
