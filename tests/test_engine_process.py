@@ -135,6 +135,67 @@ def test_kill_9_then_resume(tmp_path):
             os.kill(bench_pid, signal.SIGKILL)
 
 
+def test_a_resume_killed_before_its_first_sample_keeps_the_stress_it_found(tmp_path):
+    """Regression (crash test): a resume found the source still sourcing, began with a
+    checkpoint's J–V (output off) and was killed there before it committed a sample. The next
+    resume found the source off and counted the whole gap since the last sample as rest: the
+    stress hours the first resume had found were lost (0.95 h of a blue T50 of 15 h). The first
+    resume's gap is now on disk before any output changes, and the next gap starts from it."""
+    from instruments.drivers.keithley import Keithley2400
+    from instruments.station import SOCKET_DEFAULTS
+
+    data = study([channel("b1", 1, "blue-znsete", 200, stop={"max_time": "6 h"})],
+                 ["blue-znsete"], speedup=2000)
+    proc = _start_run(data, tmp_path)
+    bench_pid = None
+    try:
+        run_path = _wait_for_samples(tmp_path / "runs", 20)
+        with RunFile(run_path) as run:
+            meta = run.meta()
+        bench_pid = meta["bench"]["pid"]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        with RunFile(run_path) as run:
+            t0 = float(run.samples("b1", ("t_h",))[-1, 0])
+        time.sleep(0.5)  # 0.28 device-h, still sourcing
+        proc = subprocess.Popen([*AGELAB, "resume", str(run_path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline, first = time.monotonic() + 60, None
+        while first is None and time.monotonic() < deadline:
+            with RunFile(run_path) as run:
+                gaps = run.events("b1", "gap")
+            if gaps:
+                os.kill(proc.pid, signal.SIGKILL)  # the writer commits a sample 0.25 s later
+                first = gaps[0]
+            time.sleep(0.005)
+        proc.wait(timeout=10)
+        assert first is not None and first["detail"]["counted_as_stress"] is True
+        with RunFile(run_path) as run:
+            assert float(run.samples("b1", ("t_h",))[-1, 0]) == t0, "killed too late"
+        # As that resume's checkpoint left it: the output off.
+        smu = Keithley2400(meta["bench"]["resources"]["smu1"], **SOCKET_DEFAULTS)
+        smu.output_off()
+        smu.adapter.close()
+        time.sleep(0.3)  # 0.17 device-h at rest
+        resumed = subprocess.run([*AGELAB, "resume", str(run_path)], capture_output=True,
+                                 text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        with RunFile(run_path) as run:
+            g1, g2 = run.events("b1", "gap")
+            t = run.samples("b1", ("t_h",))[:, 0]
+        assert g2["detail"]["counted_as_stress"] is False
+        assert g2["detail"]["from_h"] == pytest.approx(g1["detail"]["to_h"], abs=1e-9)
+        # The stress from the last sample before the kill to the first after the last resume
+        # holds the first gap's 0.28 device-h (without the fix: 0.01 h, the resume's own).
+        t1 = t[np.searchsorted(t, t0, side="right")]
+        assert t1 - t0 >= g1["detail"]["gap_h"] > 0.2
+        assert t1 - t0 < g1["detail"]["gap_h"] + 0.05
+    finally:
+        proc.kill()
+        if bench_pid and pid_alive(bench_pid):
+            os.kill(bench_pid, signal.SIGKILL)
+
+
 def test_resume_routes_a_pixel_left_on_the_lcr_back_and_leaves_a_runaway_stopped(tmp_path):
     """Regressions (crash test): a kill inside a C–V left its pixel routed to the LCR meter, and
     the resumed stress met an open and stopped the channel as a runaway; and that channel,
