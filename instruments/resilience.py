@@ -62,13 +62,16 @@ class WrongIdentity(ValueError):
 class FaultEvent:
     instrument: str
     kind: str       # timeout | link-lost | garbled | refused | device-error | reconnected |
-    #                 reboot-detected | reconfigured | recovered | gave-up | wrong-identity
+    #                 reboot-detected | output-restored | reconfigured | recovered | gave-up |
+    #                 wrong-identity
     detail: str
     attempt: int = 0
     time: float = field(default_factory=time.time)
-    # reboot-detected with the output found off: when the instrument last answered with the
-    # output as expected (wall time). The stress was lost for at most the time since.
+    # On "output-restored" after a reboot found an output off that should be on: since when
+    # it may have been off (wall time), and for how long in all: up to the middle of the ramp
+    # that put it back (a linear ramp passes half its time's charge).
     output_lost_since: float | None = None
+    output_off_s: float | None = None
 
 
 def classify(exc: BaseException) -> str | None:
@@ -114,7 +117,10 @@ class Resilient:
         self._driver: object | None = None
         self._identity = ""
         self._journal: dict[str, tuple[str, tuple, dict]] = {}
-        self._call_started = time.time()   # wall time the present call began
+        # Wall time since which the output is known to be as the journal has it: the present
+        # call's start, or the end of the last restore in it. A reboot found is off since then.
+        self._output_known_since = time.time()
+        self._found_off = False  # an output found off by a restore that then failed
         # When the last call's successful attempt began (monotonic): a reading retried for
         # seconds was taken then, not when the call began.
         self.last_attempt_started = time.monotonic()
@@ -171,6 +177,7 @@ class Resilient:
             if self._driver is None:
                 return
             self._polled = time.monotonic()
+            began = time.time()
             try:
                 self._drain_errors(0)
             except Exception as exc:
@@ -178,7 +185,7 @@ class Resilient:
                 self._drop()
                 if reconnect:
                     with contextlib.suppress(InstrumentFault):
-                        self._run("reconnect", lambda driver: driver, (), {})
+                        self._run("reconnect", lambda driver: driver, (), {}, known_since=began)
 
     def close(self) -> None:
         with self._lock:
@@ -199,10 +206,12 @@ class Resilient:
         if self._listener is not None:
             self._listener(FaultEvent(self._name, kind, detail, attempt))
 
-    def _run(self, what: str, action: Callable[[object], object], args: tuple, kwargs: dict):
+    def _run(self, what: str, action: Callable[[object], object], args: tuple, kwargs: dict,
+             known_since: float | None = None):
         with self._lock:
             tried: list[str] = []
-            self._call_started = started = time.time()
+            started = time.time()
+            self._output_known_since = started if known_since is None else known_since
             attempt = 0
             while True:
                 try:
@@ -277,22 +286,58 @@ class Resilient:
         if not self._journal:
             return
         symptoms, output_lost = self._reboot_symptoms()
-        if symptoms and self._listener is not None:
-            # The reboot was noticed by the call under way, so the output is taken as off from
-            # that call's start (on hardware it went off at most one call earlier).
-            lost_since = self._call_started if output_lost else None
-            event = FaultEvent(self._name, "reboot-detected", "; ".join(symptoms), attempt,
-                               output_lost_since=lost_since)
-            self._listener(event)
-            if output_lost:
-                # Counted up to now: a second reboot met in the same call (during this
-                # restore, say) is off from here, not again from the call's start. Counted
-                # twice, 20 reboots took 1.5 device-h too many off a 40-h stress clock at 6000x.
-                self._call_started = event.time
-        for method, args, kwargs in list(self._journal.values()):
+        # The reboot was met in the call under way, after the output was last known as it
+        # should be: the call's start, or its last restore (on hardware it may have gone off up
+        # to one call earlier).
+        lost_since = self._output_known_since if output_lost else None
+        # Found off before, and not put back since (that restore failed): more than one power
+        # cycle may lie in the outage, and the instrument's clock dates only the last.
+        found_before, self._found_off = self._found_off, output_lost or self._found_off
+        if symptoms:
+            self._emit("reboot-detected", "; ".join(symptoms), attempt)
+        for slot, (method, args, kwargs) in list(self._journal.items()):
+            began = time.time()
             getattr(self._driver, method)(*args, **kwargs)
+            if slot == "output":
+                self._output_back(lost_since, (began + time.time()) / 2, found_before, attempt)
         self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)
         self._drain_errors(attempt)
+
+    def _output_back(self, lost_since: float | None, back_at: float, found_before: bool,
+                     attempt: int) -> None:
+        """The output is as the journal has it again, from ``back_at`` (the middle of the ramp
+        that put it back: a linear ramp passes half its time's charge). An outage ends here,
+        at once on record: a restore that failed after this point once left it uncounted."""
+        self._output_known_since, self._found_off = back_at, False
+        if lost_since is None:
+            return
+        if not found_before:
+            lost_since = self._powered_on_since(lost_since, back_at)
+        if self._listener is not None:
+            self._listener(FaultEvent(self._name, "output-restored",
+                                      f"off for {back_at - lost_since:.3f} s at most", attempt,
+                                      output_lost_since=lost_since,
+                                      output_off_s=back_at - lost_since))
+
+    def _powered_on_since(self, lost_since: float, back_at: float) -> float:
+        """When the output went off: between ``lost_since`` (the call's start, or its last
+        restore) and the last power-on the instrument's own clock dates, if it keeps one; the
+        middle of the two. A call's earlier attempt that failed without a restore since may
+        have been a power cycle of its own, or only a lost reply: the two are alike on the
+        bus, and the clock dates only the last power cycle. From the call's start always, a
+        reboot met after a first attempt that only timed out took that attempt's 0.3-0.5 s
+        (0.5-0.9 device-h at 6000x) off the stress clock too; from the last power-on always,
+        two power cycles in one outage put the first one's off time on the clock."""
+        uptime = getattr(type(self._driver), "uptime_s", None)
+        if uptime is None:
+            return lost_since
+        try:
+            asked = time.time()
+            seconds = uptime(self._driver)
+            powered_at = (asked + time.time()) / 2 - seconds
+        except Exception:  # the reading failed: the call's next attempt will meet it
+            return lost_since
+        return (lost_since + min(max(lost_since, powered_at), back_at)) / 2
 
     def _reboot_symptoms(self) -> tuple[list[str], bool]:
         """What betrays a reboot, and whether an output that should be on was found off."""

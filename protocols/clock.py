@@ -24,6 +24,10 @@ class EngineClock:
         """Device hours since this clock started."""
         return (time.monotonic() - self._t0) * self.speedup / 3600.0
 
+    def hours_at(self, monotonic_s: float) -> float:
+        """Device hours since this clock started at a ``time.monotonic()`` moment."""
+        return (monotonic_s - self._t0) * self.speedup / 3600.0
+
     def hours_of(self, wall_seconds: float) -> float:
         """The device hours that ``wall_seconds`` of wall time are."""
         return wall_seconds * self.speedup / 3600.0

@@ -34,6 +34,7 @@ from .soak import (
     lifetimes_of,
     presets,
     run_twin,
+    stress_check,
     study_config,
 )
 from .store import RunFile
@@ -146,12 +147,13 @@ def run_crash_test(plan: CrashPlan, out: Path, say: Callable[[str], None] = prin
                                     stderr=subprocess.STDOUT)
         returncode = proc.wait()
         log.close()
+        charge = [s.charge_mah_cm2 for s in bench.rig.sites]
     finally:
         bench.stop()
     if not plan.twin:
-        return _judge(plan, run_path, returncode, verdicts, snapshots, interrupted, None)
+        return _judge(plan, run_path, returncode, verdicts, snapshots, interrupted, charge, None)
     say(f"crash test: {len(kills_at)} kills done; twin next")
-    return _judge(plan, run_path, returncode, verdicts, snapshots, interrupted,
+    return _judge(plan, run_path, returncode, verdicts, snapshots, interrupted, charge,
                   run_twin(soak, out))
 
 
@@ -171,8 +173,8 @@ def unrecorded(gaps: list[dict], interrupted: list[tuple[float, list[str]]]) -> 
 
 
 def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str],
-           snapshots: list[set], interrupted: list[tuple[float, list[str]]], twin
-           ) -> SoakResult:
+           snapshots: list[set], interrupted: list[tuple[float, list[str]]],
+           charge: list[float], twin) -> SoakResult:
     checks = []
     final_verdict, final_rows, statuses = committed(run_path)
     with RunFile(run_path) as run:
@@ -198,6 +200,7 @@ def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str]
                         f"channel-runs inside a gap event ({len(gaps)} events, {kept} kept "
                         "sourcing)" + (f"; none for {', '.join(missing[:4])}" if missing else ""),
                         "every kill of every running channel", not missing))
+    checks.append(stress_check(plan.soak_plan(), run_path, charge, "killed run"))
     names = list(statuses)
     if twin is None:
         pass  # the short version: no twin
@@ -205,6 +208,7 @@ def _judge(plan: CrashPlan, run_path: Path, returncode: int, verdicts: list[str]
         checks.append(Check("lifetimes vs uninterrupted twin", "twin wrote no run file",
                             LIFETIME_GOAL, False))
     else:
+        checks.append(stress_check(plan.soak_plan(), twin.run_path, twin.charge, "twin"))
         lives = lifetime_check(lifetimes_of(run_path), lifetimes_of(twin.run_path), names)
         checks.append(Check("lifetimes vs uninterrupted twin", lifetime_row(lives),
                             LIFETIME_GOAL, not lives.problems))

@@ -287,9 +287,10 @@ class Engine:
         self.bus.publish(EventRecord(owner, "fault", {
             "instrument": event.instrument, "fault": event.kind, "detail": event.detail,
             "attempt": event.attempt}, wall=event.time))
-        if event.output_lost_since is not None and owner in self.runners:
-            # A source-meter rebooted under stress: the hours it sat off are not stress hours.
-            self.runners[owner].stress_lost(event.time - event.output_lost_since)
+        if event.output_off_s is not None and owner in self.runners:
+            # A source-meter rebooted under stress, now back on: the hours it sat off are not
+            # stress hours.
+            self.runners[owner].stress_lost(event.output_off_s)
 
     # ---------------------------------------------------------------- the way out
     def _shutdown(self) -> None:

@@ -92,6 +92,7 @@ class EngineRun:
     cpu: list[tuple[float, float]] = field(default_factory=list)  # (wall time, CPU seconds)
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    charge: list[float] = field(default_factory=list)  # each pixel's, from its bench (mA·h/cm²)
 
 
 # ---------------------------------------------------------------- the study
@@ -139,9 +140,9 @@ def study_config(plan: SoakPlan, resources: dict[str, str], name: str) -> dict:
     """The soak study for a bench at ``resources``: every channel stressed for ``hours``, with
     J–V–L, C–V, EL and PL checkpoints log-spaced through the run."""
     channels = []
-    for i, (preset, j) in enumerate(channel_plan(plan), start=1):
-        channels.append({"name": f"{preset.split('-')[0]}-{i:02d}", "pixel": i,
-                         "cd_m2_per_A": CAL[preset], "stress": {"current_density": f"{j} mA/cm^2"}})
+    for i, (name, (preset, j)) in enumerate(_names_and_plan(plan), start=1):
+        channels.append({"name": name, "pixel": i, "cd_m2_per_A": CAL[preset],
+                         "stress": {"current_density": f"{j} mA/cm^2"}})
     if plan.victims:
         for k, what in enumerate(("open", "short")):
             i = plan.channels + 1 + k
@@ -405,6 +406,7 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
     try:
         faulty = run_engine(study_config(plan, bench.resources, "soak"), out, "faulty")
         sites = bench.rig.sites
+        faulty.charge = [s.charge_mah_cm2 for s in sites]
         still_on = [f"pixel {s.index + 1}: {s.present_j():g} mA/cm²" for s in sites
                     if s.present_j() != 0.0]
         outputs_on = [n for n, d in bench.devices.items()
@@ -430,9 +432,45 @@ def run_twin(plan: SoakPlan, out: Path) -> EngineRun:
     """The same study on a fault-free bench with the same seed, run without interruption."""
     bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed).start()
     try:
-        return run_engine(study_config(plan, bench.resources, "twin"), out, "twin")
+        twin = run_engine(study_config(plan, bench.resources, "twin"), out, "twin")
+        twin.charge = [s.charge_mah_cm2 for s in bench.rig.sites]
+        return twin
     finally:
         bench.stop()
+
+
+STRESS_GOAL = 0.001  # a tenth of the lifetime goal: an error of the stress clock is one of T
+
+
+def stress_check(plan: SoakPlan, run_path: Path, charge: list[float], label: str) -> Check:
+    """Each channel's stress time on record against the hours its pixel was really under its
+    stress current: the charge the bench saw it pass over the set current density (ramps and
+    the sweeps' instants aside, a constant-current stress passes charge only while stressed).
+    A resume that counts a gap wrongly, or a reboot's off time counted as stress, shows here,
+    free of the noise that limits the lifetime comparison."""
+    rows = []
+    with RunFile(run_path) as run:
+        for (name, (_, j)), q in zip(_names_and_plan(plan), charge, strict=False):
+            t = run.channel(name).state.get("t_h")
+            if t:
+                rows.append((abs(q / j - t) / t, q / j - t, name, t))
+    (Path(run_path).parent.parent / f"stress-{label.replace(' ', '-')}.csv").write_text(
+        "channel,recorded_h,bench_minus_recorded_h\n"
+        + "".join(f"{n},{t:.4f},{d:+.5f}\n" for _, d, n, t in rows))
+    if not rows:
+        return Check(f"stress on record ({label})", "no channel", f"within {STRESS_GOAL:.1%}",
+                     False)
+    worst, diff, name, _ = max(rows)
+    mean = sum(r[0] for r in rows) / len(rows)
+    return Check(f"stress on record ({label})",
+                 f"worst {name}: bench {diff:+.3f} h against the record ({worst:.3%}); "
+                 f"mean {mean:.3%} over {len(rows)}",
+                 f"within {STRESS_GOAL:.1%} of the bench's", worst <= STRESS_GOAL)
+
+
+def _names_and_plan(plan: SoakPlan) -> list[tuple[str, tuple[str, float]]]:
+    return [(f"{preset.split('-')[0]}-{i:02d}", (preset, j))
+            for i, (preset, j) in enumerate(channel_plan(plan), start=1)]
 
 
 def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
@@ -483,6 +521,8 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
     base_mb, growth = memory_check(faulty.rss, t_start, t_end)
     checks.append(Check("resident memory after warm-up", f"{base_mb:.0f} MB, +{growth:.1%} "
                         f"at most", "within 10 %", growth <= 0.10))
+    checks.append(stress_check(plan, faulty.run_path, faulty.charge, "faulty run"))
+    checks.append(stress_check(plan, twin.run_path, twin.charge, "twin"))
     lives = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path), names)
     (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
         "\n".join(lives.problems) + "\n")

@@ -147,6 +147,17 @@ def test_keithley2400_read_vi_and_ramped_output_off():
         assert inst.output_enabled is False
 
 
+def test_keithley2400_uptime_is_a_readings_timestamp_and_refuses_garbage():
+    """After a reboot, the TIME element (seconds since power-on) dates the power cycle."""
+    with expected_protocol(Keithley2400, [
+            K_INIT, (":READ?", "+2.9E+00,+4.0E-03,+7.2E+02,+1.25E+01,+0.0E+00"),
+            (":READ?", "+2.9E+00,+4.0E-03,+7.2E+02,-3.0E+00,+0.0E+00")],
+            connection_attributes=K_CONN) as inst:
+        assert inst.uptime_s() == 12.5
+        with pytest.raises(ValueError, match="no time since power-on"):
+            inst.uptime_s()
+
+
 @pytest.mark.parametrize(("start", "target", "step", "levels"), [
     (0.0, 2.5e-3, 1e-3, [2.5e-3 / 3, 5e-3 / 3, 2.5e-3]), (4e-3, 0.0, 2e-3, [2e-3, 0.0]),
     (1e-3, 1e-3, 1e-4, [1e-3]), (0.0, -3e-3, 1e-3, [-1e-3, -2e-3, -3e-3])])

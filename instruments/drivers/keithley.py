@@ -146,6 +146,16 @@ class Keithley2400(_PymeasureKeithley2400):
         v, i, status = checked_reading(float(v), float(i), float(status))
         return v, i, bool(status & STATUS_COMPLIANCE)
 
+    def uptime_s(self) -> float:
+        """Seconds since the instrument powered on: a reading's TIME element, which counts
+        from power-on (nothing here resets it). One reading, so only with the output on and
+        its compliance set: after a reboot it dates the power cycle that switched it off."""
+        v, i, _, seconds, status = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
+        checked_reading(v, i, status)
+        if not 0.0 <= seconds < 1e9:
+            raise ValueError(f"{self.name}: timestamp {seconds!r} s is no time since power-on")
+        return seconds
+
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
         on, mode, level = self._source_state()

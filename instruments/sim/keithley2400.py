@@ -217,6 +217,12 @@ class Keithley2400Sim:
         return reply
 
     # ------------------------------------------------------------------ behaviour
+    def power_on(self) -> None:
+        """After a power cycle: reset, and the reading timestamp counts from 0 again (a 2400's
+        TIME element counts from power-on; *RST leaves it running)."""
+        self.reset()
+        self._t_on = time.monotonic()
+
     def reset(self) -> None:
         self.s.clear()
         self.s.update(_defaults())

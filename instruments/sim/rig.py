@@ -143,6 +143,9 @@ class Site:
         self.drive_history: deque[tuple[float, float, float | None]] = deque(maxlen=100_000)
         self.link = TriggerLink()
         self._sweep_h: float | None = None  # while a sweep runs in no modelled time: its start
+        # The charge the pixel has passed (mA·h/cm²): over a constant-current stress, the hours
+        # it was really stressed, which the soak and crash tests hold the run file's clock to.
+        self.charge_mah_cm2 = 0.0
 
     def sync(self) -> QledPixel:
         """Advance the pixel to now under the drive it has had since the last sync (at rest
@@ -151,7 +154,9 @@ class Site:
             now = self.clock.hours()
             dt = now - self._last_h
             if dt > 0:
-                self.pixel.advance(dt, 0.0 if self._sweep_h is not None else self.present_j())
+                j = 0.0 if self._sweep_h is not None else self.present_j()
+                self.pixel.advance(dt, j)
+                self.charge_mah_cm2 += dt * j
                 self._last_h = now
             return self.pixel
 

@@ -133,9 +133,10 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
         return self
 
     def reboot(self) -> None:
-        """Power-cycle the instrument: settings lost, output off, every connection dropped."""
+        """Power-cycle the instrument: settings lost, output off, every connection dropped (and
+        whatever restarts at power-on, a meter's timestamp, restarted)."""
         with self.lock, self.connections_lock:
-            self.device.reset()
+            getattr(self.device, "power_on", self.device.reset)()
             for conn in list(self.connections):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
