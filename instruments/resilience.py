@@ -120,7 +120,11 @@ class Resilient:
         # Wall time since which the output is known to be as the journal has it: the present
         # call's start, or the end of the last restore in it. A reboot found is off since then.
         self._output_known_since = time.time()
-        self._found_off = False  # an output found off by a restore that then failed
+        # An outage found by a restore and not yet closed: (off since, whether it may be dated
+        # by the instrument's clock); and when the last replay of the output slot began.
+        self._outage: tuple[float, bool, bool] | None = None
+        self._failures = 0  # failed attempts since the output was last seen as it should be
+        self._replay_began: float | None = None
         # When the last call's successful attempt began (monotonic): a reading retried for
         # seconds was taken then, not when the call began.
         self.last_attempt_started = time.monotonic()
@@ -212,6 +216,7 @@ class Resilient:
             tried: list[str] = []
             started = time.time()
             self._output_known_since = started if known_since is None else known_since
+            self._failures = 0 if known_since is None else 1
             attempt = 0
             while True:
                 try:
@@ -250,6 +255,7 @@ class Resilient:
                     if kind is None:
                         raise
                     tried.append(kind)
+                    self._failures += 1
                     self._emit(kind, f"{what}: {exc}", attempt)
                     self._drop()
                     last = exc
@@ -285,46 +291,59 @@ class Resilient:
         """After a reconnect: detect a reboot, then put the journal back, in order."""
         if not self._journal:
             return
+        checked = time.time()
         symptoms, output_lost = self._reboot_symptoms()
-        # The reboot was met in the call under way, after the output was last known as it
-        # should be: the call's start, or its last restore (on hardware it may have gone off up
-        # to one call earlier).
-        lost_since = self._output_known_since if output_lost else None
-        # Found off before, and not put back since (that restore failed): more than one power
-        # cycle may lie in the outage, and the instrument's clock dates only the last.
-        found_before, self._found_off = self._found_off, output_lost or self._found_off
+        if output_lost:
+            # The reboot was met in the call under way, after the output was last known as it
+            # should be: the call's start, or its last restore (on hardware it may have gone
+            # off up to one call earlier). Found off before, by a restore that failed, more
+            # than one power cycle may lie in the outage, and the instrument's clock dates
+            # only the last.
+            pending = self._outage
+            self._outage = ((pending[0], False, False) if pending else
+                            (self._output_known_since, True, self._failures <= 1))
+        elif self._outage is not None:
+            # Found off by a restore whose replay then failed, and on now: that replay put it
+            # back (its ramp ran, its *OPC? did not answer). Left open, the outage went
+            # uncounted: 0.6 device-h of stress on the clock that the pixel never had.
+            self._close_outage(self._replay_began or time.time(), attempt)
+        else:  # seen as it should be: an outage met later in this call starts after this
+            self._output_known_since, self._failures = checked, 0
         if symptoms:
             self._emit("reboot-detected", "; ".join(symptoms), attempt)
         for slot, (method, args, kwargs) in list(self._journal.items()):
             began = time.time()
+            if slot == "output":
+                self._replay_began = began
             getattr(self._driver, method)(*args, **kwargs)
             if slot == "output":
-                self._output_back(lost_since, (began + time.time()) / 2, found_before, attempt)
+                self._close_outage((began + time.time()) / 2, attempt)
         self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)
         self._drain_errors(attempt)
 
-    def _output_back(self, lost_since: float | None, back_at: float, found_before: bool,
-                     attempt: int) -> None:
+    def _close_outage(self, back_at: float, attempt: int) -> None:
         """The output is as the journal has it again, from ``back_at`` (the middle of the ramp
         that put it back: a linear ramp passes half its time's charge). An outage ends here,
-        at once on record: a restore that failed after this point once left it uncounted."""
-        self._output_known_since, self._found_off = back_at, False
-        if lost_since is None:
+        at once on record."""
+        self._output_known_since, self._failures = back_at, 0
+        outage, self._outage = self._outage, None
+        if outage is None:
             return
-        if not found_before:
-            lost_since = self._powered_on_since(lost_since, back_at)
+        since, datable, single = outage
+        if datable:
+            since = self._off_since_estimate(since, back_at, single)
         if self._listener is not None:
             self._listener(FaultEvent(self._name, "output-restored",
-                                      f"off for {back_at - lost_since:.3f} s at most", attempt,
-                                      output_lost_since=lost_since,
-                                      output_off_s=back_at - lost_since))
+                                      f"off for about {back_at - since:.3f} s", attempt,
+                                      output_lost_since=since, output_off_s=back_at - since))
 
-    def _powered_on_since(self, lost_since: float, back_at: float) -> float:
-        """When the output went off: between ``lost_since`` (the call's start, or its last
-        restore) and the last power-on the instrument's own clock dates, if it keeps one; the
-        middle of the two. A call's earlier attempt that failed without a restore since may
-        have been a power cycle of its own, or only a lost reply: the two are alike on the
-        bus, and the clock dates only the last power cycle. From the call's start always, a
+    def _off_since_estimate(self, lost_since: float, back_at: float, single: bool) -> float:
+        """When the output went off: no earlier than ``lost_since`` (the call's start, or when
+        the output was last seen as it should be) nor than the last power-on the instrument's
+        own clock dates, if it keeps one. With one failed attempt since ``lost_since`` that
+        attempt was the power cycle, and the clock dates it; with more, an earlier one may have
+        been a power cycle of its own, or only a lost reply (alike on the bus), so the start is
+        taken midway. From the call's start always, a
         reboot met after a first attempt that only timed out took that attempt's 0.3-0.5 s
         (0.5-0.9 device-h at 6000x) off the stress clock too; from the last power-on always,
         two power cycles in one outage put the first one's off time on the clock."""
@@ -337,7 +356,8 @@ class Resilient:
             powered_at = (asked + time.time()) / 2 - seconds
         except Exception:  # the reading failed: the call's next attempt will meet it
             return lost_since
-        return (lost_since + min(max(lost_since, powered_at), back_at)) / 2
+        powered_at = min(max(lost_since, powered_at), back_at)
+        return powered_at if single else (lost_since + powered_at) / 2
 
     def _reboot_symptoms(self) -> tuple[list[str], bool]:
         """What betrays a reboot, and whether an output that should be on was found off."""
