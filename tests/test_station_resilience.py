@@ -3,6 +3,7 @@
 import itertools
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -155,6 +156,27 @@ def test_a_reboot_says_since_when_the_output_may_have_been_off(station):
     (event,) = [e for e in station.events if e.output_lost_since is not None]
     assert event.kind == "output-restored"
     assert 0.0 < event.time - event.output_lost_since < 5.0
+
+
+def test_a_reboot_met_after_a_timeout_is_not_off_from_the_calls_start(station):
+    """Regression (soak, checked against each pixel's charge): a reboot met by a call's second
+    attempt, after the first had timed out, was counted off from the call's start, so the
+    first attempt's stress came off the clock too (0.5-0.9 device-h at 6000x each time). The
+    meter's power-on stamp dates the power cycle, after the first timeout; a lost reply and a
+    power cycle look alike on the bus, so with two failed attempts the start is taken midway
+    between the call's start and that power-on."""
+    smu = stress(station)
+    station.bench.inject("timeout@0:smu1", "reboot@0:smu1")
+    called = time.time()
+    assert_back_in_configured_state(station, smu)
+    first, second = [e for e in station.events if e.kind == "timeout"][:2]
+    (restored,) = [e for e in station.events if e.kind == "output-restored"]
+    # The power cycle struck the second attempt, after the first timeout (300 ms in).
+    assert called + 0.1 < restored.output_lost_since < second.time
+    assert first.time < second.time
+    # The off time ends at the middle of the ramp back, before the event.
+    assert 0.0 < restored.output_off_s < restored.time - called - 0.1
+    assert restored.output_lost_since + restored.output_off_s <= restored.time
 
 
 def test_an_instrument_that_is_gone_raises_one_clear_fault():
