@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # Reliability: 16 channels x 1000 device-h with 1 % of transactions faulted against a fault-free
-# twin, then 20 kill -9 + agelab resume against an uninterrupted twin (~40 min; runs/soak/).
+# twin, then 20 kill -9 + agelab resume against an uninterrupted twin (~30 min; runs/soak/).
 soak: $(STAMP)
 	$(BIN)/agelab soak --out runs/soak; a=$$?; \
 	$(BIN)/agelab soak --crash 20 --out runs/soak; b=$$?; exit $$((a || b))
