@@ -59,6 +59,10 @@ def _sweep_block(rows):
     return b"#0" + struct.pack(f"<{len(rows) * 3}f", *[x for r in rows for x in r]) + b"\n"
 
 
+# The elements named in the block read itself: a reconnect between set-up and read resets them.
+BLOCK_READ = ":FORM:ELEM VOLT,CURR,STAT;:FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?"
+
+
 def test_keithley2400_linear_sweep_protocol():
     rows = [(0.0, 1e-9, 0), (1.5, 2e-6, 0), (3.0, 0.05, 8)]
     with expected_protocol(Keithley2400, [
@@ -67,8 +71,8 @@ def test_keithley2400_linear_sweep_protocol():
              ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
              ":TRAC:FEED:CONT NEXT;:SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR 0;:SOUR:VOLT:STOP 3;"
              ":SOUR:SWE:POIN 3;:TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;:OUTP OFF;*OPC?", "1"),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
+            (BLOCK_READ, _sweep_block(rows)),
+            (BLOCK_READ, _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:TRAC:FEED:CONT NEV;"
              ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:
@@ -86,8 +90,8 @@ def test_keithley2400_non_linear_sweep_uses_lists():
              ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 3;:TRAC:FEED SENS;"
              ":TRAC:FEED:CONT NEXT;:SOUR:CURR:MODE LIST;:SOUR:LIST:CURR 0,1e-05,0.001;"
              ":TRIG:COUN 3;:SYST:AZER ONCE;:OUTP ON;:INIT;:OUTP OFF;*OPC?", "1"),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),
-            (":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?", _sweep_block(rows)),  # must agree
+            (BLOCK_READ, _sweep_block(rows)),
+            (BLOCK_READ, _sweep_block(rows)),  # must agree
             (":FORM:DATA ASC;:OUTP OFF;:SOUR:CURR:MODE FIX;:SOUR:CURR 0;:TRAC:FEED:CONT NEV;"
              ":TRIG:COUN 1;:SYST:AZER ON;:FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
             connection_attributes=K_CONN) as inst:

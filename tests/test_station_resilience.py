@@ -95,6 +95,34 @@ def test_reboot_mid_stress_ramps_the_pixel_back(station):
     assert all(b >= a for a, b in itertools.pairwise(rising))
 
 
+@pytest.mark.parametrize("nth", [1, 2])
+def test_a_garbled_reply_to_the_reboot_check_is_a_fault_not_a_symptom(station, nth):
+    """Regression (short soak): after a reboot, the compliance check asked twice, once to compare
+    and once for its message; a garble on the second ("2.100000&+") went on record only as a
+    reboot symptom, and the bench's garble had no event. Every compliance reply garbled now
+    is a fault (and the check asks once)."""
+    smu = stress(station)
+    device = station.bench.devices["smu1"]
+    handle, asked, garbled = device.handle, [], []
+
+    def garble_the_nth_compliance_reply(message):
+        reply = handle(message)
+        if message.upper().startswith(":SENSE:VOLTAGE:PROTECTION?"):
+            asked.append(message)
+            if len(asked) == nth:
+                garbled.append(message)
+                return reply[:1] + b".100000&+"
+        return reply
+
+    device.handle = garble_the_nth_compliance_reply
+    station.bench.inject("reboot@0:smu1")
+    _, i, _ = smu.read_vi()
+    assert i == pytest.approx(STRESS_A, rel=1e-3) and smu.output_enabled is True
+    assert kinds(station).count("garbled") == len(garbled)
+    detail = next(e.detail for e in station.events if e.kind == "reboot-detected")
+    assert "compliance 21.0 V, expected 8 V" in detail
+
+
 def test_error_queue_entry_after_configuration_is_an_event(station):
     station.bench.inject("error@0:smu1")
     smu = stress(station)
@@ -309,6 +337,24 @@ def test_no_error_poll_while_the_photodiode_meter_waits_for_triggers(station):
     light = pd.fetch_linked(5)
     assert len(light) == 5 and light[-1] > light[0] > -1e-9
     assert "timeout" not in kinds(station)
+
+
+def test_a_linked_light_fetch_met_by_a_timeout_still_reads_its_buffer(station):
+    """Regression (soak): a fetch whose *OPC? reply was lost reconnected, and pymeasure's driver
+    set its own five reading elements on connecting; the buffer then read as five elements
+    where three were asked for, misaligned on every retry, and the J-V lost its light after
+    16 attempts (22 s, 36 device-h of a delayed start at 6000x)."""
+    import numpy as np
+
+    pd, smu = station["pd1"], station["smu1"]
+    pd.read_photocurrent()
+    pd.arm_linked(5, nplc=0.01)
+    smu.configure_current_source(compliance_v=8)
+    smu.sweep("voltage", np.linspace(0, 3, 5), 0.01, nplc=0.01, trigger_link=True)
+    station.bench.inject("timeout@0:pd1")
+    light = pd.fetch_linked(5)
+    assert len(light) == 5 and light[-1] > light[0] > -1e-9
+    assert kinds(station) == ["timeout", "reconnected", "recovered"]
 
 
 def test_a_fault_the_driver_got_past_by_itself_is_an_event(station):

@@ -211,7 +211,7 @@ class Keithley2400(_PymeasureKeithley2400):
                 completed(self, f"{prefix}{source};:TRIG:COUN {chunk.size};"
                           f":SYST:AZER ONCE;:OUTP ON;:INIT;{off}*OPC?")
                 setup = ""  # later chunks add to the same buffer
-        data = self._read_buffer_binary(n, elements=3)
+        data = self._read_buffer_binary(n)
         # Leave the instrument as a point-by-point user expects it: one reading per trigger.
         self.write(f":FORM:DATA ASC;:OUTP OFF;:SOUR:{func}:MODE FIX;:SOUR:{func} 0;"
                    f":TRAC:FEED:CONT NEV;:TRIG:COUN 1;:SYST:AZER ON;"
@@ -220,14 +220,19 @@ class Keithley2400(_PymeasureKeithley2400):
                      compliance=(data[:, 2].astype(int) & STATUS_COMPLIANCE) > 0)
 
     # ---------------------------------------------------------------- helpers
-    def _read_buffer_binary(self, n: int, elements: int) -> np.ndarray:
-        """Buffer as little-endian singles behind '#0': a known byte count, not a terminator."""
-        raw = read_block_verified(self, ":FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?",
-                                  2 + 4 * n * elements + 1)
+    def _read_buffer_binary(self, n: int, elements: str = SWEEP_ELEMENTS) -> np.ndarray:
+        """Buffer as little-endian singles behind '#0': a known byte count, not a terminator. The
+        elements are named in the query, not left to the sweep's set-up: a reconnect between the
+        two (pymeasure's driver sets its own elements on connecting) made every read of the
+        block misaligned, and a J-V's light readings were lost after 20 s of retries."""
+        count = len(elements.split(","))
+        raw = read_block_verified(
+            self, f":FORM:ELEM {elements};:FORM:DATA SREAL;:FORM:BORD SWAP;:TRAC:DATA?",
+            2 + 4 * n * count + 1)
         if raw[:2] != b"#0":
             raise ValueError(f"{self.name}: binary buffer did not start with '#0': {raw[:8]!r}")
-        values = struct.unpack(f"<{n * elements}f", raw[2:2 + 4 * n * elements])
-        return np.array(values, dtype=float).reshape(n, elements)
+        values = struct.unpack(f"<{n * count}f", raw[2:2 + 4 * n * count])
+        return np.array(values, dtype=float).reshape(n, count)
 
     class _TimeoutScope:
         def __init__(self, inst: Keithley2400, seconds: float) -> None:

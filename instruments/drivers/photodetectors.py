@@ -93,7 +93,7 @@ class Keithley2400Photodetector(Keithley2400):
             completed(self)
         self._biased = False  # until the read mode is back, the next reading sets it up
         self.armed = False
-        data = self._read_buffer_binary(points, elements=3)
+        data = self._read_buffer_binary(points)
         self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
                    f":FORM:ELEM {DEFAULT_ELEMENTS}")
         self._biased = True
