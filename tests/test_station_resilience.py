@@ -321,6 +321,20 @@ def test_a_retried_call_says_when_its_successful_attempt_began(station):
     assert pd.last_attempt_started - asked >= 0.3  # after the 300-ms timeout, not at the ask
 
 
+def test_a_lost_reply_to_a_filtered_reading_costs_its_timeout_not_the_worst_case(station):
+    """Regression (soak): a filtered reading waited for the worst case of 100 integrations at
+    50 Hz (11 s) whatever the meter took; a reply lost on an L0 reading left a blue pixel
+    unsampled for its first 18 device-h at 6000x. Once a reading at its count has been seen,
+    its timeout is twice that time, with the connection's own (300 ms here) as the floor."""
+    pd = station["pd1"]
+    pd.read_photocurrent(average=100)  # seen once: the bench's fast timing answers at once
+    station.bench.inject("timeout@0:pd1")
+    asked = time.monotonic()
+    assert pd.read_photocurrent(average=100) > -1e-9
+    assert kinds(station) == ["timeout", "reconnected", "recovered"]
+    assert time.monotonic() - asked < 3.0  # the worst case alone is 11 s
+
+
 def test_no_error_poll_while_the_photodiode_meter_waits_for_triggers(station):
     """Regression (soak): the 5-s error poll ran on a meter armed on the trigger link; a 2400
     runs no command then, so the poll timed out, and its reconnect ended the acquisition: that
