@@ -234,6 +234,34 @@ def test_a_source_meter_reboot_is_not_counted_as_stress(tmp_path):
     assert site.present_j() == 0.0
 
 
+def test_a_reboot_met_while_ramping_off_for_a_checkpoint_is_not_counted_as_stress(tmp_path):
+    """Regression (soak): the stress clock stops at a checkpoint's ramp-down middle, after any
+    reboot that ramp met; the reboot's outage was dropped as "stress meant to be off anyway",
+    and each such reboot counted 0.07-0.6 s of no stress as stress. The pixel's charge must be
+    what its stress clock says, at its current."""
+    from instruments.sim.faults import FaultKind, FaultSpec
+
+    data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
+                          checkpoints={"every": "1 h", "measure": ["jvl"]},
+                          stop={"max_time": "3 h"})], ["blue-znsete"], speedup=6000.0)
+    data["station"]["virtual"]["timeout_ms"] = 300
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    # The first output-off of a checkpoint (a J-V starts with ":OUTP OFF;:SOUR:FUNC ..."):
+    # the reboot takes the place of that message, so the pixel goes dark mid-call.
+    engine.virtual_bench.inject(FaultSpec(FaultKind.REBOOT, "smu1", at_device_h=0.5,
+                                          message=":OUTP OFF;*OPC?"))
+    assert _finish(thread, result) == {"b1": "finished"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        recorded_h = run.channel("b1").state["t_h"]
+        (lost,) = run.events("b1", "stress-lost")
+        faults = [e["detail"]["fault"] for e in run.events("b1", "fault")]
+    assert "reboot-detected" in faults and lost["detail"]["off_h"] > 0.05
+    site = engine.virtual_bench.rig.sites[0]
+    site.sync()
+    # Without the outage taken off, the clock was ahead of the charge by its off_h (>1.5 %).
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.003)
+
+
 def _voltage_channel(name: str, pixel: int, **extra) -> dict:
     ch = channel(name, pixel, "blue-znsete", 0, **extra)
     ch["stress"] = {"voltage": "3.3 V", "current_limit": "150 mA/cm^2", "ramp_steps": 10,

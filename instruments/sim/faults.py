@@ -46,6 +46,7 @@ class FaultSpec:
     instrument: str = ""
     rate: float = 0.0                 # probability per transaction
     at_device_h: float | None = None  # or once, at the first transaction after this device time
+    message: str = ""                 # only on this message (exactly, case aside; '' for any)
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
@@ -112,6 +113,8 @@ class FaultInjector:
             now = self.clock.hours()
             for i, spec in enumerate(self.specs):
                 if not instrument.startswith(spec.instrument):
+                    continue
+                if spec.message and message.strip().upper() != spec.message.upper():
                     continue
                 if spec.kind in (FaultKind.GARBLE, FaultKind.TIMEOUT) and not is_query:
                     continue  # only a query can go unanswered or come back garbled
