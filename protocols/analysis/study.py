@@ -141,11 +141,12 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
     lit = data[np.isfinite(data[:, 3])] if data.size else data
     if lit.shape[0] >= 2:
         holdoff = float(cfg_channel.get("holdoff", 1 / 6))
-        starts = [e["detail"].get("at_h", e["detail"].get("end_h"))
+        sweeps = [e["detail"].get("at_h", e["detail"].get("end_h"))
                   for e in run.events(info.name, "interruption")
                   if e["detail"].get("stress_was_on")]
-        # A source-meter that rebooted under stress came back through the turn-on transient.
-        starts += [e["t_h"] for e in run.events(info.name, "stress-lost")]
+        # A source-meter that rebooted under stress came back through the turn-on transient
+        # (left out, like a sweep's), but no sweep aged the pixel meanwhile: no step.
+        starts = sweeps + [e["t_h"] for e in run.events(info.name, "stress-lost")]
         exclude = np.zeros(lit.shape[0], dtype=bool)
         for t0 in starts:
             if t0 is not None:
@@ -153,7 +154,7 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
         live = {m["key"]: m["t_cross_h"] for m in ch.milestones
                 if m.get("key") and m.get("t_cross_h") is not None}
         ch.lifetimes = lifetimes(lit[:, 0], lit[:, 3], DEFAULT_FRACTIONS, exclude=exclude,
-                                 live=live)
+                                 live=live, steps_h=[t for t in sweeps if t is not None])
         if lit[0, 0] > L0_LATE_H:
             ch.missing.append(
                 f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried?), so "
