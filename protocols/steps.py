@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from instruments.drivers.photodetectors import AcquisitionLost
 from instruments.station import Station
 
 from .config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec
@@ -55,14 +56,16 @@ def measure_jv(ctx: StepContext, spec: JVSpec, label: str) -> SweepRecord:
         pd.arm_linked(spec.points, nplc=spec.nplc)
     sweep = smu.sweep("voltage", volts, compliance_a, nplc=spec.nplc, delay_s=spec.delay,
                       trigger_link=linked)
+    params: dict = {"nplc": spec.nplc,
+                    "compliance_points": int(np.count_nonzero(sweep.compliance))}
+    luminance = np.full(spec.points, np.nan)  # a photodetector without a trigger link: J–V only
     if linked:
-        luminance = pd.fetch_linked(spec.points) * ch.cd_m2_per_A
-    else:  # a photodetector without a trigger link gives J–V only
-        luminance = np.full(spec.points, np.nan)
+        try:
+            luminance = pd.fetch_linked(spec.points) * ch.cd_m2_per_A
+        except AcquisitionLost as exc:  # the J–V stands; its light is on record as lost
+            params["light_lost"] = str(exc)
     j = sweep.current_a / ch.area * 1e3
-    return SweepRecord(ch.name, "jv", label, t_h, sweep.voltage_v, j, luminance,
-                       params={"nplc": spec.nplc, "compliance_points":
-                               int(np.count_nonzero(sweep.compliance))})
+    return SweepRecord(ch.name, "jv", label, t_h, sweep.voltage_v, j, luminance, params=params)
 
 
 def measure_cv(ctx: StepContext, spec: CVSpec, label: str) -> SweepRecord:

@@ -199,6 +199,37 @@ def test_photodetector_sets_the_repeat_filter_only_when_its_count_changes():
         assert inst.read_photocurrent() == pytest.approx(7.85e-5)
 
 
+ARM_5 = (":SENS:AVER OFF;:SOUR:FUNC VOLT;:SOUR:VOLT 0;:SENS:CURR:PROT 1e-3;:SENS:CURR:NPLC 0.1;"
+         ":FORM:ELEM VOLT,CURR,STAT;:TRAC:CLE;:TRAC:POIN 5;:TRAC:FEED SENS;"
+         ":TRAC:FEED:CONT NEXT;:TRIG:COUN 5;:TRIG:SOUR TLIN;:OUTP ON;*OPC?", "1")
+
+
+def test_photodetector_fetches_a_linked_acquisition_after_counting_it():
+    rows = [(0.0, -1e-9 * k, 0) for k in range(5)]
+    with expected_protocol(Keithley2400Photodetector, [
+            K_INIT, ARM_5, (":INIT", None), ("*OPC?", "1"), (":TRAC:POIN:ACT?", "5"),
+            (BLOCK_READ, _sweep_block(rows)), (BLOCK_READ, _sweep_block(rows)),
+            (":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
+             ":FORM:ELEM VOLT,CURR,RES,TIME,STAT", None)],
+            connection_attributes=K_CONN) as inst:
+        inst.arm_linked(5)
+        assert inst.fetch_linked(5) == pytest.approx([1e-9 * k for k in range(5)])
+
+
+def test_photodetector_says_a_short_linked_acquisition_is_lost_without_reading_it():
+    """An :INIT lost on the bus, or a reboot, leaves the buffer short: its block never comes
+    whole, and reading it again cannot help."""
+    from instruments.drivers.photodetectors import AcquisitionLost
+
+    with expected_protocol(Keithley2400Photodetector, [
+            K_INIT, ARM_5, (":INIT", None), ("*OPC?", "1"), (":TRAC:POIN:ACT?", "0")],
+            connection_attributes=K_CONN) as inst:
+        inst.arm_linked(5)
+        with pytest.raises(AcquisitionLost, match="0 of 5"):
+            inst.fetch_linked(5)
+        assert not inst.armed
+
+
 E_INIT = ("FORM ASC", None)
 
 

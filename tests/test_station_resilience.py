@@ -393,6 +393,30 @@ def test_a_linked_light_fetch_met_by_a_timeout_still_reads_its_buffer(station):
     assert kinds(station) == ["timeout", "reconnected", "recovered"]
 
 
+def test_a_linked_acquisition_lost_on_the_bus_is_said_so_at_once(station):
+    """Regression (soak): a reboot of the photodiode meter (or its :INIT dropped) between the arm
+    and the fetch left its buffer short; every retry of the fetch timed out on a block that never
+    came, 14 attempts and 20 s with the stress off, and the J-V was lost. Now the fetch counts
+    the buffer first and says the light is lost, once, without retrying."""
+    import numpy as np
+
+    from instruments.drivers.photodetectors import AcquisitionLost
+    from instruments.sim.faults import FaultKind, FaultSpec
+
+    pd, smu = station["pd1"], station["smu1"]
+    pd.read_photocurrent()
+    station.bench.inject(FaultSpec(FaultKind.DROP, "pd1", at_device_h=0, message=":INIT"))
+    pd.arm_linked(5, nplc=0.01)
+    smu.configure_current_source(compliance_v=8)
+    smu.sweep("voltage", np.linspace(0, 3, 5), 0.01, nplc=0.01, trigger_link=True)
+    asked = time.monotonic()
+    with pytest.raises(AcquisitionLost, match="0 of 5"):
+        pd.fetch_linked(5)
+    assert time.monotonic() - asked < 5.0  # a reading's wait, then one reconnect
+    assert "gave-up" not in kinds(station)
+    assert pd.read_photocurrent() > -1e-9  # and the meter reads points again
+
+
 def test_a_fault_the_driver_got_past_by_itself_is_an_event(station):
     """A garbled binary transfer a driver fetched again until two agreed (its data good) goes on
     record after the call, like a fault the resilience layer met itself."""

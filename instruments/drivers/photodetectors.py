@@ -22,6 +22,10 @@ from .timestamps import ReadingClock, last_digit
 PHOTODIODE_NPLC = 1  # integration of a luminance reading, in power-line cycles
 
 
+class AcquisitionLost(RuntimeError):
+    """A linked acquisition that did not complete: reading its buffer again cannot help."""
+
+
 class Keithley2400Photodetector(Keithley2400):
     """A 2400 holding its photodiode at 0 V and reading the photocurrent (which flows out)."""
 
@@ -101,13 +105,27 @@ class Keithley2400Photodetector(Keithley2400):
         self._biased, self._filter = True, 1
         self.write(":INIT")
         self.armed = True  # until fetched: the meter runs no other command meanwhile
+        # Fetched once the triggering sweep is over, the meter has at most its last reading
+        # (three integrations with autozero, at 50 Hz) to finish.
+        self._linked_wait_s = 3 * nplc / 50 * 1.5 + 2
 
-    def fetch_linked(self, points: int, timeout_s: float = 30.0) -> np.ndarray:
-        """The photocurrents (A) of an armed acquisition, once every trigger has come."""
-        with self._timeout(timeout_s):
+    def fetch_linked(self, points: int, timeout_s: float | None = None) -> np.ndarray:
+        """The photocurrents (A) of an armed acquisition, called once the source-meter's sweep
+        that triggers it has returned (a wait of one reading, unless ``timeout_s`` says more).
+        Raises ``AcquisitionLost`` (not retried) when the buffer holds fewer readings than
+        that: an :INIT lost on the bus, or a meter rebooted meanwhile, left it short, and each
+        retry of the read timed out on a block that never came, 20 s with the stress off.
+        (A link the instrument closed shows in pyvisa-py as a timeout, so the wait is short:
+        30 s, it was that long each time.)"""
+        wait = timeout_s if timeout_s is not None else getattr(self, "_linked_wait_s", 30.0)
+        with self._timeout(wait):
             completed(self)
         self._biased = False  # until the read mode is back, the next reading sets it up
         self.armed = False
+        stored = int(self.values(":TRAC:POIN:ACT?", cast=int)[0])
+        if stored < points:
+            raise AcquisitionLost(f"{self.name}: {stored} of {points} linked readings in the "
+                                  "buffer (the acquisition was cut short)")
         data = self._read_buffer_binary(points)
         self.write(f":FORM:DATA ASC;:TRIG:SOUR IMM;:TRIG:COUN 1;:TRAC:FEED:CONT NEV;"
                    f":FORM:ELEM {DEFAULT_ELEMENTS}")
