@@ -203,11 +203,12 @@ class ChannelRunner(threading.Thread):
         if fresh:
             self._read_dark(max(L0_AVERAGE, self.ch.light_average))
             self._check_abort()
+        called = time.monotonic()
         try:
             self._stress_on()
         finally:
             if fresh:
-                self._restart_clock()
+                self._restart_clock(self._zero_h(called))
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
@@ -252,6 +253,26 @@ class ChannelRunner(threading.Thread):
         finally:
             self._ramping_off = False
         return self._ramp_middle_h()
+
+    def _zero_h(self, called: float) -> float | None:
+        """Stress time 0 (engine-clock hour; None: now): when the stress reaches its set point,
+        the first ramp's end. A ramp retried after a failed attempt may have left the pixel
+        driven meanwhile: a timeout on its closing *OPC? left a blue pixel at its set point
+        through the timeout and the reconnect (0.5 device-h at 6000x), aged 0.16 % before its
+        L0 was read, and its T95 from L0 came out 2.5 % late. The level the retry found, as
+        a fraction of the set point, says how much of the time since the call began was
+        stress (all of it for a ramp that had finished, none for one that found 0)."""
+        now = time.monotonic()
+        began = getattr(self.smu, "last_attempt_started", now)
+        driver = getattr(self.smu, "driver", None)
+        found = getattr(driver, "ramp_found", 0.0)
+        if (not isinstance(began, float) or not called < began <= now
+                or not isinstance(found, float) or not self.drive.level):
+            return None
+        fraction = min(max(found / self.drive.level, 0.0), 1.0)
+        if fraction == 0.0:
+            return None
+        return self.clock.hours_at(now - fraction * (began - called))
 
     def _ramp_middle_h(self) -> float:
         """The middle of the ramp just done (of its last attempt, if it was retried). A linear

@@ -105,6 +105,28 @@ def test_bad_fault_spec_is_a_clear_error():
         FaultSpec.parse("drop:2")
 
 
+def test_a_timed_fault_can_name_the_one_message_it_strikes():
+    spec = FaultSpec.parse("drop@0:pd1::INIT")
+    assert (spec.instrument, spec.message, spec.at_device_h) == ("pd1", ":INIT", 0.0)
+    assert FaultSpec.parse("timeout@2.5:smu1:*OPC?").message == "*OPC?"
+    assert FaultSpec.parse("reboot@1:smu1").message == ""  # any message
+    with VirtualBench(faults=["timeout@0:smu1:*OPC?"]) as bench:
+        smu = open_smu(bench.resources["smu1"])  # its set-up is writes only
+        smu.adapter.connection.timeout = 300
+        try:
+            assert smu.ask("*IDN?").startswith("KEITHLEY")  # not this one
+            with pytest.raises(VisaIOError):
+                smu.ask("*OPC?")
+        finally:
+            smu.adapter.close()
+        smu = open_smu(bench.resources["smu1"])
+        try:
+            assert smu.ask("*OPC?").strip() == "1"  # once only
+        finally:
+            smu.adapter.close()
+    assert [r.message for r in bench.fault_log] == ["*OPC?"]
+
+
 def test_serial_devices_keep_working_beside_faulty_tcp():
     with VirtualBench(faults=["drop:1.0"]) as bench, serial.Serial(
             bench.resources["relay"], 115200, timeout=2) as relay:

@@ -262,6 +262,28 @@ def test_a_reboot_met_while_ramping_off_for_a_checkpoint_is_not_counted_as_stres
     assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.003)
 
 
+def test_a_first_ramp_retried_after_it_had_finished_starts_the_stress_clock_earlier(tmp_path):
+    """Regression (soak): a timeout on the first ramp's closing *OPC? left the pixel at its set
+    point through the timeout and the reconnect, before stress time 0 (the retry's end): 0.5
+    device-h at 6000x, a blue L0 read on a pixel aged 0.16 %, its T95 2.5 % late. The retry
+    found the output at its set point, so time 0 goes back to the call's start."""
+    data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
+                          stop={"max_time": "2 h"})], ["blue-znsete"], speedup=6000.0)
+    # The first *OPC? the source-meter is asked is the first ramp's (the configuration before
+    # it is written in one message and not asked for).
+    data["station"]["virtual"].update(timeout_ms=300, faults=["timeout@0:smu1:*OPC?"])
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    assert _finish(thread, result) == {"b1": "finished"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        recorded_h = run.channel("b1").state["t_h"]
+        faults = [e["detail"]["fault"] for e in run.events("b1", "fault")]
+    assert faults[:3] == ["timeout", "reconnected", "reconfigured"]
+    site = engine.virtual_bench.rig.sites[0]
+    site.sync()
+    # Counted from the retry's end, the pixel was 0.6 h (30 %) ahead of its clock.
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.01)  # 0.34 % measured
+
+
 def _voltage_channel(name: str, pixel: int, **extra) -> dict:
     ch = channel(name, pixel, "blue-znsete", 0, **extra)
     ch["stress"] = {"voltage": "3.3 V", "current_limit": "150 mA/cm^2", "ramp_steps": 10,

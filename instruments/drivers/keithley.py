@@ -128,6 +128,9 @@ class Keithley2400(_PymeasureKeithley2400):
         if not on:
             self.write(f":SOUR:{func} 0;:OUTP ON")
             level = 0.0
+        # Where the ramp began: a retried ramp that finds the output already driven says
+        # the failed attempt left the pixel under (part of) its stress meanwhile.
+        self.ramp_found = level
         ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target, step, dwell_s)
         completed(self)  # a write returns when sent: return only once the level is applied
 

@@ -50,13 +50,15 @@ class FaultSpec:
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
-        """``KIND:RATE[:INSTRUMENT]`` or ``KIND@HOURS[:INSTRUMENT]``, e.g. ``drop:0.01``,
-        ``reboot@12.5:smu1``."""
+        """``KIND:RATE[:INSTRUMENT]`` or ``KIND@HOURS[:INSTRUMENT[:MESSAGE]]``, e.g.
+        ``drop:0.01``, ``reboot@12.5:smu1``, ``timeout@0:smu1:*OPC?`` (that message only)."""
         try:
             if "@" in text:
                 kind, rest = text.split("@", 1)
-                hours, _, instrument = rest.partition(":")
-                return cls(FaultKind(kind), instrument, at_device_h=float(hours))
+                hours, _, rest = rest.partition(":")
+                instrument, _, message = rest.partition(":")
+                return cls(FaultKind(kind), instrument, at_device_h=float(hours),
+                           message=message)
             kind, rate, *instrument = text.split(":")
             value = float(rate)
             if not 0 <= value <= 1:
