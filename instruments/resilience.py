@@ -47,6 +47,7 @@ _USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "
 PATIENCE_S = 20.0
 _ABSENT = ("timeout", "link-lost")
 ERROR_POLL_S = 5.0  # wall seconds between reads of an instrument's error queue
+PARTIAL = 0.995  # an output found on below this share of its level was left part-way on a ramp
 
 
 class InstrumentFault(RuntimeError):
@@ -121,8 +122,10 @@ class Resilient:
         # call's start, or the end of the last restore in it. A reboot found is off since then.
         self._output_known_since = time.time()
         # An outage found by a restore and not yet closed: (off since, whether it may be dated
-        # by the instrument's clock); and when the last replay of the output slot began.
-        self._outage: tuple[float, bool, bool] | None = None
+        # by the instrument's clock, whether one failed attempt lies in it, the share of the
+        # stress missing: 1 when off, less when left part-way down a ramp); and when the last
+        # replay of the output slot began.
+        self._outage: tuple[float, bool, bool, float] | None = None
         self._failures = 0  # failed attempts since the output was last seen as it should be
         self._replay_began: float | None = None
         # When the last call's successful attempt began (monotonic): a reading retried for
@@ -292,7 +295,8 @@ class Resilient:
         if not self._journal:
             return
         checked = time.time()
-        symptoms, output_lost = self._reboot_symptoms()
+        symptoms, output_lost, level = self._reboot_symptoms()
+        short = level is not None and level < PARTIAL  # on, but below its level
         if output_lost:
             # The reboot was met in the call under way, after the output was last known as it
             # should be: the call's start, or its last restore (on hardware it may have gone
@@ -300,13 +304,24 @@ class Resilient:
             # than one power cycle may lie in the outage, and the instrument's clock dates
             # only the last.
             pending = self._outage
-            self._outage = ((pending[0], False, False) if pending else
-                            (self._output_known_since, True, self._failures <= 1))
+            self._outage = ((pending[0], False, False, 1.0) if pending else
+                            (self._output_known_since, True, self._failures <= 1, 1.0))
+            self._replay_began = None  # no replay of this outage has begun
         elif self._outage is not None:
             # Found off by a restore whose replay then failed, and on now: that replay put it
             # back (its ramp ran, its *OPC? did not answer). Left open, the outage went
             # uncounted: 0.6 device-h of stress on the clock that the pixel never had.
             self._close_outage(self._replay_began or time.time(), attempt)
+            if short:  # that replay's ramp was cut short: below its level since it began
+                self._outage = (self._output_known_since, False, False, 1.0 - level)
+                self._replay_began = None
+        elif short:
+            # Left part-way along a ramp by a failed attempt (a ramp down for a checkpoint cut
+            # by a dropped link sat there through the timeout and the reconnect, and the clock
+            # counted it as full stress: 0.8 device-h in one soak checkpoint): that share of
+            # the stress is missing from when it was last as it should be.
+            self._outage = (self._output_known_since, False, False, 1.0 - level)
+            self._replay_began = None
         else:  # seen as it should be: an outage met later in this call starts after this
             self._output_known_since, self._failures = checked, 0
         if symptoms:
@@ -329,13 +344,15 @@ class Resilient:
         outage, self._outage = self._outage, None
         if outage is None:
             return
-        since, datable, single = outage
+        since, datable, single, missing = outage
         if datable:
             since = self._off_since_estimate(since, back_at, single)
+        lost_s = missing * max(back_at - since, 0.0)
+        text = (f"off for about {back_at - since:.3f} s" if missing >= 1.0 else
+                f"at {1 - missing:.0%} of its level for about {back_at - since:.3f} s")
         if self._listener is not None:
-            self._listener(FaultEvent(self._name, "output-restored",
-                                      f"off for about {back_at - since:.3f} s", attempt,
-                                      output_lost_since=since, output_off_s=back_at - since))
+            self._listener(FaultEvent(self._name, "output-restored", text, attempt,
+                                      output_lost_since=since, output_off_s=lost_s))
 
     def _off_since_estimate(self, lost_since: float, back_at: float, single: bool) -> float:
         """When the output went off: no earlier than ``lost_since`` (the call's start, or when
@@ -359,13 +376,20 @@ class Resilient:
         powered_at = min(max(lost_since, powered_at), back_at)
         return powered_at if single else (lost_since + powered_at) / 2
 
-    def _reboot_symptoms(self) -> tuple[list[str], bool]:
-        """What betrays a reboot, and whether an output that should be on was found off."""
-        driver, found, output_lost = self._driver, [], False
+    def _reboot_symptoms(self) -> tuple[list[str], bool, float | None]:
+        """What betrays a reboot; whether an output that should be on was found off; and, for
+        one found on, its level as a share of the journal's (None where it is not read)."""
+        driver, found, output_lost, level = self._driver, [], False, None
         output = self._journal.get("output")
         if output and hasattr(type(driver), "output_enabled"):
             expected_on = output[0] in ("ramp_current", "ramp_voltage") and output[1][0] != 0
-            if bool(driver.output_enabled) != expected_on:
+            state = getattr(type(driver), "source_state", None)
+            if state is not None and expected_on:
+                on, _, present = state(driver)  # one query: on, and at what level
+                level = min(max(present / output[1][0], 0.0), 1.0) if on else None
+            else:
+                on = bool(driver.output_enabled)
+            if on != expected_on:
                 output_lost = expected_on
                 found.append(f"output {'off' if expected_on else 'on'}, expected "
                              f"{'on' if expected_on else 'off'}")
@@ -383,7 +407,7 @@ class Resilient:
                     raise ValueError(f"compliance reply {reply!r} is no number") from None
                 if abs(value - compliance) > 1e-6:
                     found.append(f"compliance {value} V, expected {compliance} V")
-        return found, output_lost
+        return found, output_lost, level
 
     def _drain_errors(self, attempt: int) -> None:
         """Read the error queue (SCPI instruments) and report every entry."""

@@ -130,8 +130,9 @@ class ChannelRunner(threading.Thread):
             self._cond.notify_all()
 
     def stress_lost(self, wall_s: float) -> None:
-        """The source-meter was found off (it rebooted) after up to ``wall_s`` seconds without
-        stress; the resilience layer has ramped it back. Called on the thread that found it."""
+        """The source-meter was found off (it rebooted), or below its level (a ramp cut short),
+        and missed ``wall_s`` seconds' worth of stress; the resilience layer has put it back.
+        Called on the thread that found it."""
         if (self._off_since is not None and not self._ramping_off) or self.end_h is not None:
             return  # the stress was meant to be off anyway
         # A reboot met while ramping off for a checkpoint: the clock stops at that ramp's
@@ -141,7 +142,8 @@ class ChannelRunner(threading.Thread):
         self.off_h += lost_h
         self._holdoff_until = self.t_h() + self.ch.holdoff  # the turn-on transient replays
         self._event("stress-lost", off_h=lost_h, wall_s=wall_s,
-                    detail="the source-meter rebooted; its off time is not counted as stress")
+                    detail="the source-meter was found off (a reboot) or part-way along a "
+                           "ramp (a cut link); the stress it missed is not counted")
 
     def _check_abort(self) -> None:
         if self._abort_reason is not None:

@@ -284,6 +284,34 @@ def test_a_first_ramp_retried_after_it_had_finished_starts_the_stress_clock_earl
     assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.01)  # 0.34 % measured
 
 
+def test_a_ramp_down_cut_part_way_is_not_counted_as_full_stress(tmp_path):
+    """Regression (soak): a link dropped half-way down a checkpoint's ramp left the pixel at
+    part of its current through the timeout and the reconnect, and the clock, which stops at
+    the last attempt's ramp, counted all of it as stress (0.8 device-h in one checkpoint, a
+    blue T90 2.5 % late). The restore reads the level it finds; the share missing is lost."""
+    from instruments.sim.faults import FaultKind, FaultSpec
+
+    data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
+                          checkpoints={"every": "1 h", "measure": ["jvl"]},
+                          stop={"max_time": "3 h"})], ["blue-znsete"], speedup=6000.0)
+    data["station"]["virtual"]["timeout_ms"] = 300
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    # 2 mA in 0.2-mA steps: the message that sets 1 mA, first sent on the way down at 1 h.
+    bench = engine.virtual_bench  # bench hours ran while the engine started
+    bench.inject(FaultSpec(FaultKind.DROP, "smu1", at_device_h=bench.rig.clock.hours() + 0.5,
+                           message=":SOUR:CURR 0.001"))
+    assert _finish(thread, result) == {"b1": "finished"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        recorded_h = run.channel("b1").state["t_h"]
+        (lost,) = run.events("b1", "stress-lost")
+        restored = [e["detail"]["detail"] for e in run.events("b1", "fault")
+                    if e["detail"]["fault"] == "output-restored"]
+    assert lost["detail"]["off_h"] > 0.05 and "of its level" in restored[0]
+    site = engine.virtual_bench.rig.sites[0]
+    site.sync()
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.005)
+
+
 def _voltage_channel(name: str, pixel: int, **extra) -> dict:
     ch = channel(name, pixel, "blue-znsete", 0, **extra)
     ch["stress"] = {"voltage": "3.3 V", "current_limit": "150 mA/cm^2", "ramp_steps": 10,

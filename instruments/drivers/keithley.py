@@ -134,6 +134,10 @@ class Keithley2400(_PymeasureKeithley2400):
         ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target, step, dwell_s)
         completed(self)  # a write returns when sent: return only once the level is applied
 
+    def source_state(self) -> tuple[bool, str, float]:
+        """(output on, source mode, its present level) in one compound query."""
+        return self._source_state()
+
     def _source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
         reply = self.ask(":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?").strip().split(";")
