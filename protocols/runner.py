@@ -135,9 +135,9 @@ class ChannelRunner(threading.Thread):
         Called on the thread that found it."""
         if (self._off_since is not None and not self._ramping_off) or self.end_h is not None:
             return  # the stress was meant to be off anyway
-        # A reboot met while ramping off for a checkpoint: the clock stops at that ramp's
-        # middle, after the outage, so the outage is still lost stress (0.07-0.6 s of a
-        # channel's checkpoints each time in the soak, uncounted).
+        # An outage met while ramping off for a checkpoint (a reboot, a ramp cut short): the
+        # clock stops at that ramp's middle, after the outage, so it is still lost stress
+        # (0.07-0.6 s of a channel's checkpoints each time in the soak, uncounted).
         lost_h = self.clock.hours_of(max(wall_s, 0.0))
         self.off_h += lost_h
         self._holdoff_until = self.t_h() + self.ch.holdoff  # the turn-on transient replays

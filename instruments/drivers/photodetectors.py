@@ -115,8 +115,8 @@ class Keithley2400Photodetector(Keithley2400):
         Raises ``AcquisitionLost`` (not retried) when the buffer holds fewer readings than
         that: an :INIT lost on the bus, or a meter rebooted meanwhile, left it short, and each
         retry of the read timed out on a block that never came, 20 s with the stress off.
-        (A link the instrument closed shows in pyvisa-py as a timeout, so the wait is short:
-        30 s, it was that long each time.)"""
+        (pyvisa-py shows a link the instrument closed as a timeout, so this wait is what a
+        dropped link costs here; it was 30 s.)"""
         wait = timeout_s if timeout_s is not None else getattr(self, "_linked_wait_s", 30.0)
         with self._timeout(wait):
             completed(self)
