@@ -50,6 +50,16 @@ ERROR_POLL_S = 5.0  # wall seconds between reads of an instrument's error queue
 PARTIAL = 0.995  # an output found on below this share of its level was left part-way on a ramp
 
 
+def _is_no_error(message: object) -> bool:
+    """'No error', quoted or not, and nothing else: a reply cut short ('"No error') or with a
+    byte flipped at its end ('"No error#') passed as empty queues (the soak's one unmatched
+    garble, whose earlier error entry then took the event a later one needed)."""
+    text = str(message).strip()
+    quoted = len(text) >= 2 and text[0] == text[-1] == '"'
+    inner = text[1:-1] if quoted else text
+    return '"' not in inner and inner.lower() == "no error"
+
+
 class InstrumentFault(RuntimeError):
     """An instrument that could not be recovered. The message says which and what was tried."""
 
@@ -423,7 +433,7 @@ class Resilient:
                 self._emit("garbled", f"error queue: {exc}", attempt)
                 return
             if int(code) == 0:
-                if "no error" not in str(message).lower():  # "0,..." with anything but that
+                if not _is_no_error(message):  # "0,..." with anything but that
                     self._emit("garbled", f"error queue: {code},{message!r}", attempt)
                 return
             if str(message).count('"') % 2:  # a quote cut off: the reply itself was garbled

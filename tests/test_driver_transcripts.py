@@ -475,6 +475,21 @@ def test_a_garbled_no_error_reply_is_an_event():
     assert [e.kind for e in events] == ["garbled"]
 
 
+@pytest.mark.parametrize("reply", ['0,"No error', '0,"No error#', '0,"No error"x'])
+def test_an_empty_queue_reply_cut_or_flipped_at_its_end_is_garbled(reply):
+    """Regression (soak): '0,"No error' passed as an empty queue (it holds the words), so that
+    garble had no event and the fault match came out one short."""
+    from instruments.resilience import Resilient
+
+    events = []
+    with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", reply)],
+                           connection_attributes=K_CONN) as inst:
+        r = Resilient("smu1", lambda: inst, listener=events.append)
+        r._driver, r._identity = inst, "test"
+        r.poll_errors(reconnect=False)
+    assert [e.kind for e in events] == ["garbled"]
+
+
 def test_an_error_reply_cut_short_is_also_a_garbled_event():
     from instruments.resilience import Resilient
 
