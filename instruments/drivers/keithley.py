@@ -91,6 +91,7 @@ class Keithley2400(_PymeasureKeithley2400):
     def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._compliance_for: str | None = None  # the source mode whose compliance is set
+        self.ramp_found = 0.0  # the level the last ramp began from (see _ramp_source)
 
     # ---------------------------------------------------------------- the SourceMeter role
     def identity(self) -> str:
@@ -124,7 +125,7 @@ class Keithley2400(_PymeasureKeithley2400):
         if not step > 0:
             raise ValueError(f"ramp step must be > 0, got {step!r}")
         func = _FUNCS[mode]
-        on, _, level = self._source_state()
+        on, _, level = self.source_state()
         if not on:
             self.write(f":SOUR:{func} 0;:OUTP ON")
             level = 0.0
@@ -135,10 +136,6 @@ class Keithley2400(_PymeasureKeithley2400):
         completed(self)  # a write returns when sent: return only once the level is applied
 
     def source_state(self) -> tuple[bool, str, float]:
-        """(output on, source mode, its present level) in one compound query."""
-        return self._source_state()
-
-    def _source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
         reply = self.ask(":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?").strip().split(";")
         if len(reply) != 4:
@@ -165,7 +162,7 @@ class Keithley2400(_PymeasureKeithley2400):
 
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
-        on, mode, level = self._source_state()
+        on, mode, level = self.source_state()
         if on:
             func = _FUNCS[mode]
             step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)

@@ -41,6 +41,7 @@ class Keithley2400Photodetector(Keithley2400):
         self.armed = False
         # The longest a filtered reading has taken, per filter count (wall s): its timeout.
         self._filtered_s: dict[int, float] = {}
+        self._linked_wait_s = 30.0  # a fetch's wait for its last reading (set by arm_linked)
 
     def read_photocurrent(self, average: int = 1) -> float:
         """One reading; ``average`` > 1 uses the meter's repeat filter (at most 100 integrations
@@ -117,7 +118,7 @@ class Keithley2400Photodetector(Keithley2400):
         retry of the read timed out on a block that never came, 20 s with the stress off.
         (pyvisa-py shows a link the instrument closed as a timeout, so this wait is what a
         dropped link costs here; it was 30 s.)"""
-        wait = timeout_s if timeout_s is not None else getattr(self, "_linked_wait_s", 30.0)
+        wait = timeout_s if timeout_s is not None else self._linked_wait_s
         with self._timeout(wait):
             completed(self)
         self._biased = False  # until the read mode is back, the next reading sets it up
