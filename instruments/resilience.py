@@ -47,6 +47,7 @@ _USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "
 PATIENCE_S = 20.0
 _ABSENT = ("timeout", "link-lost")
 ERROR_POLL_S = 5.0  # wall seconds between reads of an instrument's error queue
+_RAMPS = {"ramp_current": "current", "ramp_voltage": "voltage"}  # ramp calls: their mode
 PARTIAL = 0.995  # an output found on below this share of its level was left part-way on a ramp
 
 
@@ -83,6 +84,9 @@ class FaultEvent:
     # that put it back (a linear ramp passes half its time's charge).
     output_lost_since: float | None = None
     output_off_s: float | None = None
+    # On "output-restored" after a ramp up whose end failed found the output on where the
+    # journal had it off: the seconds' worth of that ramp's level it had until put off again.
+    output_on_s: float | None = None
 
 
 def classify(exc: BaseException) -> str | None:
@@ -136,6 +140,10 @@ class Resilient:
         # stress missing: 1 when off, less when left part-way down a ramp); and when the last
         # replay of the output slot began.
         self._outage: tuple[float, bool, bool, float] | None = None
+        # Stress the journal did not expect, found by a restore in a ramp up: (on since, the
+        # share of the ramp's level found), closed by the replay that ramps it off again.
+        self._surplus: tuple[float, float] | None = None
+        self._call: tuple[str, tuple] = ("", ())  # the call under way (what, args)
         self._failures = 0  # failed attempts since the output was last seen as it should be
         self._replay_began: float | None = None
         # When the last call's successful attempt began (monotonic): a reading retried for
@@ -228,6 +236,7 @@ class Resilient:
         with self._lock:
             tried: list[str] = []
             started = time.time()
+            self._call = (what, args)
             self._output_known_since = started if known_since is None else known_since
             self._failures = 0 if known_since is None else 1
             attempt = 0
@@ -305,8 +314,15 @@ class Resilient:
         if not self._journal:
             return
         checked = time.time()
-        symptoms, output_lost, level = self._reboot_symptoms()
+        symptoms, output_lost, level, surplus = self._reboot_symptoms()
         short = level is not None and level < PARTIAL  # on, but below its level
+        if surplus > 0.0:
+            # A ramp up that went through, its closing *OPC? lost: the pixel sat at the
+            # ramp's level through the timeout and the reconnect while the journal had the
+            # output off, and the replay ramps it off before the retry ramps it up from 0.
+            # Uncounted, one such checkpoint restore left 0.46 device-h of stress off a
+            # soak channel's clock, and its T95 came out 4 % early.
+            self._surplus = (self._output_known_since, surplus)
         if output_lost:
             # The reboot was met in the call under way, after the output was last known as it
             # should be: the call's start, or its last restore (on hardware it may have gone
@@ -337,14 +353,25 @@ class Resilient:
         if symptoms:
             self._emit("reboot-detected", "; ".join(symptoms), attempt)
         for slot, (method, args, kwargs) in list(self._journal.items()):
-            began = time.time()
+            began, began_mono = time.time(), time.monotonic()
             if slot == "output":
                 self._replay_began = began
             getattr(self._driver, method)(*args, **kwargs)
             if slot == "output":
-                self._close_outage((began + time.time()) / 2, attempt)
+                back_at = self._ramp_time(began, began_mono)
+                self._close_surplus(back_at, attempt)
+                self._close_outage(back_at, attempt)
         self._emit("reconfigured", ", ".join(m for m, _, _ in self._journal.values()), attempt)
         self._drain_errors(attempt)
+
+    def _ramp_time(self, began: float, began_mono: float) -> float:
+        """The wall time a replayed ramp begun at ``began`` counts from: when one step would
+        have passed its charge, as the driver timed its levels; else the replay's middle."""
+        now, now_mono = time.time(), time.monotonic()
+        at = getattr(self._driver, "ramp_at", None)
+        if isinstance(at, float) and began_mono <= at <= now_mono:
+            return now - (now_mono - at)
+        return (began + now) / 2
 
     def _close_outage(self, back_at: float, attempt: int) -> None:
         """The output is as the journal has it again, from ``back_at`` (the middle of the ramp
@@ -363,6 +390,19 @@ class Resilient:
         if self._listener is not None:
             self._listener(FaultEvent(self._name, "output-restored", text, attempt,
                                       output_lost_since=since, output_off_s=lost_s))
+
+    def _close_surplus(self, off_at: float, attempt: int) -> None:
+        """The output found on against the journal is off again from ``off_at`` (the middle
+        of the replay's ramp down): the stress it gave meanwhile, at once on record."""
+        surplus, self._surplus = self._surplus, None
+        if surplus is None or self._listener is None:
+            return
+        since, share = surplus
+        on_s = max(off_at - since, 0.0)
+        self._listener(FaultEvent(
+            self._name, "output-restored",
+            f"off again after about {on_s:.3f} s on at {share:.0%} of the ramp's level, "
+            f"expected off", attempt, output_on_s=share * on_s))
 
     def _off_since_estimate(self, lost_since: float, back_at: float, single: bool) -> float:
         """When the output went off: no earlier than ``lost_since`` (the call's start, or when
@@ -386,17 +426,23 @@ class Resilient:
         powered_at = min(max(lost_since, powered_at), back_at)
         return powered_at if single else (lost_since + powered_at) / 2
 
-    def _reboot_symptoms(self) -> tuple[list[str], bool, float | None]:
-        """What betrays a reboot; whether an output that should be on was found off; and, for
-        one found on, its level as a share of the journal's (None where it is not read)."""
-        driver, found, output_lost, level = self._driver, [], False, None
+    def _reboot_symptoms(self) -> tuple[list[str], bool, float | None, float]:
+        """What betrays a reboot; whether an output that should be on was found off; for one
+        found on, its level as a share of the journal's (None where it is not read); and, for
+        one found on that should be off while a ramp up is under way, its level as a share of
+        that ramp's (0 otherwise)."""
+        driver, found, output_lost, level, surplus = self._driver, [], False, None, 0.0
         output = self._journal.get("output")
         if output and hasattr(type(driver), "output_enabled"):
-            expected_on = output[0] in ("ramp_current", "ramp_voltage") and output[1][0] != 0
+            expected_on = output[0] in _RAMPS and output[1][0] != 0
             state = getattr(type(driver), "source_state", None)
-            if state is not None and expected_on:
-                on, _, present = state(driver)  # one query: on, and at what level
-                level = min(max(present / output[1][0], 0.0), 1.0) if on else None
+            if state is not None:
+                on, mode, present = state(driver)  # one query: on, and at what level
+                if on and expected_on:
+                    level = min(max(present / output[1][0], 0.0), 1.0)
+                what, args = self._call
+                if on and not expected_on and _RAMPS.get(what) == mode and args and args[0]:
+                    surplus = min(max(present / args[0], 0.0), 1.0)
             else:
                 on = bool(driver.output_enabled)
             if on != expected_on:
@@ -417,7 +463,7 @@ class Resilient:
                     raise ValueError(f"compliance reply {reply!r} is no number") from None
                 if abs(value - compliance) > 1e-6:
                     found.append(f"compliance {value} V, expected {compliance} V")
-        return found, output_lost, level
+        return found, output_lost, level, surplus
 
     def _drain_errors(self, attempt: int) -> None:
         """Read the error queue (SCPI instruments) and report every entry."""

@@ -291,6 +291,9 @@ class Engine:
             # A source-meter rebooted under stress, now back on: the hours it sat off are not
             # stress hours.
             self.runners[owner].stress_lost(event.output_off_s)
+        if event.output_on_s is not None and owner in self.runners:
+            # A ramp up's end lost: the source-meter held the stress while the clock stood.
+            self.runners[owner].stress_gained(event.output_on_s)
 
     # ---------------------------------------------------------------- the way out
     def _shutdown(self) -> None:

@@ -145,6 +145,20 @@ class ChannelRunner(threading.Thread):
                     detail="the source-meter was found off (a reboot) or part-way along a "
                            "ramp (a cut link); the stress it missed is not counted")
 
+    def stress_gained(self, wall_s: float) -> None:
+        """The source-meter held (part of) the stress for ``wall_s`` seconds' worth while the
+        clock stood still: a ramp up that went through but whose end was lost, found on by the
+        reconnect and ramped off before the retry. Those are stress hours. Called on the thread
+        that found it."""
+        if self._off_since is None or self._ramping_off or self.end_h is not None:
+            return  # the clock was running (the stress was meant to be on), or the channel ended
+        gained_h = self.clock.hours_of(max(wall_s, 0.0))
+        self.off_h -= gained_h
+        self._event("stress-gained", on_h=gained_h, wall_s=wall_s,
+                    detail="a ramp up went through but its end was lost, so the source-meter "
+                           "held the stress until the retry ramped it off and up again; "
+                           "counted as stress")
+
     def _check_abort(self) -> None:
         if self._abort_reason is not None:
             raise Aborted(self._abort_reason)
@@ -277,16 +291,21 @@ class ChannelRunner(threading.Thread):
         return self.clock.hours_at(now - fraction * (began - called))
 
     def _ramp_middle_h(self) -> float:
-        """The middle of the ramp just done (of its last attempt, if it was retried). A linear
-        ramp passes half its time's charge, so the stress clock stops and starts there; from
-        the ramp's ends, each checkpoint's two ramps added to a pixel's charge what its clock
-        did not count (at 6000x, 0.1-0.26 % over 100 h of a fault-free soak). A failed first
-        attempt leaves the current where it was: on before a ramp down, off before a ramp up."""
+        """Where the ramp just done (its last attempt, if it was retried) stops or starts the
+        stress clock: when one step would have passed the same charge, as the driver timed its
+        levels; else the middle of the attempt (a linear ramp passes half its time's charge).
+        From the ramp's ends, each checkpoint's two ramps added to a pixel's charge what its
+        clock did not count (at 6000x, 0.1-0.26 % over 100 h of a fault-free soak). A failed
+        first attempt leaves the current where it was: on before a ramp down, off before a
+        ramp up."""
         now = time.monotonic()
         began = getattr(self.smu, "last_attempt_started", now)
         if not isinstance(began, float) or not began <= now:
             began = now
-        return self.clock.hours_at((began + now) / 2)
+        at = getattr(getattr(self.smu, "driver", None), "ramp_at", None)
+        if not isinstance(at, float) or not began <= at <= now:
+            at = (began + now) / 2
+        return self.clock.hours_at(at)
 
     # ---------------------------------------------------------------- sampling
     def _read_dark(self, average: int) -> None:

@@ -8,7 +8,7 @@ from pymeasure.test import expected_protocol
 from pyvisa.util import to_ieee_block
 
 from instruments.drivers.e4980 import AgilentE4980A
-from instruments.drivers.keithley import POINT_MODE, Keithley2400, ramp_levels
+from instruments.drivers.keithley import POINT_MODE, Keithley2400, equivalent_step, ramp_levels
 from instruments.drivers.lockin import SR830, SR860
 from instruments.drivers.photodetectors import Keithley2400Photodetector
 from instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
@@ -167,6 +167,20 @@ def test_keithley2400_uptime_is_a_readings_timestamp_and_refuses_garbage():
     (1e-3, 1e-3, 1e-4, [1e-3]), (0.0, -3e-3, 1e-3, [-1e-3, -2e-3, -3e-3])])
 def test_ramp_levels_are_monotonic_and_end_on_target(start, target, step, levels):
     assert ramp_levels(start, target, step) == pytest.approx(levels)
+
+
+def test_a_ramps_equivalent_step_falls_where_its_charge_says_not_at_its_middle():
+    """Regression (soak): a loaded host held a checkpoint's ramp down 90 ms before its first
+    level, and the clock, stopped at the call's middle, lost 0.07 device-h at 6000x. The
+    equivalent step is timed from the levels as they were sent."""
+    even_down = [(t, 1.0 - 0.25 * (t + 1)) for t in range(4)]  # 0.75 .. 0 at t = 0 .. 3
+    assert equivalent_step(1.0, even_down) == pytest.approx(1.5)  # its middle
+    even_up = [(10.0 + t, 0.25 * (t + 1)) for t in range(4)]
+    assert equivalent_step(0.0, even_up) == pytest.approx(11.5)
+    # Held at 0.75 for 9 s before the rest: full level until 0 + 0.75 * 9 + 0.5 + 0.25 = 7.5.
+    uneven = [(0.0, 0.75), (9.0, 0.5), (10.0, 0.25), (11.0, 0.0)]
+    assert equivalent_step(1.0, uneven) == pytest.approx(7.5)
+    assert equivalent_step(0.5, [(3.0, 0.5)]) == 3.0  # no change: no ramp to time
 
 
 # The whole read mode: a linked acquisition cut short leaves the meter armed on the trigger link.

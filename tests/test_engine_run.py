@@ -312,6 +312,37 @@ def test_a_ramp_down_cut_part_way_is_not_counted_as_full_stress(tmp_path):
     assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.005)
 
 
+def test_a_restore_ramp_whose_end_was_lost_is_counted_as_stress(tmp_path):
+    """Regression (soak): a checkpoint's ramp back up went through, then its closing *OPC?
+    was lost. The pixel sat at its set point through the timeout and the reconnect, which found
+    the output on where the journal had it off and ramped it off before the retry ramped it up
+    again, while the clock stood still: 0.46 device-h in one soak channel, its T95 4 % early.
+    The level the reconnect finds is stress from the ramp's call until it went off again."""
+    from instruments.sim.faults import FaultKind, FaultSpec
+
+    data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
+                          checkpoints={"every": "1 h", "measure": ["jvl"]},
+                          stop={"max_time": "2.5 h"})], ["blue-znsete"], speedup=6000.0)
+    data["station"]["virtual"]["timeout_ms"] = 300
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    # A lone *OPC? closes each ramp up (a ramp down closes with ":OUTP OFF;*OPC?"): the first
+    # one after the start's is the first checkpoint's restore, at 1 h.
+    bench = engine.virtual_bench
+    bench.inject(FaultSpec(FaultKind.TIMEOUT, "smu1", at_device_h=bench.rig.clock.hours() + 0.5,
+                           message="*OPC?"))
+    assert _finish(thread, result) == {"b1": "finished"}
+    with RunFile(tmp_path / "run.sqlite") as run:
+        recorded_h = run.channel("b1").state["t_h"]
+        faults = [e["detail"] for e in run.events("b1", "fault")]
+        gained = run.events("b1", "stress-gained")
+    assert faults[0]["fault"] == "timeout" and "ramp_current" in faults[0]["detail"]
+    assert any(f["detail"] == "output on, expected off" for f in faults)
+    site = engine.virtual_bench.rig.sites[0]
+    site.sync()
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.005)
+    assert len(gained) == 1 and gained[0]["detail"]["on_h"] > 0.3  # 300 ms and the reconnect
+
+
 def _voltage_channel(name: str, pixel: int, **extra) -> dict:
     ch = channel(name, pixel, "blue-znsete", 0, **extra)
     ch["stress"] = {"voltage": "3.3 V", "current_limit": "150 mA/cm^2", "ramp_steps": 10,

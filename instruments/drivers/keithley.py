@@ -8,6 +8,7 @@ the readings in its 2500-point buffer, and hand them over in one binary transfer
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import time
@@ -92,6 +93,7 @@ class Keithley2400(_PymeasureKeithley2400):
         super().__init__(adapter, name, **kwargs)
         self._compliance_for: str | None = None  # the source mode whose compliance is set
         self.ramp_found = 0.0  # the level the last ramp began from (see _ramp_source)
+        self.ramp_at = 0.0  # when its one-step equivalent fell (monotonic; see ramp)
 
     # ---------------------------------------------------------------- the SourceMeter role
     def identity(self) -> str:
@@ -132,7 +134,8 @@ class Keithley2400(_PymeasureKeithley2400):
         # Where the ramp began: a retried ramp that finds the output already driven says
         # the failed attempt left the pixel under (part of) its stress meanwhile.
         self.ramp_found = level
-        ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target, step, dwell_s)
+        self.ramp_at = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target,
+                            step, dwell_s)
         completed(self)  # a write returns when sent: return only once the level is applied
 
     def source_state(self) -> tuple[bool, str, float]:
@@ -166,7 +169,8 @@ class Keithley2400(_PymeasureKeithley2400):
         if on:
             func = _FUNCS[mode]
             step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
-            ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0, step, dwell)
+            self.ramp_at = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0,
+                                step, dwell)
         completed(self, ":OUTP OFF;*OPC?")  # return only once the output is really off
 
     @property
@@ -266,17 +270,36 @@ def sweep_points(points) -> np.ndarray:
 
 
 def ramp(apply: Callable[[float], None], start: float, target: float, step: float,
-         dwell_s: float) -> None:
+         dwell_s: float) -> float:
     """Apply each level of ``ramp_levels`` in turn, ``dwell_s`` apart. The steps keep to absolute
-    deadlines, so the time a command takes on the bus is part of the dwell, not added to it."""
+    deadlines, so the time a command takes on the bus is part of the dwell, not added to it.
+    Returns the moment (monotonic) at which one step from ``start`` to ``target`` would have
+    passed the same charge: where a stress clock stops or starts for this ramp."""
     due = time.monotonic()
+    applied: list[tuple[float, float]] = []  # (when sent, level)
     for level in ramp_levels(start, target, step):
         apply(level)
+        applied.append((time.monotonic(), level))
         if dwell_s:
             due += dwell_s
             remaining = due - time.monotonic()
             if remaining > 0:
                 time.sleep(remaining)
+    return equivalent_step(start, applied)
+
+
+def equivalent_step(start: float, applied: list[tuple[float, float]]) -> float:
+    """When one step from ``start`` to the last level would pass the charge the levels
+    ``applied`` (when, level) did: not the ramp's middle when its steps are unevenly spaced
+    (a loaded host held one soak checkpoint's ramp down 90 ms before its first step, which the
+    middle of the call counted as 0.07 device-h off at 6000x)."""
+    t0, end = applied[0][0], applied[-1][1]
+    if end == start:
+        return t0
+    charge = sum(level * (later - when)  # from t0 to the last level's application
+                 for (when, level), (later, _) in itertools.pairwise(applied))
+    span = applied[-1][0] - t0
+    return t0 + (charge - end * span) / (start - end)
 
 
 def ramp_levels(start: float, target: float, step: float) -> list[float]:
@@ -307,6 +330,7 @@ class Keithley2450(_PymeasureKeithley2450):
         super().__init__(adapter, name, **kwargs)
         self._compliance_v: float | None = None
         self._compliance_a: float | None = None
+        self.ramp_at = 0.0  # when the last ramp's one-step equivalent fell (monotonic; see ramp)
 
     def identity(self) -> str:
         return self.ask("*IDN?").strip()
@@ -327,7 +351,8 @@ class Keithley2450(_PymeasureKeithley2450):
                                "output goes on")
         if not self.output_enabled:
             self.write(":SOUR:CURR 0;:OUTP ON")
-        ramp(self._set_current, float(self.ask(":SOUR:CURR?")), target_a, step_a, dwell_s)
+        self.ramp_at = ramp(self._set_current, float(self.ask(":SOUR:CURR?")), target_a,
+                            step_a, dwell_s)
         completed(self)
 
     def _set_current(self, amps: float) -> None:
@@ -345,7 +370,8 @@ class Keithley2450(_PymeasureKeithley2450):
                                "output goes on")
         if not self.output_enabled:
             self.write(":SOUR:VOLT 0;:OUTP ON")
-        ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), target_v, step_v, dwell_s)
+        self.ramp_at = ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), target_v,
+                            step_v, dwell_s)
         completed(self)
 
     def _set_voltage(self, volts: float) -> None:
@@ -360,9 +386,11 @@ class Keithley2450(_PymeasureKeithley2450):
     def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
         if self.output_enabled:
             if self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
-                ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0, step_a, dwell_s)
+                self.ramp_at = ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0,
+                                    step_a, dwell_s)
             else:  # benchtop voltage sourcing: down in 0.1 V steps, never a jump
-                ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), 0.0, 0.1, 0.0)
+                self.ramp_at = ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), 0.0,
+                                    0.1, 0.0)
         self.write(":OUTP OFF")
         completed(self)
 
