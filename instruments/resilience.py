@@ -140,7 +140,6 @@ class Resilient:
         # stress missing: 1 when off, less when left part-way down a ramp); and when the last
         # replay of the output slot began.
         self._outage: tuple[float, bool, bool, float] | None = None
-        self._outage_found = 0.0  # when a restore found that outage (wall time)
         # Stress the journal did not expect, found by a restore in a ramp up: (on since, the
         # share of the ramp's level found), closed by the replay that ramps it off again.
         self._surplus: tuple[float, float] | None = None
@@ -330,17 +329,9 @@ class Resilient:
             # off up to one call earlier). Found off before, by a restore that failed, more
             # than one power cycle may lie in the outage, and the instrument's clock dates
             # only the last.
-            # When the last power cycle lies in a failed replay, its clock no longer dates the
-            # first: that went off between the outage's start and the restore that found it
-            # off, taken midway (from the start, a reboot met after a lost reply put that
-            # reply's timeout, 0.43 device-h at 6000x, off the clock too).
             pending = self._outage
-            if pending is None:
-                self._outage = (self._output_known_since, True, self._failures <= 1, 1.0)
-                self._outage_found = checked
-            else:
-                since = (pending[0] + self._outage_found) / 2 if pending[1] else pending[0]
-                self._outage = (since, False, False, 1.0)
+            self._outage = ((pending[0], False, False, 1.0) if pending else
+                            (self._output_known_since, True, self._failures <= 1, 1.0))
             self._replay_began = None  # no replay of this outage has begun
         elif self._outage is not None:
             # Found off by a restore whose replay then failed, and on now: that replay put it
