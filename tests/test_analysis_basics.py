@@ -154,6 +154,34 @@ def test_a_trace_that_never_rises_has_its_maximum_at_l0():
     assert lt.from_max[0.9] == pytest.approx(10 * (-np.log(0.9)) ** (1 / 0.6), rel=0.02)
 
 
+def test_lmax_moves_off_l0_continuously_and_its_error_counts():
+    """Regression (soak): a blue pixel whose L0 reading came out 0.07 % low had its heavy line
+    above L0, so Lmax = the line's maximum where its twin had Lmax = L0, and its T95 from Lmax
+    moved 1 %: a hard switch let noise decide. Within 2 standard errors of L0 the maximum is
+    L0; from 2 to 4 it moves over continuously; a real rise (red) is kept. A T-from-Lmax's
+    error includes Lmax's own whenever the line rose above L0."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 1500) / 60.0
+    flat_start = _stretched(t, tau=60.0, beta=1.5)  # T95 8 h in, flat at first
+    spreads, levels = [], []
+    for _ in range(20):
+        y = flat_start * (1 + 0.0013 * rng.standard_normal(t.size))
+        y[0] = flat_start[0] * (1 - 0.0007)  # L0 read a little low
+        lt = lifetimes(t, y)
+        levels.append(lt.l_max / lt.l0 - 1)
+        spreads.append(lt.sigma(0.95, from_max=True) / lt.sigma(0.95))
+    # Between L0 and the line's maximum (0.07 % up, about 3 standard errors), not either end.
+    assert 0.0 < np.median(levels) < 0.0007
+    assert min(levels) >= 0.0 and max(levels) < 0.0015
+    assert min(spreads) >= 1.0 and np.median(spreads) > 1.2  # Lmax's error counted
+    y = flat_start * (1 + 0.0013 * rng.standard_normal(t.size))  # L0 read true
+    lt = lifetimes(t, y)
+    assert lt.l_max / lt.l0 - 1 < 0.0003
+    rise = flat_start * (1 + 0.1 * (1 - np.exp(-t / 2.0)))  # a 10 % rise over hours
+    lt = lifetimes(t, rise * (1 + 0.0013 * rng.standard_normal(t.size)))
+    assert lt.l_max > lt.l0 * 1.03 and lt.t_peak_h > 1.0
+
+
 def test_a_dark_reading_just_before_a_gap_is_not_a_crossing():
     """Regression (soak): a sample read while a rebooted source-meter was off (L = 0) was the
     last of its piece before the hold-off gap, and the running median, which repeated the end

@@ -15,8 +15,11 @@ Method (documented because it decides the numbers):
   tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late);
 - Lmax and t_peak come from a heavy smoother, a centred least-squares line over ~31 samples (or
   1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is biased up by the
-  noise, which would make every T-from-Lmax early. A trace that never rises above L0 has its
-  maximum at the start: Lmax = L0, t_peak = t0;
+  noise, which would make every T-from-Lmax early. A trace that never rises significantly above
+  L0 (its line's maximum within 2 standard errors of L0) has its maximum at the start: Lmax =
+  L0, t_peak = t0; from 2 to 4 standard errors the maximum moves over to the line's
+  continuously. A T-from-Lmax's standard error includes Lmax's own, over the slope at the
+  crossing;
 - T_x is the first time after the peak that a light smoother (a centred least-squares parabola
   over ~0.5 % of the trace, at least 9 samples; at the trace's ends the fit is read at the edge,
   so the end does not lag) falls below x·L0 (or x·Lmax), interpolated linearly between samples;
@@ -180,6 +183,21 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     return float(t_cross + r), (spread / abs(slope) if slope else None)
 
 
+def _line_spread(pieces: list[slice], i: int, n: int) -> float:
+    """The standard error of the heavy smoother's line read at sample ``i``, per unit of the
+    readings' noise: a least-squares line over ``n`` samples of ``i``'s piece (fewer in a
+    short piece), centred on ``i`` or, at the piece's ends, read off-centre."""
+    piece = next(p for p in pieces if p.start <= i < p.stop)
+    size = piece.stop - piece.start
+    w = _odd(n, size)
+    if w <= 2:
+        return 1.0
+    lo = min(max(i - w // 2, piece.start), piece.stop - w)
+    x = np.arange(w) - (w - 1) / 2
+    at = (i - lo) - (w - 1) / 2
+    return float(np.sqrt(1.0 / w + at * at / float(x @ x)))
+
+
 def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float | None:
     below = np.nonzero(y[start:] < level)[0]
     if below.size == 0:
@@ -235,11 +253,24 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
     i_peak = int(np.argmax(heavy))
     l_max = float(heavy[i_peak])
-    if l0 >= l_max:
-        # Never above its first reading (the blue device): the maximum is L0 at t0. The heavy
-        # line read at the trace's start sits below a convex early decay, which made every
-        # T-from-Lmax late (+2 to +30 % at 200 mA/cm²).
+    noise = 1.4826 * float(np.median(np.abs(clean - light)))
+    sigma_peak = noise * _line_spread(pieces, i_peak, heavy_n)
+    # Never significantly above its first reading (the blue device), the maximum is L0 at t0:
+    # the heavy line read at the trace's start sits below a convex early decay, which made
+    # every T-from-Lmax late (+2 to +30 % at 200 mA/cm²). A hard switch at L0 let noise decide
+    # (a blue heavy line 0.07 % above L0 in one soak run, at L0 in its twin: a T95 from Lmax
+    # 1 % apart, 0.07 % of level being 2 % of time near a T95), so from 2 to 4 standard errors
+    # above L0 the maximum moves over continuously, and beyond it is the line's.
+    excess = l_max - l0
+    weight = min(max((excess - 2 * sigma_peak) / (2 * sigma_peak), 0.0), 1.0) if (
+        sigma_peak > 0) else float(excess > 0)
+    if weight == 0.0:
         i_peak, l_max = 0, l0
+    else:
+        l_max = l0 + weight * excess
+    # Lmax's own error moves every T-from-Lmax, even where it was taken as L0.
+    sigma_peak = sigma_peak if excess > 0 else 0.0
+    slope = np.gradient(light, t) if len(t) > 1 else np.zeros_like(light)
     out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
                     from_l0={}, from_max={})
     for f in fractions:
@@ -247,6 +278,11 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
             value, sigma = _crossing(t, light, f * ref, i_peak), None
             if value is not None:
                 value, sigma = _refined(t, clean, f * ref, value, light_n, breaks)
+                if from_max and sigma is not None and sigma_peak:
+                    # Lmax's own error moves the level crossed: f·σ(Lmax) over the slope there.
+                    rate = abs(float(np.interp(value, t, slope)))
+                    if rate:
+                        sigma = float(np.hypot(sigma, f * sigma_peak / rate))
             (out.sigma_max if from_max else out.sigma_l0)[f] = sigma
             k = key(f, from_max)
             if value is None and live and k in live:
@@ -255,6 +291,5 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
             table[f] = value
     if l_max == l0:  # the maximum is L0: from Lmax is from L0 (a live crossing included)
         out.from_max.update(out.from_l0)
-        out.sigma_max.update(out.sigma_l0)
         out.live.update(key(f, True) for f in fractions if key(f, False) in out.live)
     return out
