@@ -432,6 +432,7 @@ class Resilient:
         one found on that should be off while a ramp up is under way, its level as a share of
         that ramp's (0 otherwise)."""
         driver, found, output_lost, level, surplus = self._driver, [], False, None, 0.0
+        checked = time.time()
         output = self._journal.get("output")
         if output and hasattr(type(driver), "output_enabled"):
             expected_on = output[0] in _RAMPS and output[1][0] != 0
@@ -449,6 +450,12 @@ class Resilient:
                 output_lost = expected_on
                 found.append(f"output {'off' if expected_on else 'on'}, expected "
                              f"{'on' if expected_on else 'off'}")
+            elif expected_on and self._outage is None and (level is None or level >= PARTIAL):
+                # Seen as it should be, before the checks that follow: if one of them meets a
+                # power cycle, the outage starts here, not at the call's start (a compliance
+                # query that rebooted a 2400 after its output read on put the first attempt's
+                # lost reply, 0.4 device-h at 6000x, off the clock twice in one soak channel).
+                self._output_known_since, self._failures = checked, 0
         source = self._journal.get("source")
         if (source and source[0] == "configure_current_source"
                 and hasattr(type(driver), "compliance_voltage")):

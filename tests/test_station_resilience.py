@@ -229,6 +229,21 @@ def test_a_reboot_met_after_a_timeout_is_not_off_from_the_calls_start(station):
     assert restored.output_lost_since + restored.output_off_s <= restored.time
 
 
+def test_an_output_seen_on_by_a_restore_that_then_fails_dates_a_later_outage(station):
+    """Regression (soak): a dropped reply, then a power cycle on the restore's compliance
+    query, after its output query had read the output on. The outage was counted from the
+    call's start, the dropped reply's timeout included (0.4 device-h at 6000x, twice in one
+    soak channel). The output was seen on at that check: the outage starts after it, where
+    the meter's clock dates its power-on."""
+    smu = stress(station)
+    station.bench.inject("drop@0:smu1", "reboot@0:smu1::SENSE:VOLTAGE:PROTECTION?")
+    assert_back_in_configured_state(station, smu)
+    assert [r.kind.value for r in station.bench.fault_log] == ["drop", "reboot"]
+    rebooted = station.bench.fault_log[1].wall_time
+    (restored,) = [e for e in station.events if e.kind == "output-restored"]
+    assert restored.output_lost_since == pytest.approx(rebooted, abs=0.02)
+
+
 def test_an_instrument_that_is_gone_raises_one_clear_fault():
     events = []
     with VirtualBench() as bench:
