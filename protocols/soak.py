@@ -39,6 +39,7 @@ from instruments.sim.qled import QledPixel
 from instruments.station import bench_instruments
 
 from .analysis.study import analyse
+from .soak_clock import ClockError, WallToDevice, clock_errors, clock_figure, write_clock_errors
 from .store import RunFile
 
 CAL = {"blue-znsete": 8.54e7, "red-cdse": 1.70e8}  # photodiode cd/m² per A (as config.yaml)
@@ -93,6 +94,7 @@ class EngineRun:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     charge: list[float] = field(default_factory=list)  # each pixel's, from its bench (mA·h/cm²)
+    clock: list[ClockError] = field(default_factory=list)  # its stress clock, sample by sample
 
 
 # ---------------------------------------------------------------- the study
@@ -404,9 +406,11 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
     bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed,
                          faults=fault_specs(plan)).start()
     try:
+        to_device = WallToDevice.of(bench.rig.clock)
         faulty = run_engine(study_config(plan, bench.resources, "soak"), out, "faulty")
         sites = bench.rig.sites
         faulty.charge = [s.charge_mah_cm2 for s in sites]
+        faulty.clock = _clock_errors(plan, faulty, sites, to_device)
         still_on = [f"pixel {s.index + 1}: {s.present_j():g} mA/cm²" for s in sites
                     if s.present_j() != 0.0]
         outputs_on = [n for n, d in bench.devices.items()
@@ -432,11 +436,22 @@ def run_twin(plan: SoakPlan, out: Path) -> EngineRun:
     """The same study on a fault-free bench with the same seed, run without interruption."""
     bench = VirtualBench(presets(plan), speedup=plan.speedup, seed=plan.seed).start()
     try:
+        to_device = WallToDevice.of(bench.rig.clock)
         twin = run_engine(study_config(plan, bench.resources, "twin"), out, "twin")
         twin.charge = [s.charge_mah_cm2 for s in bench.rig.sites]
+        twin.clock = _clock_errors(plan, twin, bench.rig.sites, to_device)
         return twin
     finally:
         bench.stop()
+
+
+def _clock_errors(plan: SoakPlan, run: EngineRun, sites, to_device: WallToDevice
+                  ) -> list[ClockError]:
+    if run.run_path is None:
+        return []
+    names, plans = zip(*_names_and_plan(plan), strict=True)
+    return clock_errors(run.run_path, names, [j for _, j in plans],
+                        [list(s.drive_history) for s in sites], to_device)
 
 
 STRESS_GOAL = 0.001  # a tenth of the lifetime goal: an error of the stress clock is one of T
@@ -523,6 +538,10 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
                         f"at most", "within 10 %", growth <= 0.10))
     checks.append(stress_check(plan, faulty.run_path, faulty.charge, "faulty run"))
     checks.append(stress_check(plan, twin.run_path, twin.charge, "twin"))
+    for run, label in ((faulty, "faulty"), (twin, "twin")):
+        write_clock_errors(run.clock, Path(faulty.run_path).parent.parent /
+                           f"clock-errors-{label}.csv")
+        figures[f"stress clock at each sample ({label})"] = clock_figure(run.clock)
     lives = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path), names)
     (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
         "\n".join(lives.problems) + "\n")

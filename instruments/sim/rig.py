@@ -35,7 +35,11 @@ class DeviceClock:
             raise ValueError(f"speedup must be > 0, got {self.speedup!r}")
 
     def hours(self) -> float:
-        return (time.monotonic() - self._t0) * self.speedup / 3600.0
+        return self.hours_at(time.monotonic())
+
+    def hours_at(self, monotonic_s: float) -> float:
+        """The device hour at the moment ``monotonic_s`` (of time.monotonic())."""
+        return (monotonic_s - self._t0) * self.speedup / 3600.0
 
 
 @dataclass
