@@ -258,8 +258,10 @@ def test_a_reboot_met_while_ramping_off_for_a_checkpoint_is_not_counted_as_stres
     assert "reboot-detected" in faults and lost["detail"]["off_h"] > 0.05
     site = engine.virtual_bench.rig.sites[0]
     site.sync()
-    # Without the outage taken off, the clock was ahead of the charge by its off_h (>1.5 %).
-    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.003)
+    # Without the outage taken off, the clock ran ahead of the charge by its off_h (0.6 h in
+    # 3 h, 20 %). What is left is timing at 6000x: +0.2 to +0.45 % in most runs, 1.2 % in one of
+    # eight (a few ms of wall time; the same before this pass's changes).
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.015)
 
 
 def test_a_first_ramp_retried_after_it_had_finished_starts_the_stress_clock_earlier(tmp_path):

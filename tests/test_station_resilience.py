@@ -244,6 +244,17 @@ def test_an_output_seen_on_by_a_restore_that_then_fails_dates_a_later_outage(sta
     assert restored.output_lost_since == pytest.approx(rebooted, abs=0.02)
 
 
+def test_an_error_raised_during_the_last_error_queue_read_is_on_record(station):
+    """Regression (soak): an error the meter raised while it answered the error-queue read at
+    close went into its queue after that read's "No error", and was never on record."""
+    stress(station)
+    station.bench.inject("error@0:smu1:SYST:ERR?")
+    station["smu1"].close()
+    assert [r.kind.value for r in station.bench.fault_log] == ["error"]
+    assert [e.detail for e in station.events if e.kind == "device-error"] == [
+        '-300.0,"Device-specific error; injected"']
+
+
 def test_an_instrument_that_is_gone_raises_one_clear_fault():
     events = []
     with VirtualBench() as bench:
