@@ -40,6 +40,7 @@ from instruments.station import bench_instruments
 
 from .analysis.study import analyse
 from .soak_clock import ClockError, WallToDevice, clock_errors, clock_figure, write_clock_errors
+from .soak_truth import PixelTruth, aging_figure, extra_aging_h, pixel_truths, save_truth
 from .store import RunFile
 
 CAL = {"blue-znsete": 8.54e7, "red-cdse": 1.70e8}  # photodiode cd/m² per A (as config.yaml)
@@ -95,6 +96,7 @@ class EngineRun:
     wall_s: float = 0.0
     charge: list[float] = field(default_factory=list)  # each pixel's, from its bench (mA·h/cm²)
     clock: list[ClockError] = field(default_factory=list)  # its stress clock, sample by sample
+    truth: list[PixelTruth] = field(default_factory=list)  # each pixel's aging, from its bench
 
 
 # ---------------------------------------------------------------- the study
@@ -411,6 +413,7 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
         sites = bench.rig.sites
         faulty.charge = [s.charge_mah_cm2 for s in sites]
         faulty.clock = _clock_errors(plan, faulty, sites, to_device)
+        faulty.truth = _keep_truth(plan, sites, bench.rig.clock, to_device, out, "faulty")
         still_on = [f"pixel {s.index + 1}: {s.present_j():g} mA/cm²" for s in sites
                     if s.present_j() != 0.0]
         outputs_on = [n for n, d in bench.devices.items()
@@ -440,6 +443,7 @@ def run_twin(plan: SoakPlan, out: Path) -> EngineRun:
         twin = run_engine(study_config(plan, bench.resources, "twin"), out, "twin")
         twin.charge = [s.charge_mah_cm2 for s in bench.rig.sites]
         twin.clock = _clock_errors(plan, twin, bench.rig.sites, to_device)
+        twin.truth = _keep_truth(plan, bench.rig.sites, bench.rig.clock, to_device, out, "twin")
         return twin
     finally:
         bench.stop()
@@ -452,6 +456,14 @@ def _clock_errors(plan: SoakPlan, run: EngineRun, sites, to_device: WallToDevice
     names, plans = zip(*_names_and_plan(plan), strict=True)
     return clock_errors(run.run_path, names, [j for _, j in plans],
                         [list(s.drive_history) for s in sites], to_device)
+
+
+def _keep_truth(plan: SoakPlan, sites, clock, to_device: WallToDevice, out: Path,
+                label: str) -> list[PixelTruth]:
+    truths = pixel_truths(sites, [j for _, (_, j) in _names_and_plan(plan)])
+    save_truth(sites, truths, to_device.wall_minus_monotonic, clock,
+               out / f"bench-truth-{label}.npz")
+    return truths
 
 
 STRESS_GOAL = 0.001  # a tenth of the lifetime goal: an error of the stress clock is one of T
@@ -481,6 +493,11 @@ def stress_check(plan: SoakPlan, run_path: Path, charge: list[float], label: str
                  f"worst {name}: bench {diff:+.3f} h against the record ({worst:.3%}); "
                  f"mean {mean:.3%} over {len(rows)}",
                  f"within {STRESS_GOAL:.1%} of the bench's", worst <= STRESS_GOAL)
+
+
+def _recorded_h(run_path: Path, names: list[str]) -> list[float]:
+    with RunFile(run_path) as run:
+        return [run.channel(n).state.get("t_h") or 0.0 for n in names]
 
 
 def _names_and_plan(plan: SoakPlan) -> list[tuple[str, tuple[str, float]]]:
@@ -542,6 +559,12 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
         write_clock_errors(run.clock, Path(faulty.run_path).parent.parent /
                            f"clock-errors-{label}.csv")
         figures[f"stress clock at each sample ({label})"] = clock_figure(run.clock)
+    extra = extra_aging_h(faulty.truth, twin.truth, *(_recorded_h(r.run_path, names)
+                                                       for r in (faulty, twin)))
+    figures["aging beyond the twin's"] = aging_figure(names, extra, plan.hours)
+    (Path(faulty.run_path).parent.parent / "aging-beyond-twin.csv").write_text(
+        "channel,extra_h_at_stress_current\n"
+        + "".join(f"{n},{e:+.4f}\n" for n, e in zip(names, extra, strict=False)))
     lives = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path), names)
     (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
         "\n".join(lives.problems) + "\n")
