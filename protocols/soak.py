@@ -40,7 +40,17 @@ from instruments.station import bench_instruments
 
 from .analysis.study import analyse
 from .soak_clock import ClockError, WallToDevice, clock_errors, clock_figure, write_clock_errors
-from .soak_truth import PixelTruth, aging_figure, extra_aging_h, pixel_truths, save_truth
+from .soak_truth import (
+    PixelTruth,
+    aging_figure,
+    extra_aging_h,
+    pixel_truths,
+    save_truth,
+    true_lifetimes,
+    truth_figures,
+    truth_rows,
+    write_truth_rows,
+)
 from .store import RunFile
 
 CAL = {"blue-znsete": 8.54e7, "red-cdse": 1.70e8}  # photodiode cd/m² per A (as config.yaml)
@@ -97,6 +107,7 @@ class EngineRun:
     charge: list[float] = field(default_factory=list)  # each pixel's, from its bench (mA·h/cm²)
     clock: list[ClockError] = field(default_factory=list)  # its stress clock, sample by sample
     truth: list[PixelTruth] = field(default_factory=list)  # each pixel's aging, from its bench
+    true_lives: dict = field(default_factory=dict)  # T-values of its noise-free replay
 
 
 # ---------------------------------------------------------------- the study
@@ -414,6 +425,7 @@ def run_soak(plan: SoakPlan, out: Path, say: Callable[[str], None] = print) -> S
         faulty.charge = [s.charge_mah_cm2 for s in sites]
         faulty.clock = _clock_errors(plan, faulty, sites, to_device)
         faulty.truth = _keep_truth(plan, sites, bench.rig.clock, to_device, out, "faulty")
+        faulty.true_lives = _true_lives(plan, faulty, sites, to_device)
         still_on = [f"pixel {s.index + 1}: {s.present_j():g} mA/cm²" for s in sites
                     if s.present_j() != 0.0]
         outputs_on = [n for n, d in bench.devices.items()
@@ -444,6 +456,7 @@ def run_twin(plan: SoakPlan, out: Path) -> EngineRun:
         twin.charge = [s.charge_mah_cm2 for s in bench.rig.sites]
         twin.clock = _clock_errors(plan, twin, bench.rig.sites, to_device)
         twin.truth = _keep_truth(plan, bench.rig.sites, bench.rig.clock, to_device, out, "twin")
+        twin.true_lives = _true_lives(plan, twin, bench.rig.sites, to_device)
         return twin
     finally:
         bench.stop()
@@ -456,6 +469,15 @@ def _clock_errors(plan: SoakPlan, run: EngineRun, sites, to_device: WallToDevice
     names, plans = zip(*_names_and_plan(plan), strict=True)
     return clock_errors(run.run_path, names, [j for _, j in plans],
                         [list(s.drive_history) for s in sites], to_device)
+
+
+def _true_lives(plan: SoakPlan, run: EngineRun, sites, to_device: WallToDevice) -> dict:
+    if run.run_path is None:
+        return {}
+    channels = [(name, preset, j, plan.seed + i)
+                for i, (name, (preset, j)) in enumerate(_names_and_plan(plan))]
+    return true_lifetimes(run.run_path, channels, [list(s.drive_history) for s in sites],
+                          to_device, sorted({f for f, _ in LIFETIME_KEYS}, reverse=True))
 
 
 def _keep_truth(plan: SoakPlan, sites, clock, to_device: WallToDevice, out: Path,
@@ -565,7 +587,12 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
     (Path(faulty.run_path).parent.parent / "aging-beyond-twin.csv").write_text(
         "channel,extra_h_at_stress_current\n"
         + "".join(f"{n},{e:+.4f}\n" for n, e in zip(names, extra, strict=False)))
-    lives = lifetime_check(lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path), names)
+    est_faulty, est_twin = lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path)
+    truths = truth_rows(names, [(_key(f, m), (f, m)) for f, m in LIFETIME_KEYS], est_faulty,
+                        est_twin, faulty.true_lives, twin.true_lives)
+    write_truth_rows(truths, Path(faulty.run_path).parent.parent / "lifetimes-truth.csv")
+    figures.update(truth_figures(truths))
+    lives = lifetime_check(est_faulty, est_twin, names)
     (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
         "\n".join(lives.problems) + "\n")
     checks.append(Check("lifetimes vs fault-free twin", lifetime_row(lives), LIFETIME_GOAL,

@@ -6,6 +6,12 @@ on record that aged differently show that the faults changed what the pixel went
 voltage held after a sweep, a ramp left half-way); equal doses with different lifetimes point
 at the estimator instead. The drive histories are saved so that any later question can be
 asked of the run without running it again.
+
+The truth's own lifetimes go further: each pixel is aged again, noise-free, through the drives
+its bench applied, and read at the moments the run sampled it, against the stress time the run
+put on each sample. Those T-values are what a perfect estimator would report for that run; the
+faulty run's against the twin's measure what the faults did to the clock and to the pixel, and
+each run's estimates against its own truth measure the estimator.
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from instruments.sim.qled import QledPixel
+
+from .analysis.lifetime import lifetimes
+from .soak_clock import WallToDevice
+from .store import RunFile
 
 
 @dataclass(frozen=True)
@@ -58,3 +70,97 @@ def aging_figure(names: Sequence[str], extra_h: Sequence[float], hours: float) -
     mean = float(np.mean(np.abs(extra_h)))
     return (f"worst {names[k]}: {extra_h[k]:+.3f} h at its stress current "
             f"({extra_h[k] / hours:+.3%} of {hours:g} h); mean |{mean:.3f}| h")
+
+
+def replayed_trace(preset: str, seed: int, j: float,
+                   history: Sequence[tuple[float, float, float | None]],
+                   device_h: np.ndarray) -> np.ndarray:
+    """A fresh pixel aged through ``history`` (device h, J, V or None; a voltage drive passes
+    what the pixel draws at it), its noise-free photocurrent at ``j`` at each of ``device_h``
+    (ascending)."""
+    px = QledPixel(preset, seed=seed)
+    out = np.full(len(device_h), np.nan)
+    k, now = 0, history[0][0] if history else 0.0
+    for r, (_h, jj, v) in enumerate(history):
+        end = history[r + 1][0] if r + 1 < len(history) else np.inf
+        drive = jj if v is None or np.isnan(v) else float(px.current_density(v))
+        while k < len(device_h) and device_h[k] < end:
+            if device_h[k] > now:
+                px.advance(device_h[k] - now, drive)
+                now = device_h[k]
+            out[k] = px.photodiode_current(j)
+            k += 1
+        if end > now and np.isfinite(end):
+            px.advance(end - now, drive)
+            now = end
+    return out
+
+
+def true_lifetimes(run_path: Path, channels: Sequence[tuple[str, str, float, int]],
+                   histories: Sequence[Sequence[tuple[float, float, float | None]]],
+                   to_device: WallToDevice, fractions: Sequence[float]
+                   ) -> dict[str, dict[tuple[float, bool], float | None]]:
+    """(name, preset, J, seed) per channel: the T-values of its replayed trace, by
+    (fraction, from Lmax), on the run's stress time."""
+    out: dict[str, dict[tuple[float, bool], float | None]] = {}
+    with RunFile(run_path) as run:
+        for (name, preset, j, seed), history in zip(channels, histories, strict=False):
+            s = run.samples(name, ("t_h", "wall"))
+            if len(s) < 2 or not history:
+                continue
+            trace = replayed_trace(preset, seed, j, history, to_device(s[:, 1]))
+            ok = np.isfinite(trace)
+            found = lifetimes(s[ok, 0], trace[ok], fractions=tuple(fractions))
+            out[name] = {(f, m): (found.from_max if m else found.from_l0).get(f)
+                         for f in fractions for m in (False, True)}
+    return out
+
+
+@dataclass(frozen=True)
+class TruthRow:
+    channel: str
+    key: str
+    truth_faulty: float
+    truth_twin: float
+    est_faulty: float
+    est_twin: float
+
+
+def truth_rows(names: Sequence[str], keys: Sequence[tuple[str, tuple[float, bool]]],
+               est_faulty: dict, est_twin: dict, true_faulty: dict, true_twin: dict
+               ) -> list[TruthRow]:
+    """Every T-value that all four (two estimates, two truths) resolved."""
+    rows = []
+    for name in names:
+        for label, key in keys:
+            values = (true_faulty.get(name, {}).get(key), true_twin.get(name, {}).get(key),
+                      est_faulty.get(name, {}).get(label, (None,))[0],
+                      est_twin.get(name, {}).get(label, (None,))[0])
+            if all(v for v in values):
+                rows.append(TruthRow(name, label, *values))
+    return rows
+
+
+def write_truth_rows(rows: Sequence[TruthRow], path: Path) -> None:
+    path.write_text("channel,t_value,truth_faulty_h,truth_twin_h,estimate_faulty_h,"
+                    "estimate_twin_h\n" + "".join(
+                        f"{r.channel},{r.key},{r.truth_faulty:.5g},{r.truth_twin:.5g},"
+                        f"{r.est_faulty:.5g},{r.est_twin:.5g}\n" for r in rows))
+
+
+def truth_figures(rows: Sequence[TruthRow]) -> dict[str, str]:
+    """Where a difference from the twin comes from: the truths apart (clock, aging), or an
+    estimate apart from its own truth (noise, the estimator)."""
+    if not rows:
+        return {}
+
+    def worst(pairs: list[tuple[float, str]]) -> str:
+        share, where = max(pairs, key=lambda p: abs(p[0]))
+        within = sum(abs(p) <= 0.01 for p, _ in pairs)
+        return f"worst {where} {share:+.2%}; {within}/{len(pairs)} within 1 %"
+
+    apart = [(r.truth_faulty / r.truth_twin - 1, f"{r.channel} {r.key}") for r in rows]
+    est = [(r.est_faulty / r.truth_faulty - 1, f"{r.channel} {r.key} (faulty)") for r in rows]
+    est += [(r.est_twin / r.truth_twin - 1, f"{r.channel} {r.key} (twin)") for r in rows]
+    return {"noise-free truth, faulty vs twin": worst(apart),
+            "estimates vs their own truth": worst(est)}

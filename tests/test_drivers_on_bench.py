@@ -1,5 +1,7 @@
 """Every driver method against the virtual bench, through the same transports as hardware."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,32 @@ def test_keithley2450_driver_on_its_simulator():
         assert max(levels) == pytest.approx(100.0) and len(levels) >= 8
         smu.output_off(step_a=5e-4)
         assert smu.output_enabled is False and bench.rig.sites[0].present_j() == 0.0
+
+
+def test_a_sweep_rests_the_pixel_to_the_end_of_its_message():
+    """The driver switches the output off in the sweep's own message; on an instrument that is
+    microseconds after the last point. A busy bench once took 57 ms there, the pixel at the
+    sweep's top point, which at 6000x aged a blue pixel by 1.27 h of its stress before its L0.
+    Here the bench is made that slow on purpose (0.3 s before the :OUTP OFF is applied, at
+    3600x: 0.3 device-h at 3.6 V); the pixel must not age meanwhile."""
+    with VirtualBench("blue-znsete", pixels=1, speedup=3600.0, seed=2) as bench:
+        smu = Keithley2400(bench.resources["smu1"], **VISA)
+        site = bench.rig.sites[0]
+        apply = site.set_drive
+
+        def slow_off(**drive):
+            if drive.get("volts") is None and not drive.get("j_ma_cm2"):
+                time.sleep(0.3)
+            apply(**drive)
+
+        site.set_drive = slow_off
+        dose = site.sync().dose
+        smu.sweep("voltage", np.linspace(0.0, 3.6, 31), compliance=0.05)
+        assert site.sync().dose == dose
+        assert smu.output_enabled is False
+        # A source left on after a sweep still ages the pixel: the rest ends with the message.
+        site.set_drive = apply
+        smu.write(":SOUR:FUNC VOLT;:SENS:CURR:PROT 0.05;:SOUR:VOLT 3.6;:OUTP ON")
+        time.sleep(0.3)
+        assert site.sync().dose > dose
+        smu.output_off()

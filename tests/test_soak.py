@@ -28,6 +28,14 @@ def test_short_soak_completes_safely_and_reports_every_fault(tmp_path):
     faults = _check(result, "every bench fault is an event").measured
     matched, total = (int(x) for x in faults.split(" ")[0].split("/"))
     assert total > 50 and matched >= 0.98 * total, faults
+    # The bench's truth is kept, and says where any difference from the twin came from.
+    truth = np.load(tmp_path / "bench-truth-faulty.npz")
+    assert truth["drive_1"].shape[1] == 3 and truth["dose"].size == 6 and (truth["dose"] > 0).all()
+    rows = (tmp_path / "lifetimes-truth.csv").read_text().splitlines()
+    assert rows[0].startswith("channel,t_value,truth_faulty_h") and len(rows) > 4
+    assert re.match(r"worst \S+ .+; \d+/\d+ within 1 %",
+                    result.figures["noise-free truth, faulty vs twin"])
+    assert len((tmp_path / "aging-beyond-twin.csv").read_text().splitlines()) == 5
     # Garbage never reached the file: every stored reading is one a pixel could give.
     (run_path,) = (tmp_path / "faulty").glob("*.sqlite")
     with RunFile(run_path) as run:
@@ -104,3 +112,32 @@ def test_lifetimes_are_held_to_one_percent_or_to_their_noise():
     assert [p.split(":")[0] for p in lifetime_check(far, twin, names).problems] == ["b T50"]
     censored = {"b": {"T50": (None, None), "T95": (10.0, 0.2)}}
     assert "b T50" in lifetime_check(censored, twin, names).problems[0]
+
+
+def test_the_truth_replay_ages_a_pixel_as_the_bench_did():
+    """A fresh pixel aged through a drive history, voltage drives included, is the pixel the
+    bench aged: the soak's noise-free lifetimes rest on it."""
+    from instruments.sim.qled import QledPixel
+    from protocols.soak_truth import replayed_trace
+
+    j = 40.0
+    history = [(0.0, j, None), (2.0, 0.0, 3.1), (2.5, 0.0, None), (3.0, j, None)]
+    at = np.array([0.5, 1.0, 2.0, 2.2, 3.0, 4.0, 10.0])
+    trace = replayed_trace("blue-znsete", 5, j, history, at)
+    px, now, expected = QledPixel("blue-znsete", seed=5), 0.0, []
+    drives = {0.0: j, 2.5: 0.0, 3.0: j}  # at 2 h: what the pixel draws at 3.1 V, then
+    for t in at:
+        for start, end in ((0.0, 2.0), (2.0, 2.5), (2.5, 3.0), (3.0, np.inf)):
+            if now == start == 2.0:
+                drives[2.0] = float(px.current_density(3.1))
+            lo, hi = max(start, now), min(end, t)
+            if hi > lo:
+                px.advance(hi - lo, drives[start])
+                now = hi
+        expected.append(px.photodiode_current(j))
+    assert trace == pytest.approx(np.array(expected), rel=1e-12)
+    assert trace[-1] < 0.9 * trace[0]  # it aged
+    # The voltage hold counted: without it the pixel ends brighter.
+    no_hold = replayed_trace("blue-znsete", 5, j, [(0.0, j, None), (2.0, 0.0, None),
+                                                   (3.0, j, None)], at)
+    assert no_hold[-1] > trace[-1]
