@@ -30,7 +30,7 @@ def test_short_soak_completes_safely_and_reports_every_fault(tmp_path):
     assert total > 50 and matched >= 0.98 * total, faults
     # The bench's truth is kept, and says where any difference from the twin came from.
     truth = np.load(tmp_path / "bench-truth-faulty.npz")
-    assert truth["drive_1"].shape[1] == 3 and truth["dose"].size == 6 and (truth["dose"] > 0).all()
+    assert truth["drive_1"].shape[1] == 3 and truth["dose"].size == 4 and (truth["dose"] > 0).all()
     rows = (tmp_path / "lifetimes-truth.csv").read_text().splitlines()
     assert rows[0].startswith("channel,t_value,truth_faulty_h") and len(rows) > 4
     assert re.match(r"worst \S+ .+; \d+/\d+ within 1 %",
