@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .registry import driver_class
-from .resilience import FaultEvent, Resilient
+from .resilience import PATIENCE_S, FaultEvent, Resilient
 from .sim.bench import LOCKINS, VirtualBench
 from .sim.presets import PRESETS
 
@@ -36,6 +36,9 @@ class InstrumentSpec(_Strict):
     resource: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
     expect_identity: str | None = None
+    # How long an instrument that went silent is retried before its channel stops safely: a
+    # 2400 takes about 10 s to reboot. A lab with slower instruments raises it.
+    patience_s: float = Field(PATIENCE_S, gt=0)
 
 
 class VirtualSpec(_Strict):
@@ -154,7 +157,8 @@ class Station:
         for name, spec in self.resolved_specs().items():
             self.instruments[name] = Resilient(
                 name, lambda n=name, s=spec: open_driver(n, s), listener=self.listener,
-                expect_identity=spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver))
+                expect_identity=spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver),
+                patience_s=spec.patience_s)
         return self
 
     def __getitem__(self, name: str) -> Resilient:

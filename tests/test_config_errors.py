@@ -124,7 +124,7 @@ def test_cli_unreachable_instrument_is_one_line(tmp_path):
     """A station whose source-meter does not answer: one line naming it, exit 2, no traceback."""
     text = _edit("station:\n  virtual:", "speedup: 100\nstation:\n  instruments:\n"
                  "    smu1: {driver: keithley2400, resource: 'TCPIP::127.0.0.1::9::SOCKET',"
-                 " options: {timeout: 300}}\n  virtual:")
+                 " options: {timeout: 300}, patience_s: 2}\n  virtual:")
     bad = tmp_path / "unreachable.yaml"
     bad.write_text(text)
     out = subprocess.run([sys.executable, "-m", "protocols.cli", "run", str(bad), "--out",

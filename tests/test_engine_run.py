@@ -77,8 +77,10 @@ def test_study_reaches_milestones_and_records_everything(tmp_path):
             assert d["off_h"] > 0.01, e  # the steps took device minutes
             span = to_device(np.array([e["wall"] - d["wall_s"], e["wall"]]))
             stressed_h = float(np.diff(truth(span))[0])  # half of each ramp counts
-            assert e["t_h"] - d["at_h"] == pytest.approx(stressed_h, abs=0.003), e
-            assert d["off_h"] == pytest.approx(np.diff(span)[0] - stressed_h, abs=0.003), e
+            # Within 7 ms of bench lag at 3000x (a level applies after it is sent; 4.6 ms once
+            # on a fresh clone's run); a clock that ran through would be off by off_h.
+            assert e["t_h"] - d["at_h"] == pytest.approx(stressed_h, abs=0.006), e
+            assert d["off_h"] == pytest.approx(np.diff(span)[0] - stressed_h, abs=0.006), e
         state = run.channel("red-100").state
         duty = state["t_h"] / (state["t_h"] + state["interrupted_h"])
         assert 0.5 < duty < 1.0
