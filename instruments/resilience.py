@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
+from .power_cuts import PowerCutClues
+
 # Calls that configure an instrument, and the journal slot each occupies (a later call in the same
 # slot replaces the earlier: output_off after ramp_current leaves "output off" in the journal).
 CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
@@ -135,16 +137,16 @@ class Resilient:
         # Wall time since which the output is known to be as the journal has it: the present
         # call's start, or the end of the last restore in it. A reboot found is off since then.
         self._output_known_since = time.time()
-        # An outage found by a restore and not yet closed: (off since, whether it may be dated
-        # by the instrument's clock, whether one failed attempt lies in it, the share of the
-        # stress missing: 1 when off, less when left part-way down a ramp); and when the last
-        # replay of the output slot began.
-        self._outage: tuple[float, bool, bool, float] | None = None
+        # What the bus said since then about a power cut: the failed attempts, the power-on bit.
+        self._clues = PowerCutClues(self._output_known_since)
+        # An outage found by a restore and not yet closed: (off since, the clues that date its
+        # power cut, None where none does, the share of the stress missing: 1 when off, less
+        # when left part-way down a ramp); and when the last replay of the output slot began.
+        self._outage: tuple[float, PowerCutClues | None, float] | None = None
         # Stress the journal did not expect, found by a restore in a ramp up: (on since, the
         # share of the ramp's level found), closed by the replay that ramps it off again.
         self._surplus: tuple[float, float] | None = None
         self._call: tuple[str, tuple] = ("", ())  # the call under way (what, args)
-        self._failures = 0  # failed attempts since the output was last seen as it should be
         self._replay_began: float | None = None
         # When the last call's successful attempt began (monotonic): a reading retried for
         # seconds was taken then, not when the call began.
@@ -206,11 +208,13 @@ class Resilient:
             try:
                 self._drain_errors(0)
             except Exception as exc:
-                self._emit(classify(exc) or "garbled", f"error queue: {exc}")
+                kind = classify(exc) or "garbled"
+                self._emit(kind, f"error queue: {exc}")
                 self._drop()
                 if reconnect:
                     with contextlib.suppress(InstrumentFault):
-                        self._run("reconnect", lambda driver: driver, (), {}, known_since=began)
+                        self._run("reconnect", lambda driver: driver, (), {}, known_since=began,
+                                  failure=(began, time.time(), kind))
 
     def close(self) -> None:
         with self._lock:
@@ -235,15 +239,17 @@ class Resilient:
             self._listener(FaultEvent(self._name, kind, detail, attempt))
 
     def _run(self, what: str, action: Callable[[object], object], args: tuple, kwargs: dict,
-             known_since: float | None = None):
+             known_since: float | None = None, failure: tuple[float, float, str] | None = None):
         with self._lock:
             tried: list[str] = []
             started = time.time()
             self._call = (what, args)
-            self._output_known_since = started if known_since is None else known_since
-            self._failures = 0 if known_since is None else 1
+            self._seen_as_expected(started if known_since is None else known_since)
+            if failure is not None:  # the error poll's read that failed, before this call
+                self._clues.failed(*failure)
             attempt = 0
             while True:
+                attempt_began = time.time()
                 try:
                     if self._driver is None:
                         self._connect(attempt)
@@ -280,7 +286,7 @@ class Resilient:
                     if kind is None:
                         raise
                     tried.append(kind)
-                    self._failures += 1
+                    self._clues.failed(attempt_began, time.time(), kind)
                     self._emit(kind, f"{what}: {exc}", attempt)
                     self._drop()
                     last = exc
@@ -307,10 +313,34 @@ class Resilient:
         if self._identity and identity != self._identity:
             self._emit("wrong-identity", f"was {self._identity!r}, now {identity!r}", attempt)
         reconnecting = bool(self._identity)
+        self._read_power_on(driver, reconnecting)
         self._driver, self._identity = driver, identity
         if reconnecting:
             self._emit("reconnected", identity, attempt)
             self._restore(attempt)
+
+    def _read_power_on(self, driver: object, reconnecting: bool) -> None:
+        """Read (and so clear) the power-on bit, where the driver reads it: on a reconnect, a
+        clue to when a power cut struck (see power_cuts); on the first connect, only cleared."""
+        read = getattr(type(driver), "powered_on_since_asked", None)
+        if read is None:
+            return
+        try:
+            powered_on = bool(read(driver))
+        except Exception:
+            self._clues.power_on_read(time.time(), None)
+            with contextlib.suppress(Exception):
+                driver.adapter.close()
+            raise
+        if reconnecting:
+            self._clues.power_on_read(time.time(), powered_on)
+        else:
+            self._clues.cleared(time.time())
+
+    def _seen_as_expected(self, at: float) -> None:
+        """The output was as the journal has it at ``at``: an outage met later starts after."""
+        self._output_known_since = at
+        self._clues.seen(at)
 
     def _restore(self, attempt: int) -> None:
         """After a reconnect: detect a reboot, then put the journal back, in order."""
@@ -333,8 +363,13 @@ class Resilient:
             # than one power cycle may lie in the outage, and the instrument's clock dates
             # only the last.
             pending = self._outage
-            self._outage = ((pending[0], False, False, 1.0) if pending else
-                            (self._output_known_since, True, self._failures <= 1, 1.0))
+            if pending is None:
+                self._outage = (self._output_known_since, self._clues.snapshot(), 1.0)
+            else:  # the instrument's clock now dates a later power cycle than the first
+                clues = pending[1]
+                if clues is not None:
+                    clues.clock_dates_it = False
+                self._outage = (pending[0], clues, 1.0)
             self._replay_began = None  # no replay of this outage has begun
         elif self._outage is not None:
             # Found off by a restore whose replay then failed, and on now: that replay put it
@@ -342,17 +377,17 @@ class Resilient:
             # uncounted: 0.6 device-h of stress on the clock that the pixel never had.
             self._close_outage(self._replay_began or time.time(), attempt)
             if short:  # that replay's ramp was cut short: below its level since it began
-                self._outage = (self._output_known_since, False, False, 1.0 - level)
+                self._outage = (self._output_known_since, None, 1.0 - level)
                 self._replay_began = None
         elif short:
             # Left part-way along a ramp by a failed attempt (a ramp down for a checkpoint cut
             # by a dropped link sat there through the timeout and the reconnect, and the clock
             # counted it as full stress: 0.8 device-h in one soak checkpoint): that share of
             # the stress is missing from when it was last as it should be.
-            self._outage = (self._output_known_since, False, False, 1.0 - level)
+            self._outage = (self._output_known_since, None, 1.0 - level)
             self._replay_began = None
         else:  # seen as it should be: an outage met later in this call starts after this
-            self._output_known_since, self._failures = checked, 0
+            self._seen_as_expected(checked)
         if symptoms:
             self._emit("reboot-detected", "; ".join(symptoms), attempt)
         for slot, (method, args, kwargs) in list(self._journal.items()):
@@ -380,13 +415,13 @@ class Resilient:
         """The output is as the journal has it again, from ``back_at`` (the middle of the ramp
         that put it back: a linear ramp passes half its time's charge). An outage ends here,
         at once on record."""
-        self._output_known_since, self._failures = back_at, 0
+        self._seen_as_expected(back_at)
         outage, self._outage = self._outage, None
         if outage is None:
             return
-        since, datable, single, missing = outage
-        if datable:
-            since = self._off_since_estimate(since, back_at, single)
+        since, clues, missing = outage
+        if clues is not None:
+            since = self._off_since_estimate(since, back_at, clues)
         lost_s = missing * max(back_at - since, 0.0)
         text = (f"off for about {back_at - since:.3f} s" if missing >= 1.0 else
                 f"at {1 - missing:.0%} of its level for about {back_at - since:.3f} s")
@@ -407,27 +442,25 @@ class Resilient:
             f"off again after about {on_s:.3f} s on at {share:.0%} of the ramp's level, "
             f"expected off", attempt, output_on_s=share * on_s))
 
-    def _off_since_estimate(self, lost_since: float, back_at: float, single: bool) -> float:
+    def _off_since_estimate(self, lost_since: float, back_at: float,
+                            clues: PowerCutClues) -> float:
         """When the output went off: no earlier than ``lost_since`` (the call's start, or when
-        the output was last seen as it should be) nor than the last power-on the instrument's
-        own clock dates, if it keeps one. With one failed attempt since ``lost_since`` that
-        attempt was the power cycle, and the clock dates it; with more, an earlier one may have
-        been a power cycle of its own, or only a lost reply (alike on the bus), so the start is
-        taken midway. From the call's start always, a
-        reboot met after a first attempt that only timed out took that attempt's 0.3-0.5 s
-        (0.5-0.9 device-h at 6000x) off the stress clock too; from the last power-on always,
-        two power cycles in one outage put the first one's off time on the clock."""
+        the output was last seen as it should be), placed by the clues the bus gave (see
+        power_cuts) and by the last power-on the instrument's own clock dates, if it keeps one.
+        From the call's start always, a reboot met after a first attempt that only timed out
+        took that attempt's 0.3-0.5 s (0.5-0.9 device-h at 6000x) off the stress clock too;
+        from the last power-on always, two power cycles in one outage put the first one's off
+        time on the clock (0.84 device-h on one soak channel)."""
+        powered_at = None
         uptime = getattr(type(self._driver), "uptime_s", None)
-        if uptime is None:
-            return lost_since
-        try:
-            asked = time.time()
-            seconds = uptime(self._driver)
-            powered_at = (asked + time.time()) / 2 - seconds
-        except Exception:  # the reading failed: the call's next attempt will meet it
-            return lost_since
-        powered_at = min(max(lost_since, powered_at), back_at)
-        return powered_at if single else (lost_since + powered_at) / 2
+        if uptime is not None and clues.clock_dates_it:
+            try:
+                asked = time.time()
+                seconds = uptime(self._driver)
+                powered_at = (asked + time.time()) / 2 - seconds
+            except Exception:  # the reading failed: the call's next attempt will meet it
+                powered_at = None
+        return min(max(lost_since, clues.off_since(powered_at, back_at)), back_at)
 
     def _reboot_symptoms(self) -> tuple[list[str], bool, float | None, float]:
         """What betrays a reboot; whether an output that should be on was found off; for one
@@ -458,7 +491,7 @@ class Resilient:
                 # power cycle, the outage starts here, not at the call's start (a compliance
                 # query that rebooted a 2400 after its output read on put the first attempt's
                 # lost reply, 0.4 device-h at 6000x, off the clock twice in one soak channel).
-                self._output_known_since, self._failures = checked, 0
+                self._seen_as_expected(checked)
         source = self._journal.get("source")
         if (source and source[0] == "configure_current_source"
                 and hasattr(type(driver), "compliance_voltage")):

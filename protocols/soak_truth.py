@@ -16,7 +16,7 @@ each run's estimates against its own truth measure the estimator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,28 +72,38 @@ def aging_figure(names: Sequence[str], extra_h: Sequence[float], hours: float) -
             f"({extra_h[k] / hours:+.3%} of {hours:g} h); mean |{mean:.3f}| h")
 
 
+def aged_through(px: QledPixel, history: Sequence[tuple[float, float, float | None]],
+                 device_h: Iterable[float]) -> Iterator[QledPixel]:
+    """``px`` aged through ``history`` (device h, J, V or None/NaN; a drive applies from its
+    moment on, and a voltage drive passes what the pixel draws at it, read again at each of
+    ``device_h`` as the pixel ages), as it stands at each of ``device_h`` (ascending). The one
+    replay of a bench's truth: the soak's and the analysis tests' both."""
+    t, j, volts, k = 0.0, 0.0, None, 0
+    for target in device_h:
+        while k < len(history) and history[k][0] <= target:
+            t_next, j_next, v_next = history[k]
+            _age(px, t_next - t, j, volts)
+            t, j, k = max(t, t_next), j_next, k + 1
+            volts = None if v_next is None or np.isnan(v_next) else float(v_next)
+        _age(px, target - t, j, volts)
+        t = max(t, target)
+        yield px
+
+
+def _age(px: QledPixel, dt_h: float, j: float, volts: float | None) -> None:
+    if dt_h > 0:
+        px.advance(dt_h, j if volts is None else float(px.current_density(volts)))
+
+
 def replayed_trace(preset: str, seed: int, j: float,
                    history: Sequence[tuple[float, float, float | None]],
                    device_h: np.ndarray) -> np.ndarray:
-    """A fresh pixel aged through ``history`` (device h, J, V or None; a voltage drive passes
-    what the pixel draws at it), its noise-free photocurrent at ``j`` at each of ``device_h``
-    (ascending)."""
-    px = QledPixel(preset, seed=seed)
-    out = np.full(len(device_h), np.nan)
-    k, now = 0, history[0][0] if history else 0.0
-    for r, (_h, jj, v) in enumerate(history):
-        end = history[r + 1][0] if r + 1 < len(history) else np.inf
-        drive = jj if v is None or np.isnan(v) else float(px.current_density(v))
-        while k < len(device_h) and device_h[k] < end:
-            if device_h[k] > now:
-                px.advance(device_h[k] - now, drive)
-                now = device_h[k]
-            out[k] = px.photodiode_current(j)
-            k += 1
-        if end > now and np.isfinite(end):
-            px.advance(end - now, drive)
-            now = end
-    return out
+    """A fresh pixel aged through ``history``: its noise-free photocurrent at ``j`` at each of
+    ``device_h`` (ascending); NaN throughout with no history."""
+    if not len(history):
+        return np.full(len(device_h), np.nan)
+    pixels = aged_through(QledPixel(preset, seed=seed), history, device_h)
+    return np.array([px.photodiode_current(j) for px in pixels], dtype=float)
 
 
 def true_lifetimes(run_path: Path, channels: Sequence[tuple[str, str, float, int]],

@@ -151,6 +151,18 @@ def test_keithley2400_read_vi_and_ramped_output_off():
         assert inst.output_enabled is False
 
 
+def test_keithley2400_power_on_bit_is_read_with_a_known_field_after_it():
+    """PON is bit 7 of *ESR?; a reply cut short ("12" of "128;1") is refused, not read as no."""
+    with expected_protocol(Keithley2400, [
+            K_INIT, ("*ESR?;*OPC?", "128;1"), ("*ESR?;*OPC?", "32;1"), ("*ESR?;*OPC?", "12"),
+            ("*ESR?;*OPC?", "1#8;1")], connection_attributes=K_CONN) as inst:
+        assert inst.powered_on_since_asked() is True
+        assert inst.powered_on_since_asked() is False
+        for _ in range(2):
+            with pytest.raises(ValueError, match="event status reply"):
+                inst.powered_on_since_asked()
+
+
 def test_keithley2400_uptime_is_a_readings_timestamp_and_refuses_garbage():
     """After a reboot, the TIME element (seconds since power-on) dates the power cycle."""
     with expected_protocol(Keithley2400, [

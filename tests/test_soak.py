@@ -125,14 +125,14 @@ def test_the_truth_replay_ages_a_pixel_as_the_bench_did():
     at = np.array([0.5, 1.0, 2.0, 2.2, 3.0, 4.0, 10.0])
     trace = replayed_trace("blue-znsete", 5, j, history, at)
     px, now, expected = QledPixel("blue-znsete", seed=5), 0.0, []
-    drives = {0.0: j, 2.5: 0.0, 3.0: j}  # at 2 h: what the pixel draws at 3.1 V, then
+    # At 2 h: what the pixel draws at 3.1 V, read again at each sample as the pixel ages.
+    drives = {0.0: lambda: j, 2.0: lambda: float(px.current_density(3.1)), 2.5: lambda: 0.0,
+              3.0: lambda: j}
     for t in at:
         for start, end in ((0.0, 2.0), (2.0, 2.5), (2.5, 3.0), (3.0, np.inf)):
-            if now == start == 2.0:
-                drives[2.0] = float(px.current_density(3.1))
             lo, hi = max(start, now), min(end, t)
             if hi > lo:
-                px.advance(hi - lo, drives[start])
+                px.advance(hi - lo, drives[start]())
                 now = hi
         expected.append(px.photodiode_current(j))
     assert trace == pytest.approx(np.array(expected), rel=1e-12)

@@ -11,6 +11,7 @@ import numpy as np
 
 from instruments.sim import QledPixel
 from instruments.sim.bench import VirtualBench
+from protocols.soak_truth import aged_through
 
 
 class DeviceTime:
@@ -28,26 +29,8 @@ def twins_at(bench: VirtualBench, pixel: int, device_hours: list[float]) -> list
     """Copies of pixel ``pixel`` (0-based) as it was at each of ``device_hours`` (ascending)."""
     site = bench.rig.sites[pixel]
     twin = QledPixel(site.pixel.preset, area_cm2=site.pixel.area_cm2)
-    history = list(site.drive_history)
-    out, t, k = [], 0.0, 0
-    j, volts = 0.0, None
-    for target in device_hours:
-        while k < len(history) and history[k][0] <= target:
-            t_next, j_next, v_next = history[k]
-            _advance(twin, t_next - t, j, volts)
-            t, j, volts = t_next, j_next, v_next
-            k += 1
-        _advance(twin, target - t, j, volts)
-        t = target
-        out.append(copy.deepcopy(twin))
-    return out
-
-
-def _advance(px: QledPixel, dt: float, j: float, volts: float | None) -> None:
-    if dt <= 0:
-        return
-    drive = float(px.current_density(volts)) if volts is not None else j
-    px.advance(dt, drive)
+    return [copy.deepcopy(px)
+            for px in aged_through(twin, list(site.drive_history), device_hours)]
 
 
 def peak_and_fwhm_exact(px: QledPixel, j: float) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from .formats import completed, numbers, read_block_verified, scpi_list
 BUFFER_MAX = 2500
 LIST_MAX = 100
 STATUS_COMPLIANCE = 1 << 3
+POWER_ON = 1 << 7  # PON, in IEEE 488.2's standard event status register
 SWEEP_ELEMENTS = "VOLT,CURR,STAT"
 DEFAULT_ELEMENTS = "VOLT,CURR,RES,TIME,STAT"  # what pymeasure's own properties expect
 _MODES = {"fixed": "FIX", "list": "LIST", "sweep": "SWE"}
@@ -152,6 +153,18 @@ class Keithley2400(_PymeasureKeithley2400):
         v, i, *_, status = numbers(self, ":READ?", len(DEFAULT_ELEMENTS.split(",")))
         v, i, status = checked_reading(float(v), float(i), float(status))
         return v, i, bool(status & STATUS_COMPLIANCE)
+
+    def powered_on_since_asked(self) -> bool:
+        """Whether the meter powered on since this was last asked: the power-on bit of its
+        event status register, which the read clears. The *OPC? in the same message ends the
+        reply with a known field, so a reply cut short is refused, not read as "no"."""
+        fields = self.ask("*ESR?;*OPC?").strip().split(";")
+        register = fields[0].strip()
+        if len(fields) != 2 or fields[1].strip() != "1" or not register.isdigit() or (
+                int(register) > 255):
+            raise ValueError(f"{self.name}: event status reply {';'.join(fields)!r} is not a "
+                             "register and 1")
+        return bool(int(register) & POWER_ON)
 
     def uptime_s(self) -> float:
         """Seconds since the instrument powered on: a reading's TIME element, which counts

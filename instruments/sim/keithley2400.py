@@ -21,6 +21,7 @@ from .rig import Timing, TimingModel
 from .scpi import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
+    POWER_ON,
     SETTINGS_CONFLICT,
     Call,
     CommandTree,
@@ -80,6 +81,7 @@ class Keithley2400Sim:
         self._limits_written: set[str] = set()
         self.violations: list[str] = []
         self.tree = CommandTree()
+        self.tree.esr = POWER_ON  # it was just switched on
         self._declare()
 
     # ------------------------------------------------------------------ the command set
@@ -229,6 +231,7 @@ class Keithley2400Sim:
         TIME element counts from power-on; *RST leaves it running)."""
         self.reset()
         self._t_on = time.monotonic()
+        self.tree.esr |= POWER_ON  # IEEE 488.2: set at power-on, cleared by reading *ESR?
 
     def reset(self) -> None:
         self.s.clear()

@@ -26,6 +26,7 @@ DATA_OUT_OF_RANGE = (-222, "Data out of range")
 ILLEGAL_PARAMETER = (-224, "Illegal parameter value")
 QUEUE_OVERFLOW = (-350, "Queue overflow")
 QUERY_INTERRUPTED = (-410, "Query INTERRUPTED")
+POWER_ON = 1 << 7  # the PON bit of the standard event status register (IEEE 488.2)
 ERROR_QUEUE_DEPTH = 10
 
 
