@@ -220,11 +220,17 @@ class ChannelRunner(threading.Thread):
             self._read_dark(max(L0_AVERAGE, self.ch.light_average))
             self._check_abort()
         called = time.monotonic()
+        ramp_h = None
         try:
-            self._stress_on()
+            ramp_h = self._stress_on()
         finally:
             if fresh:
-                self._restart_clock(self._zero_h(called))
+                # From the first ramp's one-step equivalent, like every other ramp, not from
+                # when its call returned: the ramp's closing *OPC? answered 36 ms after its
+                # last level on a busy soak bench, and a blue pixel's steep first minutes
+                # (its L0 read 0.06 device-h late) put its T95 1.1 % late against its twin.
+                zero = self._zero_h(called)
+                self._restart_clock(zero if zero is not None else ramp_h)
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
@@ -271,13 +277,14 @@ class ChannelRunner(threading.Thread):
         return self._ramp_middle_h()
 
     def _zero_h(self, called: float) -> float | None:
-        """Stress time 0 (engine-clock hour; None: now): when the stress reaches its set point,
-        the first ramp's end. A ramp retried after a failed attempt may have left the pixel
-        driven meanwhile: a timeout on its closing *OPC? left a blue pixel at its set point
-        through the timeout and the reconnect (0.5 device-h at 6000x), aged 0.16 % before its
-        L0 was read, and its T95 from L0 came out 2.5 % late. The level the retry found, as
-        a fraction of the set point, says how much of the time since the call began was
-        stress (all of it for a ramp that had finished, none for one that found 0)."""
+        """Stress time 0 for a first ramp that was retried (engine-clock hour; None: the ramp's
+        one-step equivalent, as for a ramp that went through at once). A ramp retried after a
+        failed attempt may have left the pixel driven meanwhile: a timeout on its closing *OPC?
+        left a blue pixel at its set point through the timeout and the reconnect (0.5 device-h
+        at 6000x), aged 0.16 % before its L0 was read, and its T95 from L0 came out 2.5 % late.
+        The level the retry found, as a fraction of the set point, says how much of the time
+        since the call began was stress (all of it for a ramp that had finished, none for one
+        that found 0)."""
         now = time.monotonic()
         began = getattr(self.smu, "last_attempt_started", now)
         driver = getattr(self.smu, "driver", None)

@@ -440,6 +440,25 @@ def test_reboots_in_quick_succession_are_each_taken_off_the_stress_clock_once(tm
     assert pixel.dose / (pixel.law.dose_rate_per_h(20.0) * t_end) == pytest.approx(1.0, abs=0.01)
 
 
+def test_stress_time_zero_is_the_first_ramps_one_step_equivalent(tmp_path):
+    """Regression (soak 22: blue-05's clock 0.061 device-h short from its first sample on, its
+    T95 1.1 % late against its twin): stress time 0 was when the first ramp's call returned,
+    after its last dwell and closing *OPC?, not when one step would have passed the ramp's
+    charge, as every later ramp counts. A slow ramp (10 steps, 30 ms apart: 0.14 device-h
+    between the two at 3000x) makes the difference plain against the bench's drive history."""
+    ch = channel("b1", 1, "blue-znsete", 100, stop={"max_time": "0.5 h"})
+    ch["stress"]["ramp_dwell"] = 0.03
+    engine, thread, result = run_in_thread(study([ch], ["blue-znsete"]), tmp_path / "run.sqlite")
+    assert _finish(thread, result) == {"b1": "finished"}
+    bench = engine.virtual_bench
+    truth = stress_hours(bench.rig.sites[0].drive_history, 100.0)
+    with RunFile(tmp_path / "run.sqlite") as run:
+        s = run.samples("b1", ("t_h", "wall"))
+    error = truth(WallToDevice.of(bench.rig.clock)(s[:, 1])) - s[:, 0]
+    # Within 7 ms of bench lag at 3000x, as elsewhere; the call's end was 0.14 h late.
+    assert np.abs(error[:5]).max() < 0.006, error[:5]
+
+
 def test_the_dark_is_read_before_the_stress_and_the_startup_heap_is_frozen_meanwhile(tmp_path):
     """The photodiode's dark reading goes on record before the stress ramps up (its readings also
     let the meter's clock place the L0 reading); while the run goes, a full garbage collection
