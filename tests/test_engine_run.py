@@ -353,7 +353,10 @@ def test_a_restore_ramp_whose_end_was_lost_is_counted_as_stress(tmp_path):
     assert any(f["detail"] == "output on, expected off" for f in faults)
     site = engine.virtual_bench.rig.sites[0]
     site.sync()
-    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.005)
+    # The bug was 0.3 h and more. The bench applies each level a few ms after it is sent (a
+    # sim's lag, not a meter's): over the run's six ramps, 0.015-0.020 h at 6000x on a loaded
+    # host once t = 0 counted from the first ramp's send like every other ramp.
+    assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, abs=0.03)
     assert len(gained) == 1 and gained[0]["detail"]["on_h"] > 0.3  # 300 ms and the reconnect
 
 
