@@ -163,6 +163,21 @@ def test_keithley2400_power_on_bit_is_read_with_a_known_field_after_it():
                 inst.powered_on_since_asked()
 
 
+def test_keithley2400_source_state_checks_every_field():
+    """Regression (soak 23): a garbled level of the source not in use was never parsed, so
+    the garbled reply passed as good and its fault was not on record."""
+    query = ":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?"
+    good = "1;CURR;+4.000000E-03;+2.100000E+00"
+    bad = ["1;CURR;+4.000000E-03;+2.1#0000E+00", "1;CU#R;+4.000000E-03;+2.100000E+00",
+           "?;CURR;+4.000000E-03;+2.100000E+00", "1;CURR;+4.000000E-03"]
+    with expected_protocol(Keithley2400, [K_INIT, (query, good), *((query, b) for b in bad)],
+                           connection_attributes=K_CONN) as inst:
+        assert inst.source_state() == (True, "current", 4e-3)
+        for _ in bad:
+            with pytest.raises(ValueError):
+                inst.source_state()
+
+
 def test_keithley2400_uptime_is_a_readings_timestamp_and_refuses_garbage():
     """After a reboot, the TIME element (seconds since power-on) dates the power cycle."""
     with expected_protocol(Keithley2400, [
