@@ -14,10 +14,11 @@ lost power in one of them, not in which. Three clues narrow it down:
 Where they leave more than one failed attempt that may have been the cut, the estimate is the
 expected time of the first cut among them, each attempt weighed by how often such an attempt
 has been a power cut on this meter: the reconnects whose power-on read followed exactly one
-such attempt tell (a "yes" counts one cut, a "no" one lost reply; even odds before any). Two
-alike attempts on the virtual bench, whose lost replies and power cuts come equally often, put
-the start a third of the way from the first to the second (the first is the cut 2 times in 3);
-on a meter that only reboots, at the first; on one whose replies are often lost, near midway.
+such attempt tell (a "yes" counts one cut, a "no" one lost reply; even odds before any). At
+even odds two alike attempts put the start a third of the way from the first to the second
+(the first is the cut 2 times in 3); on a meter that only reboots, at the first; on one whose
+replies are often lost, near midway. (The virtual bench's lost replies, lost links and power
+cuts come equally often, so its record settles near one cut in three.)
 """
 
 from __future__ import annotations
