@@ -22,6 +22,10 @@ from instruments.station import StationSpec
 from .sampling import SamplingSchedule
 from .units import AreaCm2, CurrentDensity, Hertz, Hours, Seconds, Voltage, Watts
 
+# L0 is one reading, and its noise is every T-value's error (0.1 % of L0 is ~2 % of a T95 on the
+# blue device), so the first one integrates 100 times (the photodiode meter's repeat filter).
+L0_AVERAGE = 100
+
 
 class ConfigError(ValueError):
     """A config problem, already phrased for the user: ``file:line: field: what is wrong``."""

@@ -20,16 +20,13 @@ from typing import Any
 from instruments.resilience import InstrumentFault
 
 from .clock import EngineClock
-from .config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
+from .config import EXCLUSIVE_KINDS, L0_AVERAGE, ChannelSpec, RunConfig
 from .milestones import MilestoneTracker
 from .records import FINAL_STATUSES, ChannelState, EventRecord, RecordBus, Sample
 from .steps import STEPS, SharedLocks, StepContext
 from .stress import StressDrive
 
 STATE_SAVE_INTERVAL_S = 0.5
-# L0 is one reading, and its noise is every T-value's error (0.1 % of L0 is ~2 % of a T95 on the
-# blue device), so the first one integrates 100 times (the photodiode meter's repeat filter).
-L0_AVERAGE = 100
 DARK_READINGS, DARK_BUDGET_S = 8, 10.0
 
 

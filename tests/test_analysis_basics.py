@@ -167,7 +167,7 @@ def test_lmax_moves_off_l0_continuously_and_its_error_counts():
     for _ in range(20):
         y = flat_start * (1 + 0.0013 * rng.standard_normal(t.size))
         y[0] = flat_start[0] * (1 - 0.0007)  # L0 read a little low
-        lt = lifetimes(t, y)
+        lt = lifetimes(t, y, l0_readings=100)  # L0 as the runner reads it
         levels.append(lt.l_max / lt.l0 - 1)
         spreads.append(lt.sigma(0.95, from_max=True) / lt.sigma(0.95))
     # Between L0 and the line's maximum (0.07 % up, about 3 standard errors), not either end.
@@ -280,3 +280,26 @@ def test_early_t_values_on_a_dense_averaged_start_are_within_2_percent():
         lt = lifetimes(t, y)
         for f in (0.97, 0.95):
             assert lt.from_l0[f] == pytest.approx(tau_h * (-np.log(f)) ** (1 / beta), rel=0.02)
+
+
+def test_a_t_values_error_bar_carries_l0s_noise():
+    """Regression (soak 22-24): a blue T95's σ held only the local fit's error, not that of the L0
+    every level is a fraction of, so the soak's 3σ covered about half the spread it meant to:
+    σ 0.18 % against a spread of 0.32 % (the model's blue pixel, 2-min samples at 0.1 % noise,
+    L0 at 100 readings). Over 60 noise draws of a 1000-h trace the errors in units of σ spread by
+    1.01 (T95) and 0.95 (T90); without L0's term, by 1.52 and 1.45."""
+    t = np.arange(0, 1000, 2 / 60)  # the soak's: a long local fit, so L0's noise is most
+    tau_h, beta = 2000.0, 0.6  # T95 at 14 h, T90 at 47 h
+    truth = np.exp(-((t / tau_h) ** beta))
+    rng = np.random.default_rng(3)
+    z = {0.95: [], 0.9: []}
+    for _ in range(60):
+        y = truth * (1 + 1e-3 * rng.standard_normal(t.size))
+        y[0] = truth[0] * (1 + 1e-4 * rng.standard_normal())
+        lt = lifetimes(t, y, l0_readings=100)
+        for f in z:
+            exact = tau_h * (-np.log(f)) ** (1 / beta)
+            z[f].append((lt.from_l0[f] - exact) / lt.sigma(f))
+            assert lt.sigma(f, from_max=True) == pytest.approx(lt.sigma(f), rel=1e-9)
+    for f, errors in z.items():
+        assert 0.7 < np.std(errors) < 1.3, (f, np.std(errors))

@@ -18,8 +18,9 @@ Method (documented because it decides the numbers):
   noise, which would make every T-from-Lmax early. A trace that never rises significantly above
   L0 (its line's maximum within 2 standard errors of L0) has its maximum at the start: Lmax =
   L0, t_peak = t0; from 2 to 4 standard errors the maximum moves over to the line's
-  continuously. A T-from-Lmax's standard error includes Lmax's own, over the slope at the
-  crossing;
+  continuously. A T-value's standard error includes that of its reference level (L0: a
+  sample's noise over the root of the readings L0 integrates; Lmax: the heavy line's, and L0's
+  as much as Lmax is L0), over the slope of the crossing's fit;
 - T_x is the first time after the peak that a light smoother (a centred least-squares parabola
   over ~0.5 % of the trace, at least 9 samples; at the trace's ends the fit is read at the edge,
   so the end does not lag) falls below x·L0 (or x·Lmax), interpolated linearly between samples;
@@ -135,14 +136,15 @@ def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
 
 
 def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n: int,
-             breaks: Sequence[int] = ()) -> tuple[float, float | None]:
+             breaks: Sequence[int] = ()) -> tuple[float, float | None, float | None]:
     """The crossing read again on a parabola in time through the ``half_n`` samples on each
     side of it, across any gap: the light smoother, read at a piece's end (where a milestone's
     J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing.
     Each gap in the window (``breaks``: the indices where a gap-free piece starts) gets its own
     step term, because the sweep in it aged the pixel: a J–V steps a blue trace down 0.2–0.3 %,
     which a plain parabola over a wide window bent into a T90 0.4 % early.
-    Returns the time and its standard error from the fit's covariance (None if not re-read)."""
+    Returns the time, its standard error from the fit's covariance and the fit's slope there
+    (None, None if not re-read)."""
     i = int(np.searchsorted(t, t_cross))
     # No nearer the start than the crossing is to it: the early decay is too steep for a
     # parabola there (a blue T95 five samples in came out 2.7 % late).
@@ -155,7 +157,7 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     lo, hi = min(lo, max(near_lo, i - DENSE_N)), max(hi, min(near_hi, i + DENSE_N, len(t)))
     steps = [k for k in breaks if lo + 3 <= k <= hi - 3]  # a step needs samples on both sides
     if hi - lo < 7 + len(steps):
-        return t_cross, None
+        return t_cross, None, None
     x = t[lo:hi] - t_cross
     design = np.column_stack([x * x, x, np.ones_like(x)]
                              + [(np.arange(lo, hi) >= k).astype(float) for k in steps])
@@ -175,12 +177,14 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
                     and r.real <= x[-1]):
                 found.append((float(r.real), piece))
     if not found:
-        return t_cross, None
+        return t_cross, None, None
     r, piece = min(found, key=lambda item: abs(item[0]))
     slope = 2 * a * r + b
     gradient = np.array([r * r, r, 1.0] + [1.0 if n < piece else 0.0 for n in range(len(steps))])
     spread = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
-    return float(t_cross + r), (spread / abs(slope) if slope else None)
+    if not slope:
+        return float(t_cross + r), None, None
+    return float(t_cross + r), spread / abs(slope), float(slope)
 
 
 def _line_spread(pieces: list[slice], i: int, n: int) -> float:
@@ -218,11 +222,12 @@ def key(fraction: float, from_max: bool) -> str:
 def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
               fractions: tuple[float, ...] = DEFAULT_FRACTIONS, l0_window_h: float = 0.0,
               exclude: np.ndarray | None = None, live: dict[str, float] | None = None,
-              steps_h: Sequence[float] | None = None) -> Lifetimes:
+              steps_h: Sequence[float] | None = None, l0_readings: float = 1.0) -> Lifetimes:
     """``exclude`` masks samples to leave out (hold-offs); ``live`` maps keys such as "T50" or
     "T95_from_max" to the run's own live crossing times, used only for censored levels.
     ``steps_h``: the stress times of the interruptions whose sweeps may have stepped the trace;
-    only a gap holding one gets a step term (None: every gap may)."""
+    only a gap holding one gets a step term (None: every gap may). ``l0_readings``: how many
+    samples' worth of readings L0 integrates (its noise is that of a sample over its root)."""
     t = np.asarray(t_h, dtype=float)
     y = np.asarray(luminance, dtype=float)
     if t.shape != y.shape or t.size < 2:
@@ -254,6 +259,11 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     i_peak = int(np.argmax(heavy))
     l_max = float(heavy[i_peak])
     noise = 1.4826 * float(np.median(np.abs(clean - light)))
+    # L0's own error moves every level taken from it. Left out, a blue T95's σ was 0.18 % where
+    # its spread over 40 noise draws was 0.32 % (L0 at 100 readings, 0.1 %-noise samples).
+    start = slice(0, min(heavy_n, len(y)))
+    sigma_l0 = 1.4826 * float(np.median(np.abs(clean[start] - light[start]))) / np.sqrt(
+        max(l0_readings, 1.0))
     sigma_peak = noise * _line_spread(pieces, i_peak, heavy_n)
     # Never significantly above its first reading (the blue device), the maximum is L0 at t0:
     # the heavy line read at the trace's start sits below a convex early decay, which made
@@ -268,21 +278,22 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
         i_peak, l_max = 0, l0
     else:
         l_max = l0 + weight * excess
-    # Lmax's own error moves every T-from-Lmax, even where it was taken as L0.
-    sigma_peak = sigma_peak if excess > 0 else 0.0
-    slope = np.gradient(light, t) if len(t) > 1 else np.zeros_like(light)
+    # Lmax's own error moves every T-from-Lmax, even where it was taken as L0; L0's, as much
+    # of it as the maximum is L0's.
+    sigma_peak = float(np.hypot(sigma_peak if excess > 0 else 0.0, (1 - weight) * sigma_l0))
     out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
                     from_l0={}, from_max={})
     for f in fractions:
         for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
             value, sigma = _crossing(t, light, f * ref, i_peak), None
             if value is not None:
-                value, sigma = _refined(t, clean, f * ref, value, light_n, breaks)
-                if from_max and sigma is not None and sigma_peak:
-                    # Lmax's own error moves the level crossed: f·σ(Lmax) over the slope there.
-                    rate = abs(float(np.interp(value, t, slope)))
-                    if rate:
-                        sigma = float(np.hypot(sigma, f * sigma_peak / rate))
+                value, sigma, rate = _refined(t, clean, f * ref, value, light_n, breaks)
+                if sigma is not None and rate:
+                    # The reference's own error moves the level crossed: f·σ(ref) over the
+                    # fit's slope there (the light line's own gradient is mostly noise at
+                    # 1-min samples: it scattered this term tenfold).
+                    sigma_ref = sigma_peak if from_max else sigma_l0
+                    sigma = float(np.hypot(sigma, f * sigma_ref / abs(rate)))
             (out.sigma_max if from_max else out.sigma_l0)[f] = sigma
             k = key(f, from_max)
             if value is None and live and k in live:

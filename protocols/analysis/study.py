@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import L0_AVERAGE
 from ..store import RunFile
 from .acceleration import AccelerationFit, AccelerationPoint, fit_acceleration, fixed_n_acceleration
 from .cv import CVFigures, cv_figures
@@ -153,8 +154,10 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
                 exclude |= (lit[:, 0] > t0) & (lit[:, 0] < t0 + holdoff)
         live = {m["key"]: m["t_cross_h"] for m in ch.milestones
                 if m.get("key") and m.get("t_cross_h") is not None}
+        per_sample = int(cfg_channel.get("light_average", 1))
         ch.lifetimes = lifetimes(lit[:, 0], lit[:, 3], DEFAULT_FRACTIONS, exclude=exclude,
-                                 live=live, steps_h=[t for t in sweeps if t is not None])
+                                 live=live, steps_h=[t for t in sweeps if t is not None],
+                                 l0_readings=max(L0_AVERAGE, per_sample) / per_sample)
         if lit[0, 0] > L0_LATE_H:
             ch.missing.append(
                 f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried?), so "
