@@ -24,7 +24,7 @@ import numpy as np
 
 from instruments.sim.qled import QledPixel
 
-from .analysis.lifetime import lifetimes
+from .analysis.study import lifetimes_of_run
 from .soak_clock import WallToDevice
 from .store import RunFile
 
@@ -114,13 +114,20 @@ def true_lifetimes(run_path: Path, channels: Sequence[tuple[str, str, float, int
     (fraction, from Lmax), on the run's stress time."""
     out: dict[str, dict[tuple[float, bool], float | None]] = {}
     with RunFile(run_path) as run:
+        config = run.meta().get("config") or {}
         for (name, preset, j, seed), history in zip(channels, histories, strict=False):
-            s = run.samples(name, ("t_h", "wall"))
+            # Read where the run read a luminance, and through the same hold-offs and steps:
+            # a truth taken another way differs from the estimate by the method, not noise.
+            s = run.samples(name, ("t_h", "wall", "l_cd_m2"))
+            s = s[np.isfinite(s[:, 2])]
             if len(s) < 2 or not history:
                 continue
             trace = replayed_trace(preset, seed, j, history, to_device(s[:, 1]))
             ok = np.isfinite(trace)
-            found = lifetimes(s[ok, 0], trace[ok], fractions=tuple(fractions))
+            if np.count_nonzero(ok) < 2:
+                continue
+            cfg = next((c for c in config.get("channels", []) if c.get("name") == name), {})
+            found = lifetimes_of_run(run, name, s[ok, 0], trace[ok], cfg)
             out[name] = {(f, m): (found.from_max if m else found.from_l0).get(f)
                          for f in fractions for m in (False, True)}
     return out

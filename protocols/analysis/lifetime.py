@@ -7,15 +7,19 @@ Method (documented because it decides the numbers):
 - a 5-point running median removes single wild readings (at a piece's ends, a reading more
   than 5 % off its neighbour);
 - every smoother runs on each gap-free piece of the trace on its own (the hold-offs left out are
-  gaps), and a crossing in a gap is interpolated across it;
+  gaps, and an interruption always ends a piece, even where its hole is no longer than the
+  sampling steps around it), and a crossing in a gap is interpolated across it;
 - L0 is the first sample, the luminance as the stress reaches its set point (before the red
   device's turn-on dip). The engine takes that one reading through the photodiode meter's repeat
   filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
   plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
   tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late);
-- Lmax and t_peak come from a heavy smoother, a centred least-squares line over ~31 samples (or
-  1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is biased up by the
-  noise, which would make every T-from-Lmax early. A trace that never rises significantly above
+- Lmax and t_peak come from a heavy smoother, a centred least-squares line in time over ~31
+  samples (or 1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is
+  biased up by the noise, which would make every T-from-Lmax early. The line reaches across the
+  holes the faults left (no interruption in them, so no step), and a stretch between two
+  interruptions too short for a quarter of its window holds no maximum: the maximum over many
+  short, noisy lines was a selection of the noise. A trace that never rises significantly above
   L0 (its line's maximum within 2 standard errors of L0) has its maximum at the start: Lmax =
   L0, t_peak = t0; from 2 to 4 standard errors the maximum moves over to the line's
   continuously. A T-value's standard error includes that of its reference level (L0: a
@@ -187,19 +191,37 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     return float(t_cross + r), spread / abs(slope), float(slope)
 
 
-def _line_spread(pieces: list[slice], i: int, n: int) -> float:
-    """The standard error of the heavy smoother's line read at sample ``i``, per unit of the
-    readings' noise: a least-squares line over ``n`` samples of ``i``'s piece (fewer in a
-    short piece), centred on ``i`` or, at the piece's ends, read off-centre."""
-    piece = next(p for p in pieces if p.start <= i < p.stop)
-    size = piece.stop - piece.start
-    w = _odd(n, size)
-    if w <= 2:
-        return 1.0
-    lo = min(max(i - w // 2, piece.start), piece.stop - w)
-    x = np.arange(w) - (w - 1) / 2
-    at = (i - lo) - (w - 1) / 2
-    return float(np.sqrt(1.0 / w + at * at / float(x @ x)))
+def _window_sum(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The sums of ``a[lo:hi]`` for each pair of bounds, from one running sum."""
+    c = np.concatenate([[0.0], np.cumsum(a)])
+    return c[hi] - c[lo]
+
+
+def local_lines(t: np.ndarray, y: np.ndarray, segments: list[slice], n: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The heavy smoother: at each sample, a least-squares line in time through the ``n``
+    samples of its segment around it (fewer in a short segment; off-centre at a segment's
+    ends, so they do not lag), and that line's standard error there per unit of the readings'
+    noise. In time, not sample index, so it reaches across a hole in the sampling unbent."""
+    value, spread = y.astype(float), np.ones(len(y))
+    for seg in segments:
+        size = seg.stop - seg.start
+        w = min(n, size)
+        if w <= 2:
+            continue  # too few for a line: each reading is its own, at its own noise
+        x = t[seg] - t[seg].mean()
+        v = y[seg] - y[seg].mean()  # centred: the running sums keep their precision
+        lo = np.clip(np.arange(size) - w // 2, 0, size - w)
+        hi = lo + w
+        sx, sy = _window_sum(x, lo, hi), _window_sum(v, lo, hi)
+        sxx, sxy = _window_sum(x * x, lo, hi), _window_sum(x * v, lo, hi)
+        mx, my = sx / w, sy / w
+        var_x = sxx - w * mx * mx
+        slope = np.divide(sxy - w * mx * my, var_x, out=np.zeros(size), where=var_x > 0)
+        value[seg] = my + slope * (x - mx) + y[seg].mean()
+        spread[seg] = np.sqrt(1.0 / w + np.divide((x - mx) ** 2, var_x, out=np.zeros(size),
+                                                  where=var_x > 0))
+    return value, spread
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float | None:
@@ -242,21 +264,38 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     pieces = gap_free(t)
     breaks = [p.start for p in pieces[1:]]
     if steps_h is not None:
+        marks = np.asarray(sorted(steps_h), dtype=float)
+        # An interruption always ends a piece, even where its hold-off left a hole no longer
+        # than the sampling steps around it (a log-spaced restart after a checkpoint): a red
+        # heavy line carried across one read its peak 0.03 % high, on the sweep's step.
+        forced = np.searchsorted(t, marks, side="right")
+        edges = sorted({0, len(t), *breaks, *(int(k) for k in forced if 0 < k < len(t))})
+        pieces = [slice(a, b) for a, b in itertools.pairwise(edges)]
         # A hole the faults left (a timeout, a reconnect) with the stress on throughout has no
         # step in it: a step term there tripled a T90's spread across a 1-h hole (0.53 % with
         # no hole, 1.65 % with the term, 0.86 % without it; 300 noise draws).
-        marks = np.asarray(sorted(steps_h), dtype=float)
-        breaks = [k for k in breaks
-                  if np.any((marks >= t[k - 1]) & (marks < t[k]))]
+        breaks = [p.start for p in pieces[1:]
+                  if np.any((marks >= t[p.start - 1]) & (marks < t[p.start]))]
     despiked = piecewise(despike, y, pieces)
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
     # The local fits take the readings as measured (their noise independent, so the fit's
     # covariance is their error), with the wild ones the running median replaced.
     wild = np.abs(y - despiked) > 6 * 1.4826 * float(np.median(np.abs(y - despiked)))
     clean = np.where(wild, despiked, y)
-    heavy = piecewise(lambda v: smooth(v, heavy_n, 1), despiked, pieces)
+    # The heavy line reaches across the holes the faults left (no step in them): split there,
+    # a faulty run's trace was ~400 pieces a median 38 samples long, and the maximum over their
+    # short, noisy lines was a selection of the noise (a blue Lmax 0.16 % above L0 on one
+    # reading of a 2-sample piece; a red one 0.1 % high): T95s from Lmax up to 2.9 % early.
+    edges = [0, *breaks, len(t)]
+    segments = [slice(a, b) for a, b in itertools.pairwise(edges)]
+    heavy, spread = local_lines(t, despiked, segments, heavy_n)
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
-    i_peak = int(np.argmax(heavy))
+    # A segment too short for a line of a quarter of the window holds no maximum: its few
+    # readings are too noisy to stand for the peak (unless nothing longer exists).
+    sizes = np.concatenate([np.full(sg.stop - sg.start, sg.stop - sg.start) for sg in segments])
+    usable = sizes >= max(3, heavy_n // 4)
+    candidates = np.where(usable, heavy, -np.inf) if usable.any() else heavy
+    i_peak = int(np.argmax(candidates))
     l_max = float(heavy[i_peak])
     noise = 1.4826 * float(np.median(np.abs(clean - light)))
     # L0's own error moves every level taken from it. Left out, a blue T95's σ was 0.18 % where
@@ -264,7 +303,7 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     start = slice(0, min(heavy_n, len(y)))
     sigma_l0 = 1.4826 * float(np.median(np.abs(clean[start] - light[start]))) / np.sqrt(
         max(l0_readings, 1.0))
-    sigma_peak = noise * _line_spread(pieces, i_peak, heavy_n)
+    sigma_peak = noise * float(spread[i_peak])
     # Never significantly above its first reading (the blue device), the maximum is L0 at t0:
     # the heavy line read at the trace's start sits below a convex early decay, which made
     # every T-from-Lmax late (+2 to +30 % at 200 mA/cm²). A hard switch at L0 let noise decide

@@ -126,6 +126,26 @@ def el_pl_trend(el: list[dict], figures: list[SpectrumFigures], pl: list[dict]) 
     return out
 
 
+def lifetimes_of_run(run: RunFile, name: str, t_h: np.ndarray, luminance: np.ndarray,
+                     cfg_channel: dict, live: dict[str, float] | None = None) -> Lifetimes:
+    """A channel's lifetimes from its trace (``luminance`` at ``t_h``, the run's own or a
+    replay of it), with the hold-offs and sweep steps the run's events mark."""
+    holdoff = float(cfg_channel.get("holdoff", 1 / 6))
+    sweeps = [e["detail"].get("at_h", e["detail"].get("end_h"))
+              for e in run.events(name, "interruption") if e["detail"].get("stress_was_on")]
+    # A source-meter that rebooted under stress came back through the turn-on transient
+    # (left out, like a sweep's), but no sweep aged the pixel meanwhile: no step.
+    starts = sweeps + [e["t_h"] for e in run.events(name, "stress-lost")]
+    exclude = np.zeros(len(t_h), dtype=bool)
+    for t0 in starts:
+        if t0 is not None:
+            exclude |= (t_h > t0) & (t_h < t0 + holdoff)
+    per_sample = int(cfg_channel.get("light_average", 1))
+    return lifetimes(t_h, luminance, DEFAULT_FRACTIONS, exclude=exclude, live=live,
+                     steps_h=[t for t in sweeps if t is not None],
+                     l0_readings=max(L0_AVERAGE, per_sample) / per_sample)
+
+
 def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> ChannelAnalysis:
     cfg_channel = next((c for c in config.get("channels", []) if c.get("name") == info.name), {})
     state = info.state or {}
@@ -141,23 +161,9 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
         ch.duty_cycle = t_state / (t_state + state.get("interrupted_h", 0.0))
     lit = data[np.isfinite(data[:, 3])] if data.size else data
     if lit.shape[0] >= 2:
-        holdoff = float(cfg_channel.get("holdoff", 1 / 6))
-        sweeps = [e["detail"].get("at_h", e["detail"].get("end_h"))
-                  for e in run.events(info.name, "interruption")
-                  if e["detail"].get("stress_was_on")]
-        # A source-meter that rebooted under stress came back through the turn-on transient
-        # (left out, like a sweep's), but no sweep aged the pixel meanwhile: no step.
-        starts = sweeps + [e["t_h"] for e in run.events(info.name, "stress-lost")]
-        exclude = np.zeros(lit.shape[0], dtype=bool)
-        for t0 in starts:
-            if t0 is not None:
-                exclude |= (lit[:, 0] > t0) & (lit[:, 0] < t0 + holdoff)
-        live = {m["key"]: m["t_cross_h"] for m in ch.milestones
-                if m.get("key") and m.get("t_cross_h") is not None}
-        per_sample = int(cfg_channel.get("light_average", 1))
-        ch.lifetimes = lifetimes(lit[:, 0], lit[:, 3], DEFAULT_FRACTIONS, exclude=exclude,
-                                 live=live, steps_h=[t for t in sweeps if t is not None],
-                                 l0_readings=max(L0_AVERAGE, per_sample) / per_sample)
+        ch.lifetimes = lifetimes_of_run(run, info.name, lit[:, 0], lit[:, 3], cfg_channel,
+                                        {m["key"]: m["t_cross_h"] for m in ch.milestones
+                                         if m.get("key") and m.get("t_cross_h") is not None})
         if lit[0, 0] > L0_LATE_H:
             ch.missing.append(
                 f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried?), so "
