@@ -48,7 +48,7 @@ Method (documented because it decides the numbers):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,13 +140,15 @@ def piecewise(apply, y: np.ndarray, pieces: list[slice]) -> np.ndarray:
 
 
 def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n: int,
-             breaks: Sequence[int] = ()) -> tuple[float, float | None, float | None]:
+             breaks: Mapping[int, float] | None = None
+             ) -> tuple[float, float | None, float | None]:
     """The crossing read again on a parabola in time through the ``half_n`` samples on each
     side of it, across any gap: the light smoother, read at a piece's end (where a milestone's
     J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing.
-    Each gap in the window (``breaks``: the indices where a gap-free piece starts) gets its own
-    step term, because the sweep in it aged the pixel: a J–V steps a blue trace down 0.2–0.3 %,
-    which a plain parabola over a wide window bent into a T90 0.4 % early.
+    Each gap in the window (``breaks``: the indices where a gap-free piece starts, each with
+    the time its step happened) gets its own step term, because the sweep in it aged the
+    pixel: a J–V steps a blue trace down 0.2–0.3 %, which a plain parabola over a wide window
+    bent into a T90 0.4 % early.
     Returns the time, its standard error from the fit's covariance and the fit's slope there
     (None, None if not re-read)."""
     i = int(np.searchsorted(t, t_cross))
@@ -159,7 +161,8 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     near_lo = int(np.searchsorted(t, t_cross * (1 - DENSE_SPAN)))
     near_hi = int(np.searchsorted(t, t_cross * (1 + DENSE_SPAN)))
     lo, hi = min(lo, max(near_lo, i - DENSE_N)), max(hi, min(near_hi, i + DENSE_N, len(t)))
-    steps = [k for k in breaks if lo + 3 <= k <= hi - 3]  # a step needs samples on both sides
+    breaks = breaks or {}
+    steps = sorted(k for k in breaks if lo + 3 <= k <= hi - 3)  # samples on both sides
     if hi - lo < 7 + len(steps):
         return t_cross, None, None
     x = t[lo:hi] - t_cross
@@ -171,8 +174,10 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     cov = np.linalg.pinv(design.T @ design) * float(residual @ residual) / max(dof, 1)
     a, b, c = coeffs[:3]
     # Each piece's curve: the parabola plus the steps before it; a root counts on its own
-    # piece (a root in a gap, on the piece before the gap).
-    edges = [x[0], *(t[k] - t_cross for k in steps), np.inf]
+    # piece, which starts where its step happened. A root in a gap before its interruption is
+    # on the piece before; after it, on the piece after: a crash's 1.9-h hole held a
+    # checkpoint and a blue T90 after it, read on the curve before the step, 7.6 % early.
+    edges = [x[0], *(breaks[k] - t_cross for k in steps), np.inf]
     found: list[tuple[float, int]] = []
     for piece in range(len(steps) + 1):
         offset = float(np.sum(coeffs[3:3 + piece]))
@@ -180,6 +185,12 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
             if (abs(r.imag) < 1e-12 and edges[piece] <= r.real < edges[piece + 1]
                     and r.real <= x[-1]):
                 found.append((float(r.real), piece))
+        if piece:
+            # The step itself may carry the curve across the level: the crossing is the sweep.
+            e = edges[piece]
+            before = a * e * e + b * e + c + offset - float(coeffs[2 + piece]) - level
+            if before * (before + float(coeffs[2 + piece])) < 0:
+                found.append((float(e), piece - 1))
     if not found:
         return t_cross, None, None
     r, piece = min(found, key=lambda item: abs(item[0]))
@@ -262,7 +273,8 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     # indices would bend the curve across a gap as if no time had passed. The blue T90, which
     # fires a J–V and so a hold-off right after it, came out 6 % early that way at 200 mA/cm².
     pieces = gap_free(t)
-    breaks = [p.start for p in pieces[1:]]
+    # Where each step is: the piece's start, unless its interruption's time is known.
+    breaks = {p.start: float(t[p.start]) for p in pieces[1:]}
     if steps_h is not None:
         marks = np.asarray(sorted(steps_h), dtype=float)
         # An interruption always ends a piece, even where its hold-off left a hole no longer
@@ -274,8 +286,11 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
         # A hole the faults left (a timeout, a reconnect) with the stress on throughout has no
         # step in it: a step term there tripled a T90's spread across a 1-h hole (0.53 % with
         # no hole, 1.65 % with the term, 0.86 % without it; 300 noise draws).
-        breaks = [p.start for p in pieces[1:]
-                  if np.any((marks >= t[p.start - 1]) & (marks < t[p.start]))]
+        breaks = {}
+        for p in pieces[1:]:
+            inside = marks[(marks >= t[p.start - 1]) & (marks < t[p.start])]
+            if inside.size:
+                breaks[p.start] = float(inside[0])
     despiked = piecewise(despike, y, pieces)
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
     # The local fits take the readings as measured (their noise independent, so the fit's
@@ -286,7 +301,7 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     # a faulty run's trace was ~400 pieces a median 38 samples long, and the maximum over their
     # short, noisy lines was a selection of the noise (a blue Lmax 0.16 % above L0 on one
     # reading of a 2-sample piece; a red one 0.1 % high): T95s from Lmax up to 2.9 % early.
-    edges = [0, *breaks, len(t)]
+    edges = [0, *sorted(breaks), len(t)]
     segments = [slice(a, b) for a, b in itertools.pairwise(edges)]
     heavy, spread = local_lines(t, despiked, segments, heavy_n)
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
