@@ -277,9 +277,9 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     breaks = {p.start: float(t[p.start]) for p in pieces[1:]}
     if steps_h is not None:
         marks = np.asarray(sorted(steps_h), dtype=float)
-        # An interruption always ends a piece, even where its hold-off left a hole no longer
-        # than the sampling steps around it (a log-spaced restart after a checkpoint): a red
-        # heavy line carried across one read its peak 0.03 % high, on the sweep's step.
+        # An interruption always ends a piece, even where its hold-off left a hole under 3
+        # sampling steps (10 min at 6-min samples): smoothed across with no step term, a T90
+        # the sweep followed came out 1.5 % early.
         forced = np.searchsorted(t, marks, side="right")
         edges = sorted({0, len(t), *breaks, *(int(k) for k in forced if 0 < k < len(t))})
         pieces = [slice(a, b) for a, b in itertools.pairwise(edges)]
