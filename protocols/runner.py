@@ -67,6 +67,7 @@ class ChannelRunner(threading.Thread):
         self._off_since: float | None = None
         self._ramping_off = False  # a checkpoint's or a pause's ramp down, the clock stopped
         self._holdoff_until = 0.0
+        self._l0_lag_h = 0.0  # stress hours a retried first ramp made L0 late by
         self.end_h: float | None = None  # stress time when the channel stopped
         self.last_v: float | None = None
         self.last_l: float | None = None
@@ -228,10 +229,16 @@ class ChannelRunner(threading.Thread):
                 # (its L0 read 0.06 device-h late) put its T95 1.1 % late against its twin.
                 zero = self._zero_h(called)
                 self._restart_clock(zero if zero is not None else ramp_h)
+                # A retried ramp that left the pixel driven put stress time 0 before its
+                # successful attempt: the stress hours to that attempt's one-step equivalent
+                # made L0 late (none for a ramp that went through at once).
+                if zero is not None and ramp_h is not None:
+                    self._l0_lag_h = max(ramp_h - zero, 0.0)
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
-        if fresh and self._take_sample(average=max(L0_AVERAGE, self.ch.light_average)):
+        if fresh and self._take_sample(average=max(L0_AVERAGE, self.ch.light_average),
+                                       first=True):
             return  # the very first sample can already stop it (an open pixel, say)
         schedule = self.ch.schedule
         t_sample = schedule.next_after(self.t_h())
@@ -328,27 +335,18 @@ class ChannelRunner(threading.Thread):
         self._event("dark", i_pd_a=mean, readings=len(readings), average=average,
                     cd_m2=mean * self.ch.cd_m2_per_A)
 
-    def _take_sample(self, average: int = 1) -> bool:
-        """Sample V and L; apply milestones and stop rules. True when the channel must stop."""
-        v, i, compliance = self.smu.read_vi()
-        with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
-            asked = time.monotonic()
-            i_pd = self.pd.read_photocurrent(average=average)
-            # The sample is stamped at the middle of the light reading's own query (of its
-            # last attempt, if it was retried), not before the V-I read that precedes it, nor
-            # before the filter settings written ahead of it: at a high speed-up (or a long
-            # integration) those differ by device-minutes, a T90's error on a fast-decaying
-            # pixel; a retried L0 read was once stamped 9 device-hours early, and the L0
-            # read's stamp before its filter setting made blue T97s 1 % late at 1500x.
-            done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
-            # Read before the window: reading a driver attribute through the resilience layer
-            # is a call of its own, which sets its own attempt start.
-            attempt = max(asked, getattr(self.pd, "last_attempt_started", asked))
-            began, ended = self.pd.last_read_window
-            if not asked <= began <= ended <= done:  # a meter that does not say: the call
-                began, ended = attempt, done
-            back_s = done - (began + ended) / 2
-            t, wall = t_done - self.clock.hours_of(back_s), wall_done - back_s
+    def _take_sample(self, average: int = 1, first: bool = False) -> bool:
+        """Sample V and L; apply milestones and stop rules. True when the channel must stop.
+        The first sample (L0) reads the light before V-I, so that no V-I retry delays it, and
+        goes on record with when it was due: the stress hours that retries (its own, the
+        first ramp's) made it late, which the analysis reads back off the early trace."""
+        if not first:
+            v, i, compliance = self.smu.read_vi()
+        t, wall, i_pd, late_h = self._read_light(average)
+        if first:
+            v, i, compliance = self.smu.read_vi()
+            late_h += self._l0_lag_h
+            self._event("l0", t_read_h=t, due_h=max(t - late_h, 0.0), late_h=late_h)
         lum = i_pd * self.ch.cd_m2_per_A
         self.bus.publish(Sample(self.ch.name, t, i / self.ch.area * 1e3, v, lum, i_pd,
                                 wall=wall))
@@ -380,6 +378,29 @@ class ChannelRunner(threading.Thread):
             self._event("stop", reason=self.stop_reason)
         self._save(force=stop)
         return stop
+
+    def _read_light(self, average: int) -> tuple[float, float, float, float]:
+        """The photocurrent, stamped: (stress time, wall time, amperes, the stress hours its
+        retries delayed it by)."""
+        with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
+            asked = time.monotonic()
+            i_pd = self.pd.read_photocurrent(average=average)
+            # The sample is stamped at the middle of the light reading's own query (of its
+            # last attempt, if it was retried), not before the V-I read that precedes it, nor
+            # before the filter settings written ahead of it: at a high speed-up (or a long
+            # integration) those differ by device-minutes, a T90's error on a fast-decaying
+            # pixel; a retried L0 read was once stamped 9 device-hours early, and the L0
+            # read's stamp before its filter setting made blue T97s 1 % late at 1500x.
+            done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
+            # Read before the window: reading a driver attribute through the resilience layer
+            # is a call of its own, which sets its own attempt start.
+            attempt = max(asked, getattr(self.pd, "last_attempt_started", asked))
+            began, ended = self.pd.last_read_window
+            if not asked <= began <= ended <= done:  # a meter that does not say: the call
+                began, ended = attempt, done
+            back_s = done - (began + ended) / 2
+            t, wall = t_done - self.clock.hours_of(back_s), wall_done - back_s
+        return t, wall, i_pd, self.clock.hours_of(max(attempt - asked, 0.0))
 
     def _runaway(self, v: float, previous_v: float | None, compliance: bool,
                  j: float = math.nan) -> str | None:

@@ -280,18 +280,29 @@ def test_a_first_ramp_retried_after_it_had_finished_starts_the_stress_clock_earl
     """Regression (soak): a timeout on the first ramp's closing *OPC? left the pixel at its set
     point through the timeout and the reconnect, before stress time 0 (the retry's end): 0.5
     device-h at 6000x, a blue L0 read on a pixel aged 0.16 %, its T95 2.5 % late. The retry
-    found the output at its set point, so time 0 goes back to the call's start."""
+    found the output at its set point, so time 0 goes back to the call's start.
+    The L0 reading then came that late, and its record says so, for the analysis to read L0
+    back to when it was due (soak 28: a blue T95 6.6 % late). Its V-I read, timed out too,
+    comes after the light now, and delays it no further (soak 26: 0.08 device-h)."""
     data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
                           stop={"max_time": "2 h"})], ["blue-znsete"], speedup=6000.0)
     # The first *OPC? the source-meter is asked is the first ramp's (the configuration before
-    # it is written in one message and not asked for).
-    data["station"]["virtual"].update(timeout_ms=300, faults=["timeout@0:smu1:*OPC?"])
+    # it is written in one message and not asked for); its first :READ? is L0's V-I.
+    data["station"]["virtual"].update(timeout_ms=300, faults=["timeout@0:smu1:*OPC?",
+                                                              "timeout@0:smu1::READ?"])
     engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
     assert _finish(thread, result) == {"b1": "finished"}
     with RunFile(tmp_path / "run.sqlite") as run:
         recorded_h = run.channel("b1").state["t_h"]
         faults = [e["detail"]["fault"] for e in run.events("b1", "fault")]
+        (l0,) = run.events("b1", "l0")
+        first_t = run.samples("b1")[0, 0]
     assert faults[:3] == ["timeout", "reconnected", "reconfigured"]
+    assert faults.count("timeout") == 2
+    # Late by the ramp's timeout and reconnect (300 ms = 0.5 h at 6000x), not by the V-I's.
+    late = l0["detail"]
+    assert 0.4 < late["late_h"] < first_t < late["late_h"] + 0.15
+    assert late["due_h"] == pytest.approx(first_t - late["late_h"]) and late["t_read_h"] == first_t
     site = engine.virtual_bench.rig.sites[0]
     site.sync()
     # Counted from the retry's end, the pixel was 0.6 h (30 %) ahead of its clock.

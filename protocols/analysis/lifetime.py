@@ -13,7 +13,9 @@ Method (documented because it decides the numbers):
   device's turn-on dip). The engine takes that one reading through the photodiode meter's repeat
   filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
   plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
-  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late);
+  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late). A first reading that
+  came late (retried: the engine records when it was due) is read back to its due time off a
+  stretched-exponential fit of the early trace (``l0.py``), unless the trace is no such decay;
 - Lmax and t_peak come from a heavy smoother, a centred least-squares line in time over ~31
   samples (or 1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is
   biased up by the noise, which would make every T-from-Lmax early. The line reaches across the
@@ -55,6 +57,8 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
+from .l0 import EarlyFit, read_back
+
 DEFAULT_FRACTIONS = (0.97, 0.95, 0.90, 0.80, 0.70, 0.50)
 PEAK_WINDOW = 31
 # Samples in the light smoother: 9 rather than 5 halves a T90's noise-limited spread (σ 0.7 -> 0.5 %
@@ -78,6 +82,10 @@ class Lifetimes:
     # the local slope); None where the crossing was not re-read on a fit.
     sigma_l0: dict[float, float | None] = field(default_factory=dict)
     sigma_max: dict[float, float | None] = field(default_factory=dict)
+    # A first reading that came late: L0 read back to when it was due (``l0_fit``), or why the
+    # late reading stayed L0 (``l0_kept``).
+    l0_fit: EarlyFit | None = None
+    l0_kept: str | None = None
 
     def sigma(self, fraction: float, from_max: bool = False) -> float | None:
         return (self.sigma_max if from_max else self.sigma_l0).get(fraction)
@@ -255,12 +263,15 @@ def key(fraction: float, from_max: bool) -> str:
 def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
               fractions: tuple[float, ...] = DEFAULT_FRACTIONS, l0_window_h: float = 0.0,
               exclude: np.ndarray | None = None, live: dict[str, float] | None = None,
-              steps_h: Sequence[float] | None = None, l0_readings: float = 1.0) -> Lifetimes:
+              steps_h: Sequence[float] | None = None, l0_readings: float = 1.0,
+              l0_due_h: float | None = None) -> Lifetimes:
     """``exclude`` masks samples to leave out (hold-offs); ``live`` maps keys such as "T50" or
     "T95_from_max" to the run's own live crossing times, used only for censored levels.
     ``steps_h``: the stress times of the interruptions whose sweeps may have stepped the trace;
     only a gap holding one gets a step term (None: every gap may). ``l0_readings``: how many
-    samples' worth of readings L0 integrates (its noise is that of a sample over its root)."""
+    samples' worth of readings L0 integrates (its noise is that of a sample over its root).
+    ``l0_due_h``: when the first reading was due, if it came late (L0 is then read back to
+    that time off the early trace, see ``l0.py``)."""
     t = np.asarray(t_h, dtype=float)
     y = np.asarray(luminance, dtype=float)
     if t.shape != y.shape or t.size < 2:
@@ -319,6 +330,15 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     sigma_l0 = 1.4826 * float(np.median(np.abs(clean[start] - light[start]))) / np.sqrt(
         max(l0_readings, 1.0))
     sigma_peak = noise * float(spread[i_peak])
+    l0_fit, l0_kept = None, None
+    if l0_due_h is not None and l0_due_h < t[0] and first == 1:
+        # Up to the first interruption: its sweep stepped the trace.
+        early = read_back(t, np.concatenate([[l0], clean[1:]]), l0_due_h,
+                          min(breaks.values(), default=np.inf), l0_readings)
+        if isinstance(early, EarlyFit):
+            l0_fit, l0, sigma_l0 = early, early.l0, early.sigma
+        else:
+            l0_kept = early
     # Never significantly above its first reading (the blue device), the maximum is L0 at t0:
     # the heavy line read at the trace's start sits below a convex early decay, which made
     # every T-from-Lmax late (+2 to +30 % at 200 mA/cm²). A hard switch at L0 let noise decide
@@ -336,7 +356,7 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     # of it as the maximum is L0's.
     sigma_peak = float(np.hypot(sigma_peak if excess > 0 else 0.0, (1 - weight) * sigma_l0))
     out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
-                    from_l0={}, from_max={})
+                    from_l0={}, from_max={}, l0_fit=l0_fit, l0_kept=l0_kept)
     for f in fractions:
         for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
             value, sigma = _crossing(t, light, f * ref, i_peak), None

@@ -25,6 +25,10 @@ ACCELERATION_METRICS = (0.5, 0.9, 0.95)
 # A first light reading later than this into the stress is said to be late: it is normally
 # seconds in (a minute on the bench at 6000x); a reading retried at 6000x lands an hour in.
 L0_LATE_H = 0.1
+# A first reading whose retries made up more than this share of its stress time came late (a
+# retry costs a timeout, seconds on hardware; the ms of an attempt that went through at once
+# are not lateness).
+L0_LATE_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class ChannelAnalysis:
     el_pl: list[ELPLPoint] = field(default_factory=list)
     milestones: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how a figure was obtained, where unusual
 
     def t_value(self, fraction: float, from_max: bool = False) -> float | None:
         if self.lifetimes is None:
@@ -143,7 +148,23 @@ def lifetimes_of_run(run: RunFile, name: str, t_h: np.ndarray, luminance: np.nda
     per_sample = int(cfg_channel.get("light_average", 1))
     return lifetimes(t_h, luminance, DEFAULT_FRACTIONS, exclude=exclude, live=live,
                      steps_h=[t for t in sweeps if t is not None],
-                     l0_readings=max(L0_AVERAGE, per_sample) / per_sample)
+                     l0_readings=max(L0_AVERAGE, per_sample) / per_sample,
+                     l0_due_h=l0_due(run, name, t_h))
+
+
+def l0_due(run: RunFile, name: str, t_h: np.ndarray) -> float | None:
+    """When the first reading was due, if it came late; None if it came on time. The engine's
+    own record says (retries it met); without one, a first reading past ``L0_LATE_H`` (a run
+    that lost its first sample) was due at t = 0."""
+    if not len(t_h):
+        return None
+    for event in run.events(name, "l0"):
+        due, late = event["detail"].get("due_h"), event["detail"].get("late_h", 0.0)
+        read = event["detail"].get("t_read_h", t_h[0])
+        if due is not None and late > L0_LATE_SHARE * read:
+            return float(due)
+        return None
+    return 0.0 if t_h[0] > L0_LATE_H else None
 
 
 def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> ChannelAnalysis:
@@ -164,10 +185,19 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
         ch.lifetimes = lifetimes_of_run(run, info.name, lit[:, 0], lit[:, 3], cfg_channel,
                                         {m["key"]: m["t_cross_h"] for m in ch.milestones
                                          if m.get("key") and m.get("t_cross_h") is not None})
-        if lit[0, 0] > L0_LATE_H:
+        fit, kept = ch.lifetimes.l0_fit, ch.lifetimes.l0_kept
+        if kept is not None:
             ch.missing.append(
-                f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried?), so "
-                "every T-value from L0 is measured from a pixel already aged that long")
+                f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried), and "
+                f"could not be read back to when it was due: {kept}; every T-value from L0 is "
+                "measured from a pixel already aged that long")
+        elif fit is not None:
+            ch.notes.append(
+                f"L0: the first reading came {lit[0, 0] - fit.due_h:.3g} h late (retried); L0 "
+                f"is read back to {fit.due_h:.3g} h off a stretched-exponential fit (beta "
+                f"{fit.beta:.2f}) over the first {fit.n} readings, to {fit.end_h:.3g} h: "
+                f"{fit.l0:.5g} +/- {fit.sigma:.2g} cd/m^2 where the late reading was "
+                f"{lit[0, 3]:.5g}")
     else:
         ch.missing.append("lifetimes: fewer than two luminance samples")
 

@@ -31,6 +31,9 @@ def channel_summary(ch: ChannelAnalysis) -> dict[str, Any]:
     out: dict[str, Any] = {"name": ch.name, "device": ch.device, "j_ma_cm2": _num(ch.j_ma_cm2),
                            "status": ch.status, "stop_reason": ch.stop_reason}
     out["L0_cd_m2"] = _num(lt.l0) if lt else None
+    fit = lt.l0_fit if lt else None
+    out["L0_read_back_to_h"] = _num(fit.due_h) if fit else None  # None: L0 is the first reading
+    out["L0_sigma_cd_m2"] = _num(fit.sigma) if fit else None
     out["Lmax_cd_m2"] = _num(lt.l_max) if lt else None
     out["Lmax_over_L0"] = _num(lt.l_max / lt.l0) if lt and lt.l0 else None
     out["t_peak_h"] = _num(lt.t_peak_h) if lt else None
@@ -63,6 +66,7 @@ def channel_summary(ch: ChannelAnalysis) -> dict[str, Any]:
     out["ege_rel_last"] = _first_last(ch.el_pl, "ege_rel")[1]
     out["stress_duty_cycle"] = _num(ch.duty_cycle)
     out["missing"] = list(ch.missing)
+    out["notes"] = list(ch.notes)
     return out
 
 

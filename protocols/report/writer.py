@@ -180,6 +180,10 @@ def _html(study: StudyAnalysis, data: dict, figures, absent: list[str], live: bo
         parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
                      f"{b64}'><figcaption>{html.escape(caption)} ({file_name})</figcaption>"
                      "</figure>")
+    notes = [f"{c['name']}: {m}" for c in chans for m in c.get("notes", [])]
+    if notes:
+        parts.append("<h2>Notes</h2><ul>"
+                     + "".join(f"<li>{html.escape(m)}</li>" for m in notes) + "</ul>")
     missing = list(st["missing"]) + [f"{c['name']}: {m}" for c in chans for m in c["missing"]]
     missing += [f"figure not drawn: {a}" for a in absent]
     if missing:
