@@ -122,11 +122,17 @@ def test_report_of_a_junk_file_is_one_line(tmp_path, junk):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("first_h, late", [(0.003, False), (1.0, True)])
-def test_a_late_first_reading_is_said_to_compromise_l0(tmp_path, first_h, late):
+@pytest.mark.parametrize("first_h, shape, said_as", [(0.003, "decay", None),
+                                                     (1.0, "decay", "notes"),
+                                                     (1.0, "rise", "missing")])
+def test_a_late_first_reading_is_read_back_or_said_to_compromise_l0(tmp_path, first_h, shape,
+                                                                    said_as):
     """Soak finding: at 6000x a retried first light reading landed a device-hour into the
     stress, so L0 was a pixel already aged that long and its T95 came out 6 % late against the
-    twin. The analysis says so instead of passing it silently."""
+    twin. A run without the engine's record of when the reading was due (an older file, a
+    first sample lost) has L0 read back to t = 0 off its early decay, and the report says so;
+    a trace that is no such decay keeps the late reading, and the report says what that
+    compromises."""
     import numpy as np
 
     from protocols.analysis.study import analyse
@@ -138,11 +144,17 @@ def test_a_late_first_reading_is_said_to_compromise_l0(tmp_path, first_h, late):
     writer.add_channel("b1", 1, 0.04, 50.0)
     writer.start()
     for t in np.concatenate([[first_h], np.arange(1, 600) / 60 + first_h]):
-        writer.write(Sample("b1", float(t), 50.0, 3.0, 1000.0 * np.exp(-t / 200), 1e-5))
+        light = np.exp(-t / 200) if shape == "decay" else 2 - np.exp(-t / 50)
+        writer.write(Sample("b1", float(t), 50.0, 3.0, 1000.0 * light, 1e-5))
     writer.close()
     with RunFile(path) as run:
         (ch,) = analyse(run).channels
-    said = [m for m in ch.missing if m.startswith("L0:")]
-    assert bool(said) is late
-    if late:
-        assert "1 h into the stress" in said[0]
+    said = {kind: [m for m in getattr(ch, kind) if m.startswith("L0:")]
+            for kind in ("notes", "missing")}
+    assert {k for k, v in said.items() if v} == ({said_as} if said_as else set())
+    if said_as == "notes":
+        assert "1 h late" in said["notes"][0]
+        assert ch.lifetimes.l0 == pytest.approx(1000.0, rel=1e-5)  # 995.0 read at 1 h
+    if said_as == "missing":
+        assert "1 h into the stress" in said["missing"][0]
+        assert ch.lifetimes.l0 == ch.samples[0, 3]  # the late reading kept

@@ -188,14 +188,14 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
         fit, kept = ch.lifetimes.l0_fit, ch.lifetimes.l0_kept
         if kept is not None:
             ch.missing.append(
-                f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried), and "
-                f"could not be read back to when it was due: {kept}; every T-value from L0 is "
-                "measured from a pixel already aged that long")
+                f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried, or "
+                f"lost), and could not be read back to when it was due: {kept}; every T-value "
+                "from L0 is measured from a pixel already aged that long")
         elif fit is not None:
             ch.notes.append(
-                f"L0: the first reading came {lit[0, 0] - fit.due_h:.3g} h late (retried); L0 "
-                f"is read back to {fit.due_h:.3g} h off a stretched-exponential fit (beta "
-                f"{fit.beta:.2f}) over the first {fit.n} readings, to {fit.end_h:.3g} h: "
+                f"L0: the first reading came {lit[0, 0] - fit.due_h:.3g} h late (retried, or "
+                f"lost); L0 is read back to {fit.due_h:.3g} h off a stretched-exponential fit "
+                f"(beta {fit.beta:.2f}) over the first {fit.n} readings, to {fit.end_h:.3g} h: "
                 f"{fit.l0:.5g} +/- {fit.sigma:.2g} cd/m^2 where the late reading was "
                 f"{lit[0, 3]:.5g}")
     else:
