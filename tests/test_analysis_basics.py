@@ -418,3 +418,22 @@ def test_a_late_first_reading_is_read_back_to_when_it_was_due():
     red = (1 - 0.05 * (1 - np.exp(-t / 0.033))) * (2 - np.exp(-t / 50))
     lt = lifetimes(t, red, steps_h=[20.0], l0_readings=100, l0_due_h=due)
     assert lt.l0_fit is None and lt.l0 == red[0] and "stretched" in lt.l0_kept
+
+
+def test_a_light_line_crossing_the_readings_do_not_confirm_is_passed_over():
+    """Regression (soak 30): red-16's faulty run met four source-meter reboots within 8 h of
+    its T95 from Lmax, each a hole and a hold-off, and the light line dipped across the level
+    at the edge of one short piece. The readings around it held no root, and the crossing was
+    taken off the light line anyway: 688.7 h with no error bar, against 700.5 h (its noise-free
+    truth) and 700.7 h (the twin's). A crossing the readings do not confirm is now passed
+    over. The trace is the run's own, 200-760 h."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parent / "data" / "soak30_red16_trace.npz")
+    t, y = data["t_h"], data["l"].astype(float)
+    exclude = np.zeros(t.size, dtype=bool)
+    for start in data["holdoffs_h"]:
+        exclude |= (t > start) & (t < start + 1 / 6)
+    lt = lifetimes(t, y, exclude=exclude, steps_h=list(data["sweeps_h"]), l0_readings=100)
+    assert lt.sigma(0.95, from_max=True) is not None
+    assert lt.from_max[0.95] == pytest.approx(700.5, abs=3 * lt.sigma(0.95, from_max=True))

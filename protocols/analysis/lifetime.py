@@ -158,7 +158,7 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     pixel: a J–V steps a blue trace down 0.2–0.3 %, which a plain parabola over a wide window
     bent into a T90 0.4 % early.
     Returns the time, its standard error from the fit's covariance and the fit's slope there
-    (None, None if not re-read)."""
+    (None, None if not re-read; a time of None where the readings hold no root nearby)."""
     i = int(np.searchsorted(t, t_cross))
     # No nearer the start than the crossing is to it: the early decay is too steep for a
     # parabola there (a blue T95 five samples in came out 2.7 % late).
@@ -199,8 +199,8 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
             before = a * e * e + b * e + c + offset - float(coeffs[2 + piece]) - level
             if before * (before + float(coeffs[2 + piece])) < 0:
                 found.append((float(e), piece - 1))
-    if not found:
-        return t_cross, None, None
+    if not found:  # the readings around it do not cross: no crossing here
+        return None, None, None
     r, piece = min(found, key=lambda item: abs(item[0]))
     slope = 2 * a * r + b
     gradient = np.array([r * r, r, 1.0] + [1.0 if n < piece else 0.0 for n in range(len(steps))])
@@ -254,6 +254,23 @@ def _crossing(t: np.ndarray, y: np.ndarray, level: float, start: int) -> float |
     if y1 == y0:
         return float(t1)
     return float(t0 + (level - y0) * (t1 - t0) / (y1 - y0))
+
+
+def _confirmed_crossing(t: np.ndarray, light: np.ndarray, clean: np.ndarray, level: float,
+                        start: int, half_n: int, breaks: Mapping[int, float]
+                        ) -> tuple[float | None, float | None, float | None]:
+    """The light line's first crossing of ``level`` that the readings around it confirm
+    (``_refined``). One they do not is the light line's noise at a short piece's edge, and the
+    search goes on past it: soak 30's red-16 had four hold-offs (reboots) within 8 h, and its
+    T95 from Lmax was read 12 h early, off such an edge, with no error bar."""
+    while True:
+        value = _crossing(t, light, level, start)
+        if value is None:
+            return None, None, None
+        refined = _refined(t, clean, level, value, half_n, breaks)
+        if refined[0] is not None:
+            return refined
+        start = max(int(np.searchsorted(t, value, side="right")), start + 1)
 
 
 def key(fraction: float, from_max: bool) -> str:
@@ -359,15 +376,14 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
                     from_l0={}, from_max={}, l0_fit=l0_fit, l0_kept=l0_kept)
     for f in fractions:
         for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
-            value, sigma = _crossing(t, light, f * ref, i_peak), None
-            if value is not None:
-                value, sigma, rate = _refined(t, clean, f * ref, value, light_n, breaks)
-                if sigma is not None and rate:
-                    # The reference's own error moves the level crossed: f·σ(ref) over the
-                    # fit's slope there (the light line's own gradient is mostly noise at
-                    # 1-min samples: it scattered this term tenfold).
-                    sigma_ref = sigma_peak if from_max else sigma_l0
-                    sigma = float(np.hypot(sigma, f * sigma_ref / abs(rate)))
+            value, sigma, rate = _confirmed_crossing(t, light, clean, f * ref, i_peak, light_n,
+                                                     breaks)
+            if value is not None and sigma is not None and rate:
+                # The reference's own error moves the level crossed: f·σ(ref) over the
+                # fit's slope there (the light line's own gradient is mostly noise at
+                # 1-min samples: it scattered this term tenfold).
+                sigma_ref = sigma_peak if from_max else sigma_l0
+                sigma = float(np.hypot(sigma, f * sigma_ref / abs(rate)))
             (out.sigma_max if from_max else out.sigma_l0)[f] = sigma
             k = key(f, from_max)
             if value is None and live and k in live:
