@@ -74,7 +74,9 @@ def test_study_reaches_milestones_and_records_everything(tmp_path):
         to_device = WallToDevice.of(bench.rig.clock)
         for e in stressed:
             d = e["detail"]
-            assert d["off_h"] > 0.01, e  # the steps took device minutes
+            # The steps took device minutes: 0.01 h (12 ms of wall time at 3000x) was a bound a
+            # fast host broke on the last checkpoint (0.0097 h, on the code before and after).
+            assert d["off_h"] > 0.004, e
             span = to_device(np.array([e["wall"] - d["wall_s"], e["wall"]]))
             stressed_h = float(np.diff(truth(span))[0])  # half of each ramp counts
             # Within 7 ms of bench lag at 3000x (a level applies after it is sent; 4.6 ms once
