@@ -68,7 +68,6 @@ class ChannelRunner(threading.Thread):
         self._ramping_off = False  # a checkpoint's or a pause's ramp down, the clock stopped
         self._holdoff_until = 0.0
         self._l0_lag_h = 0.0  # stress hours a retried first ramp made L0 late by
-        self._ramp_returned = time.monotonic()  # when the last ramp up returned
         self.end_h: float | None = None  # stress time when the channel stopped
         self.last_v: float | None = None
         self.last_l: float | None = None
@@ -223,7 +222,6 @@ class ChannelRunner(threading.Thread):
         try:
             ramp_h = self._stress_on()
         finally:
-            self._ramp_returned = time.monotonic()
             if fresh:
                 # From the first ramp's one-step equivalent, like every other ramp, not from
                 # when its call returned: the ramp's closing *OPC? answered 36 ms after its
@@ -341,12 +339,10 @@ class ChannelRunner(threading.Thread):
         """Sample V and L; apply milestones and stop rules. True when the channel must stop.
         The first sample (L0) reads the light before V-I, so that no V-I retry delays it, and
         goes on record with when it was due: the stress hours that retries (its own, the
-        first ramp's) and any wait since the ramp returned made it late, which the analysis
-        reads back off the early trace. With no fault at all, a loaded soak host left one
-        blue L0 0.02 device-h later than its twin's (12 ms at 6000x): T95 +1.1 %."""
+        first ramp's) made it late, which the analysis reads back off the early trace."""
         if not first:
             v, i, compliance = self.smu.read_vi()
-        t, wall, i_pd, late_h = self._read_light(average, self._ramp_returned if first else None)
+        t, wall, i_pd, late_h = self._read_light(average)
         if first:
             v, i, compliance = self.smu.read_vi()
             late_h += self._l0_lag_h
@@ -383,10 +379,9 @@ class ChannelRunner(threading.Thread):
         self._save(force=stop)
         return stop
 
-    def _read_light(self, average: int, since: float | None = None
-                    ) -> tuple[float, float, float, float]:
+    def _read_light(self, average: int) -> tuple[float, float, float, float]:
         """The photocurrent, stamped: (stress time, wall time, amperes, the stress hours its
-        retries delayed it by, counted from ``since`` (monotonic) if given, else the ask)."""
+        retries delayed it by)."""
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
             asked = time.monotonic()
             i_pd = self.pd.read_photocurrent(average=average)
@@ -405,8 +400,7 @@ class ChannelRunner(threading.Thread):
                 began, ended = attempt, done
             back_s = done - (began + ended) / 2
             t, wall = t_done - self.clock.hours_of(back_s), wall_done - back_s
-        began_wait = asked if since is None else min(since, asked)
-        return t, wall, i_pd, self.clock.hours_of(max(attempt - began_wait, 0.0))
+        return t, wall, i_pd, self.clock.hours_of(max(attempt - asked, 0.0))
 
     def _runaway(self, v: float, previous_v: float | None, compliance: bool,
                  j: float = math.nan) -> str | None:

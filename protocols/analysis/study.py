@@ -25,9 +25,9 @@ ACCELERATION_METRICS = (0.5, 0.9, 0.95)
 # A first light reading later than this into the stress is said to be late: it is normally
 # seconds in (a minute on the bench at 6000x); a reading retried at 6000x lands an hour in.
 L0_LATE_H = 0.1
-# A first reading whose delays (retries, a wait behind a busy host) made up more than this
-# share of its stress time came late (a retry costs a timeout, seconds on hardware; the ms a
-# reading waits on an idle host are not lateness).
+# A first reading whose retries made up more than this share of its stress time came late (a
+# retry costs a timeout, seconds on hardware; the ms of an attempt that went through at once
+# are not lateness).
 L0_LATE_SHARE = 0.2
 
 
@@ -186,7 +186,7 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
                                         {m["key"]: m["t_cross_h"] for m in ch.milestones
                                          if m.get("key") and m.get("t_cross_h") is not None})
         fit, kept = ch.lifetimes.l0_fit, ch.lifetimes.l0_kept
-        if kept is not None and lit[0, 0] > L0_LATE_H:  # a few minutes' lag is not worth it
+        if kept is not None:
             ch.missing.append(
                 f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried, or "
                 f"lost), and could not be read back to when it was due: {kept}; every T-value "
