@@ -158,13 +158,13 @@ def l0_due(run: RunFile, name: str, t_h: np.ndarray) -> float | None:
     that lost its first sample) was due at t = 0."""
     if not len(t_h):
         return None
-    for event in run.events(name, "l0"):
-        due, late = event["detail"].get("due_h"), event["detail"].get("late_h", 0.0)
-        read = event["detail"].get("t_read_h", t_h[0])
-        if due is not None and late > L0_LATE_SHARE * read:
-            return float(due)
-        return None
-    return 0.0 if t_h[0] > L0_LATE_H else None
+    records = run.events(name, "l0")
+    if not records:
+        return 0.0 if t_h[0] > L0_LATE_H else None
+    detail = records[0]["detail"]
+    due, read = detail.get("due_h"), detail.get("t_read_h", t_h[0])
+    late = due is not None and detail.get("late_h", 0.0) > L0_LATE_SHARE * read
+    return float(due) if late else None
 
 
 def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> ChannelAnalysis:
