@@ -192,12 +192,17 @@ def test_schedule_does_not_drift_over_1000_device_hours(tmp_path):
                           stop={"max_time": "1000 h", "voltage_jump": None})],
                  ["blue-znsete"], speedup=5e5)
     _engine, t = _sample_times(data, tmp_path)
-    k = np.round(t / 5.0)
-    lateness = t - 5.0 * k
-    assert len(t) == 201 and np.array_equal(k, np.arange(201))  # every slot, none skipped
-    assert lateness.min() >= -1e-9 and lateness.max() < 2.0
-    # Absolute deadlines: the last samples are no later than the first ones (no accumulation).
-    assert lateness[-50:].mean() < lateness[1:51].mean() + 0.3
+    assert len(t) == 201
+    lateness = t - 5.0 * np.arange(201)
+    # Every slot has its own sample, never early and never as late as the next slot. A slot is
+    # 36 ms of wall time here, so a single hiccup of a loaded host (CI once saw one past 18 ms)
+    # may be late; most samples are not.
+    assert lateness.min() >= -1e-9 and lateness.max() < 5.0
+    assert np.quantile(lateness, 0.9) < 2.0
+    # Absolute deadlines: the last samples are no later than the first ones (no accumulation;
+    # relative deadlines would add each sample's ~0.18 h of lateness, 35 h by the end).
+    # Medians, so one hiccup does not decide it.
+    assert np.median(lateness[-50:]) < np.median(lateness[1:51]) + 0.3
 
 
 def test_open_circuit_is_stopped_as_runaway(tmp_path):
