@@ -10,6 +10,7 @@ from protocols.analysis.acceleration import (
 )
 from protocols.analysis.cv import capacitance_onset
 from protocols.analysis.jv import ideality_factor, minimum_ideality, voltage_at
+from protocols.analysis.l0 import L0_AT_H
 from protocols.analysis.lifetime import lifetimes
 from protocols.analysis.spectra import band_fraction, cie_xy, peak_and_fwhm
 
@@ -437,3 +438,66 @@ def test_a_light_line_crossing_the_readings_do_not_confirm_is_passed_over():
     lt = lifetimes(t, y, exclude=exclude, steps_h=list(data["sweeps_h"]), l0_readings=100)
     assert lt.sigma(0.95, from_max=True) is not None
     assert lt.from_max[0.95] == pytest.approx(700.5, abs=3 * lt.sigma(0.95, from_max=True))
+
+
+def test_wild_readings_are_judged_against_their_own_noise_on_a_trace_that_falls_and_thins():
+    """Regression (soak 30): the wild-reading threshold was one figure in cd/m² from the whole
+    trace's median deviation from its running median. A blue trace falls 8-fold over 1000 h, and
+    samples sparse enough to follow the trend are each their own median (deviation 0), so the
+    threshold fell below the first day's noise and a fifth of those readings were replaced by
+    medians. Read back off that smoothed start, L0's fit misjudged the noise (reduced χ² 3-13 on
+    every one of these draws, so L0 was never read back); it is now judged relative to the
+    reading, over the readings that moved, and L0's error bar is its scatter."""
+    beta, t50 = 0.8, 250.0
+    tau = t50 / np.log(2) ** (1 / beta)
+    t = np.concatenate([[0.01], np.arange(1, 24 * 30) / 30 + 0.01, np.arange(24.5, 1000, 0.5)])
+    truth = 1000 * np.exp(-((t / tau) ** beta))
+    exact = 1000 * np.exp(-((L0_AT_H / tau) ** beta))
+    rng = np.random.default_rng(3)
+    z = []
+    for _ in range(30):
+        y = truth * (1 + 1e-3 * rng.standard_normal(t.size))
+        y[0] = truth[0] * (1 + 1e-4 * rng.standard_normal())
+        lt = lifetimes(t, y, l0_readings=100, l0_due_h=L0_AT_H)
+        assert lt.l0_fit is not None, lt.l0_kept
+        z.append((lt.l0 - exact) / lt.l0_fit.sigma)
+    assert 0.6 < np.std(z) < 1.6 and abs(np.mean(z)) < 1.0, z
+
+
+def test_l0_is_read_at_the_same_stress_time_however_late_the_first_reading(tmp_path):
+    """Regression (soak 30): with no fault, blue-01's first reading came 120 device-seconds in
+    (a busy host at 6000x) and its twin's 50: L0 was each run's first reading, and the pixel
+    loses 0.03 % between the two, so T95 came out 1.1 % apart. The analysis now reads every L0
+    at L0_AT_H off the early trace. Two files of one noise draw, whose first readings come 35
+    and 135 s in: their T95s agree, and agree with the truth from L0 at L0_AT_H."""
+    from protocols.analysis.study import analyse
+    from protocols.records import Sample
+    from protocols.store import RunFile, RunWriter
+
+    beta, t50 = 0.8, 250.0
+    tau = t50 / np.log(2) ** (1 / beta)
+    later = np.arange(1, 40 * 30) / 30
+    rng = np.random.default_rng(11)
+    noise = 1 + 1e-3 * rng.standard_normal(later.size)
+
+    def light(t):
+        return 1000 * np.exp(-((t / tau) ** beta))
+
+    t95 = {}
+    for first_s in (35, 135):
+        path = tmp_path / f"first-{first_s}.sqlite"
+        writer = RunWriter(path)
+        writer.add_channel("b1", 1, 0.04, 12.5)
+        writer.start()
+        first = first_s / 3600
+        writer.write(Sample("b1", first, 12.5, 3.0, float(light(first)) * (1 + 1e-4), 1e-5))
+        for t, k in zip(later[later > first], noise[later > first], strict=True):
+            writer.write(Sample("b1", float(t), 12.5, 3.0, float(light(t) * k), 1e-5))
+        writer.close()
+        with RunFile(path) as run:
+            (ch,) = analyse(run).channels
+        assert ch.lifetimes.l0_fit is not None and not ch.notes
+        t95[first_s] = ch.t_value(0.95, False)
+    exact = tau * (-np.log(0.95) + (L0_AT_H / tau) ** beta) ** (1 / beta)
+    assert t95[35] == pytest.approx(t95[135], rel=0.003)
+    assert t95[35] == pytest.approx(exact, rel=0.01) and t95[135] == pytest.approx(exact, rel=0.01)

@@ -130,11 +130,12 @@ def test_a_late_first_reading_is_read_back_or_said_to_compromise_l0(tmp_path, fi
     """Soak finding: at 6000x a retried first light reading landed a device-hour into the
     stress, so L0 was a pixel already aged that long and its T95 came out 6 % late against the
     twin. A run without the engine's record of when the reading was due (an older file, a
-    first sample lost) has L0 read back to t = 0 off its early decay, and the report says so;
-    a trace that is no such decay keeps the late reading, and the report says what that
-    compromises."""
+    first sample lost) has L0 read back to 10 s into the stress off its early decay, and the
+    report says so; a trace that is no such decay keeps the late reading, and the report says
+    what that compromises. A first reading on time is read at 10 s too, and nothing said."""
     import numpy as np
 
+    from protocols.analysis.l0 import L0_AT_H
     from protocols.analysis.study import analyse
     from protocols.records import Sample
     from protocols.store import RunWriter
@@ -152,9 +153,11 @@ def test_a_late_first_reading_is_read_back_or_said_to_compromise_l0(tmp_path, fi
     said = {kind: [m for m in getattr(ch, kind) if m.startswith("L0:")]
             for kind in ("notes", "missing")}
     assert {k for k, v in said.items() if v} == ({said_as} if said_as else set())
+    if shape == "decay":  # 995.0 read at 1 h
+        assert ch.lifetimes.l0_fit.due_h == L0_AT_H
+        assert ch.lifetimes.l0 == pytest.approx(1000.0 * np.exp(-L0_AT_H / 200), rel=1e-6)
     if said_as == "notes":
         assert "1 h late" in said["notes"][0]
-        assert ch.lifetimes.l0 == pytest.approx(1000.0, rel=1e-5)  # 995.0 read at 1 h
     if said_as == "missing":
         assert "1 h into the stress" in said["missing"][0]
         assert ch.lifetimes.l0 == ch.samples[0, 3]  # the late reading kept

@@ -13,9 +13,12 @@ Method (documented because it decides the numbers):
   device's turn-on dip). The engine takes that one reading through the photodiode meter's repeat
   filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
   plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
-  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late). A first reading that
-  came late (retried: the engine records when it was due) is read back to its due time off a
-  stretched-exponential fit of the early trace (``l0.py``), unless the trace is no such decay;
+  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late). That reading comes
+  seconds in on hardware, but whenever the host gets to it: a busy host at a soak's 6000x put
+  it 35 to 135 device-seconds in, and a blue pixel loses 0.03 % in that time (its T95 1 % late).
+  So L0 is read at 10 s into the stress off a stretched-exponential fit of the early trace
+  (``l0.py``), the same for every channel however late its first reading; a trace that is no
+  such decay (red's turn-on dip and rise) keeps its first reading;
 - Lmax and t_peak come from a heavy smoother, a centred least-squares line in time over ~31
   samples (or 1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is
   biased up by the noise, which would make every T-from-Lmax early. The line reaches across the
@@ -287,8 +290,8 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     ``steps_h``: the stress times of the interruptions whose sweeps may have stepped the trace;
     only a gap holding one gets a step term (None: every gap may). ``l0_readings``: how many
     samples' worth of readings L0 integrates (its noise is that of a sample over its root).
-    ``l0_due_h``: when the first reading was due, if it came late (L0 is then read back to
-    that time off the early trace, see ``l0.py``)."""
+    ``l0_due_h``: the stress time L0 is read at off the early trace (``l0.py``; None: L0 is
+    the first reading)."""
     t = np.asarray(t_h, dtype=float)
     y = np.asarray(luminance, dtype=float)
     if t.shape != y.shape or t.size < 2:
@@ -323,7 +326,16 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
     # The local fits take the readings as measured (their noise independent, so the fit's
     # covariance is their error), with the wild ones the running median replaced.
-    wild = np.abs(y - despiked) > 6 * 1.4826 * float(np.median(np.abs(y - despiked)))
+    # Relative to the reading, as the photodiode's noise is: a blue trace falls 8-fold over a
+    # soak, and a threshold in cd/m² from the whole trace's median flagged 18 % of its first
+    # day's readings as wild (each then a running median, its noise no longer independent).
+    # Over the readings that are not their own running median: those deviate by exactly 0
+    # (a fifth of them in noise, all of them where sparse samples follow a trend), which
+    # pulled the median down too.
+    scale = np.maximum(np.abs(despiked), np.finfo(float).tiny)
+    deviation = np.abs(y - despiked) / scale
+    moved = deviation[deviation > 0]
+    wild = deviation > 6 * 1.4826 * float(np.median(moved) if moved.size else 0.0)
     clean = np.where(wild, despiked, y)
     # The heavy line reaches across the holes the faults left (no step in them): split there,
     # a faulty run's trace was ~400 pieces a median 38 samples long, and the maximum over their
@@ -340,15 +352,18 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     candidates = np.where(usable, heavy, -np.inf) if usable.any() else heavy
     i_peak = int(np.argmax(candidates))
     l_max = float(heavy[i_peak])
-    noise = 1.4826 * float(np.median(np.abs(clean - light)))
+    # A sample's noise as a share of its reading, carried to the maximum's level (in cd/m²,
+    # the whole trace's median was 0.6 of a blue pixel's noise at its start).
+    light_scale = np.maximum(np.abs(light), np.finfo(float).tiny)
+    relative_noise = 1.4826 * float(np.median(np.abs(clean - light) / light_scale))
     # L0's own error moves every level taken from it. Left out, a blue T95's σ was 0.18 % where
     # its spread over 40 noise draws was 0.32 % (L0 at 100 readings, 0.1 %-noise samples).
     start = slice(0, min(heavy_n, len(y)))
     sigma_l0 = 1.4826 * float(np.median(np.abs(clean[start] - light[start]))) / np.sqrt(
         max(l0_readings, 1.0))
-    sigma_peak = noise * float(spread[i_peak])
+    sigma_peak = relative_noise * abs(l_max) * float(spread[i_peak])
     l0_fit, l0_kept = None, None
-    if l0_due_h is not None and l0_due_h < t[0] and first == 1:
+    if l0_due_h is not None and first == 1:
         # Up to the first interruption: its sweep stepped the trace.
         early = read_back(t, np.concatenate([[l0], clean[1:]]), l0_due_h,
                           min(breaks.values(), default=np.inf), l0_readings)

@@ -18,16 +18,19 @@ from ..store import RunFile
 from .acceleration import AccelerationFit, AccelerationPoint, fit_acceleration, fixed_n_acceleration
 from .cv import CVFigures, cv_figures
 from .jv import JVFigures, jv_figures
+from .l0 import L0_AT_H
 from .lifetime import DEFAULT_FRACTIONS, Lifetimes, lifetimes
 from .spectra import SpectrumFigures, spectrum_figures
 
 ACCELERATION_METRICS = (0.5, 0.9, 0.95)
 # A first light reading later than this into the stress is said to be late: it is normally
-# seconds in (a minute on the bench at 6000x); a reading retried at 6000x lands an hour in.
+# seconds in (a minute or two on the bench at 6000x); a reading retried at 6000x lands an hour
+# in.
 L0_LATE_H = 0.1
 # A first reading whose retries made up more than this share of its stress time came late (a
 # retry costs a timeout, seconds on hardware; the ms of an attempt that went through at once
-# are not lateness).
+# are not lateness). Every L0 is read at ``L0_AT_H`` off the early trace where it allows; a
+# late one is said so in the report, and where it cannot be read back it compromises L0.
 L0_LATE_SHARE = 0.2
 
 
@@ -149,22 +152,21 @@ def lifetimes_of_run(run: RunFile, name: str, t_h: np.ndarray, luminance: np.nda
     return lifetimes(t_h, luminance, DEFAULT_FRACTIONS, exclude=exclude, live=live,
                      steps_h=[t for t in sweeps if t is not None],
                      l0_readings=max(L0_AVERAGE, per_sample) / per_sample,
-                     l0_due_h=l0_due(run, name, t_h))
+                     l0_due_h=L0_AT_H)
 
 
-def l0_due(run: RunFile, name: str, t_h: np.ndarray) -> float | None:
-    """When the first reading was due, if it came late; None if it came on time. The engine's
-    own record says (retries it met); without one, a first reading past ``L0_LATE_H`` (a run
+def l0_late_h(run: RunFile, name: str, t_h: np.ndarray) -> float | None:
+    """How late the first reading came, if it came late (None: on time). The engine's own
+    record says (the retries it met); without one, a first reading past ``L0_LATE_H`` (a run
     that lost its first sample) was due at t = 0."""
     if not len(t_h):
         return None
     records = run.events(name, "l0")
     if not records:
-        return 0.0 if t_h[0] > L0_LATE_H else None
+        return float(t_h[0]) if t_h[0] > L0_LATE_H else None
     detail = records[0]["detail"]
-    due, read = detail.get("due_h"), detail.get("t_read_h", t_h[0])
-    late = due is not None and detail.get("late_h", 0.0) > L0_LATE_SHARE * read
-    return float(due) if late else None
+    late, read = float(detail.get("late_h", 0.0)), detail.get("t_read_h", t_h[0])
+    return late if late > L0_LATE_SHARE * read else None
 
 
 def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> ChannelAnalysis:
@@ -186,18 +188,19 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
                                         {m["key"]: m["t_cross_h"] for m in ch.milestones
                                          if m.get("key") and m.get("t_cross_h") is not None})
         fit, kept = ch.lifetimes.l0_fit, ch.lifetimes.l0_kept
-        if kept is not None:
+        late = l0_late_h(run, info.name, lit[:, 0])
+        if late is not None and kept is not None:
             ch.missing.append(
                 f"L0: the first reading came {lit[0, 0]:.3g} h into the stress (retried, or "
-                f"lost), and could not be read back to when it was due: {kept}; every T-value "
-                "from L0 is measured from a pixel already aged that long")
-        elif fit is not None:
+                f"lost), and could not be read back to {L0_AT_H * 3600:.0f} s: {kept}; every "
+                "T-value from L0 is measured from a pixel already aged that long")
+        elif late is not None and fit is not None:
             ch.notes.append(
-                f"L0: the first reading came {lit[0, 0] - fit.due_h:.3g} h late (retried, or "
-                f"lost); L0 is read back to {fit.due_h:.3g} h off a stretched-exponential fit "
-                f"(beta {fit.beta:.2f}) over the first {fit.n} readings, to {fit.end_h:.3g} h: "
-                f"{fit.l0:.5g} +/- {fit.sigma:.2g} cd/m^2 where the late reading was "
-                f"{lit[0, 3]:.5g}")
+                f"L0: the first reading came {late:.3g} h late (retried, or lost), "
+                f"{lit[0, 0]:.3g} h into the stress; L0 is read back to {L0_AT_H * 3600:.0f} s "
+                f"off a stretched-exponential fit (beta {fit.beta:.2f}) over the first {fit.n} "
+                f"readings, to {fit.end_h:.3g} h: {fit.l0:.5g} +/- {fit.sigma:.2g} cd/m^2 where "
+                f"the late reading was {lit[0, 3]:.5g}")
     else:
         ch.missing.append("lifetimes: fewer than two luminance samples")
 
