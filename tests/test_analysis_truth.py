@@ -5,6 +5,7 @@ the bench's drive history), and the report, summary and exports of that run."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ from protocols.analysis.study import analyse
 from protocols.cli import main as agelab
 from protocols.store import RunFile
 from tests.engine_helpers import run_in_thread
-from tests.truth import DeviceTime, crossing, peak_and_fwhm_exact, sweep_starts, twins_at
+from tests.truth import crossing, device_time, peak_and_fwhm_exact, sweep_starts, twins_at
 
 ROOT = Path(__file__).resolve().parents[1]
+CLOCK_STEP_S = 0.005  # 2 device-s at 1500x
 DENSITIES = {"blue-50": 50.0, "blue-100": 100.0, "blue-200": 200.0, "red-100": 100.0}
 PIXELS = {"blue-50": 0, "blue-100": 1, "blue-200": 2, "red-100": 3}
 
@@ -29,37 +31,44 @@ def finished(tmp_path_factory):
     model's state can be replayed afterwards."""
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert {c["name"] for c in data["channels"]} == set(DENSITIES)
-    path = tmp_path_factory.mktemp("truth") / "run.sqlite"
-    engine, thread, result = run_in_thread(data, path)
-    thread.join(240)
-    assert not thread.is_alive() and "error" not in result, result
-    assert set(result["statuses"].values()) == {"finished"}
+    # The record's wall times are mapped to device hours by the wall clock's offset from the
+    # monotonic one; a run during which the system clock stepped is run again, once.
+    for attempt in range(2):
+        path = tmp_path_factory.mktemp("truth") / "run.sqlite"
+        offset = time.time() - time.monotonic()
+        engine, thread, result = run_in_thread(data, path)
+        thread.join(240)
+        assert not thread.is_alive() and "error" not in result, result
+        assert set(result["statuses"].values()) == {"finished"}
+        step = time.time() - time.monotonic() - offset
+        if abs(step) < CLOCK_STEP_S:
+            break
+        assert attempt == 0, f"the system clock stepped {step:+.3f} s during both runs"
+    to_h = device_time(engine.virtual_bench, offset)
     with RunFile(path) as run:
         analysis = analyse(run)
         walls = {ch: [r[0] for r in run._db.execute(
             "SELECT s.wall FROM samples s JOIN channels c ON s.channel = c.id WHERE c.name = ? "
             "ORDER BY s.t_h", (ch,))] for ch in DENSITIES}
-    return engine.virtual_bench, path, analysis, walls
+    return engine.virtual_bench, path, analysis, walls, to_h
 
 
 def _channel(analysis, name):
     return next(c for c in analysis.channels if c.name == name)
 
 
-def _truth_l0(bench, pixel, name, walls, t) -> float:
+def _truth_l0(bench, to_h, pixel, name, walls, t) -> float:
     """The noise-free photodiode's reading ``L0_AT_H`` into the stress, where the analysis
     reads L0: the first sample's device time less its stress time, plus that (nothing
     interrupts the stress before the first sample)."""
-    to_h = DeviceTime(bench)
     (px,) = twins_at(bench, pixel, [to_h(walls[name][0]) - t[0] + L0_AT_H])
     return px.photodiode_current(DENSITIES[name])
 
 
-def _truth_trace(bench, pixel, name, walls, t, extend_h=2.0):
+def _truth_trace(bench, to_h, pixel, name, walls, t, extend_h=2.0):
     """What a noise-free photodiode reads at every sample of the channel (its stress J); the run
     stops at its own, noisy, crossing, so the twin is aged on at that J for ``extend_h`` more
     hours of 1-minute samples, to find the true crossing wherever it falls."""
-    to_h = DeviceTime(bench)
     j = DENSITIES[name]
     twins = twins_at(bench, pixel, [to_h(w) for w in walls[name]])
     values = [px.photodiode_current(j) for px in twins]
@@ -96,14 +105,14 @@ ALL_LEVELS = [(f, m) for f in (0.97, 0.95, 0.9, 0.8, 0.7, 0.5) for m in (False, 
     ("red-100", 3, [(0.97, True), (0.95, True)]),
 ])
 def test_t_values_within_2_percent_of_truth(finished, name, pixel, levels):
-    bench, _, analysis, walls = finished
+    bench, _, analysis, walls, to_h = finished
     ch = _channel(analysis, name)
-    t, truth = _truth_trace(bench, pixel, name, walls, ch.samples[:, 0])
+    t, truth = _truth_trace(bench, to_h, pixel, name, walls, ch.samples[:, 0])
     # L0 as the analysis takes it: at L0_AT_H into the stress, read off the early trace of a
     # decay (blue), or the first sample (red's turn-on dip and rise is no such decay).
     read_back = ch.lifetimes.l0_fit is not None
     assert read_back == (name != "red-100"), ch.lifetimes.l0_kept
-    l0 = _truth_l0(bench, pixel, name, walls, t) if read_back else truth[0]
+    l0 = _truth_l0(bench, to_h, pixel, name, walls, t) if read_back else truth[0]
     peak = int(np.argmax(truth))
     # Brightest at its start, a trace's maximum is its L0 (so the analysis defines it).
     l_max = l0 if peak == 0 else truth[peak]
@@ -129,9 +138,8 @@ def test_t_values_within_2_percent_of_truth(finished, name, pixel, levels):
 @pytest.mark.parametrize("name", ["blue-50", "blue-200", "red-100"])
 def test_ideality_onset_and_spectra_match_truth(finished, name):
     """Every J–V, C–V and EL spectrum of the channel, against the model at that moment."""
-    bench, path, analysis, _ = finished
+    bench, path, analysis, _, to_h = finished
     ch, pixel = _channel(analysis, name), PIXELS[name]
-    to_h = DeviceTime(bench)
     with RunFile(path) as run:
         cv_walls = [s["wall"] for s in run.sweeps(name, "cv")]
         el_walls = [s["wall"] for s in run.spectra(name, "el")]
@@ -161,7 +169,7 @@ def test_replayed_twin_is_the_bench_pixel(finished):
 
 
 def test_acceleration_fit_recovers_the_model_law(finished):
-    _, _, analysis, _ = finished
+    _, _, analysis, _, _ = finished
     fit = analysis.fits["T50"]
     assert [p.channel for p in fit.points] == ["blue-50", "blue-100", "blue-200"]
     assert analysis.group == "blue-znsete"
@@ -182,7 +190,7 @@ SUMMARY_STUDY_KEYS = {"acceleration_n", "acceleration_n_ci", "T50_at_100_cd_m2_h
 
 
 def test_report_command_writes_html_pngs_and_summary(finished, tmp_path, capsys):
-    _, path, analysis, _ = finished
+    _, path, analysis, _, _ = finished
     out = tmp_path / "report"
     assert agelab(["report", str(path), "--to", str(out)]) == 0
     assert "acceleration n = " in capsys.readouterr().out
@@ -217,7 +225,7 @@ def test_hdf5_export_and_dataframes(finished, tmp_path):
 
     from protocols.frames import open_run
 
-    _, path, analysis, _ = finished
+    _, path, analysis, _, _ = finished
     target = tmp_path / "run.h5"
     assert agelab(["export", str(path), "--hdf5", str(target)]) == 0
     with h5py.File(target) as h5, open_run(path) as frames:
