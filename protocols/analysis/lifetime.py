@@ -9,8 +9,8 @@ Method (documented because it decides the numbers):
 - every smoother runs on each gap-free piece of the trace on its own (the hold-offs left out are
   gaps, and an interruption always ends a piece, even where its hole is no longer than the
   sampling steps around it), and a crossing in a gap is interpolated across it;
-- L0 is the first sample, the luminance as the stress reaches its set point (before the red
-  device's turn-on dip). The engine takes that one reading through the photodiode meter's repeat
+- L0 is the luminance as the stress reaches its set point (before the red device's turn-on
+  dip), anchored by the first sample. The engine takes that one reading through the meter's repeat
   filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
   plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
   tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late). That reading comes
