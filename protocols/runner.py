@@ -339,7 +339,8 @@ class ChannelRunner(threading.Thread):
         """Sample V and L; apply milestones and stop rules. True when the channel must stop.
         The first sample (L0) reads the light before V-I, so that no V-I retry delays it, and
         goes on record with when it was due: the stress hours that retries (its own, the
-        first ramp's) made it late, which the analysis reads back off the early trace."""
+        first ramp's) made it late, which the report names (the analysis reads every L0 at a
+        fixed stress time off the early trace)."""
         if not first:
             v, i, compliance = self.smu.read_vi()
         t, wall, i_pd, late_h = self._read_light(average)

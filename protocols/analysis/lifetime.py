@@ -85,8 +85,8 @@ class Lifetimes:
     # the local slope); None where the crossing was not re-read on a fit.
     sigma_l0: dict[float, float | None] = field(default_factory=dict)
     sigma_max: dict[float, float | None] = field(default_factory=dict)
-    # A first reading that came late: L0 read back to when it was due (``l0_fit``), or why the
-    # late reading stayed L0 (``l0_kept``).
+    # L0 read off the early trace at its fixed time (``l0_fit``), or why the first reading
+    # stayed L0 (``l0_kept``).
     l0_fit: EarlyFit | None = None
     l0_kept: str | None = None
 
