@@ -35,7 +35,7 @@ screenshot: $(STAMP)
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(XCB_LIBS); }
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" \
-	  $(BIN)/python -m gui.screenshot config.yaml docs/screenshot.png --after 40 --channel red-100 \
+	  $(BIN)/python -m agelab.gui.screenshot config.yaml docs/screenshot.png --after 40 --channel red-100 \
 	  --out runs/screenshot
 
 lint: $(STAMP)

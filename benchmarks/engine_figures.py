@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from instruments.sim.rig import Timing, TimingModel
-from protocols.config import parse_config
-from protocols.engine import Engine
-from protocols.records import Sample
-from protocols.store import RunFile, RunWriter
+from agelab.instruments.sim.rig import Timing, TimingModel
+from agelab.protocols.config import parse_config
+from agelab.protocols.engine.engine import Engine
+from agelab.protocols.store import RunFile, RunWriter
+from agelab.protocols.store.records import Sample
 
 JV = {"kind": "jv", "start": 0, "stop": 4.5, "points": 61, "nplc": 0.1}
 RAMP_STEPS, RAMP_DWELL_S = 10, 0.005

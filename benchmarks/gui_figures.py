@@ -38,7 +38,7 @@ def _histories(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, n
 
 
 def _frame(channels, version: int):
-    from gui.follow import RunFollower, RunFrame
+    from agelab.gui.follow import RunFollower, RunFrame
 
     return RunFrame(path=Path("benchmark.sqlite"), study="benchmark",
                     status="running", live=True, heartbeat_age_s=0.1, software="", kind="study",
@@ -54,9 +54,9 @@ def _percentiles(samples_s: list[float]) -> tuple[float, float]:
 
 def gui_rows() -> list[tuple[str, str, str, str]]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from gui.dashboard import RunDashboard
-    from gui.follow import _Channel
-    from gui.qt import QtWidgets
+    from agelab.gui.dashboard import RunDashboard
+    from agelab.gui.follow import _Channel
+    from agelab.gui.qt import QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     rng = np.random.default_rng(7)
@@ -97,7 +97,7 @@ def gui_rows() -> list[tuple[str, str, str, str]]:
     dash.close()
 
     # Baseline: the raw arrays, pyqtgraph downsampling them itself.
-    from gui.plots import DashboardPlots
+    from agelab.gui.plots import DashboardPlots
 
     plots = DashboardPlots()
     plots.resize(1400, 700)

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from scale_figures import scale_rows
 
-from instruments.sim import QledPixel
+from agelab.instruments.sim import QledPixel
 
 STEPS = 60_000
 DT_H = 1.0 / 60.0
@@ -75,8 +75,8 @@ def sweep_rows() -> list[tuple[str, str, str, str]]:
     import numpy as np
     from pymeasure.instruments.keithley import Keithley2400 as PymeasureKeithley2400
 
-    from instruments.drivers.keithley import Keithley2400
-    from instruments.sim.bench import VirtualBench
+    from agelab.instruments.drivers.keithley import Keithley2400
+    from agelab.instruments.sim.bench import VirtualBench
 
     visa = {"read_termination": "\n", "write_termination": "\n", "timeout": 60000}
     volts = np.linspace(0.0, 3.6, 61)

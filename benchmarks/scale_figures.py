@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from instruments.sim.bench import VirtualBench  # noqa: E402
-from protocols.soak import CAL, run_engine, station_of  # noqa: E402
-from protocols.store import RunFile  # noqa: E402
+from agelab.instruments.sim.bench import VirtualBench  # noqa: E402
+from agelab.protocols.reliability.soak import CAL, run_engine, station_of  # noqa: E402
+from agelab.protocols.store import RunFile  # noqa: E402
 
 
 def scale_config(resources: dict[str, str], channels: int, seconds: float) -> dict:

@@ -30,8 +30,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    from .main_window import MainWindow
-    from .qt import QtCore, QtWidgets
+    from agelab.gui.main_window import MainWindow
+    from agelab.gui.qt import QtCore, QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("AgeLab")

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pint
 
-from instruments.resilience import FaultEvent
-from instruments.station import Station
-from protocols import __version__
-from protocols.clock import EngineClock
-from protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec, RunConfig
-from protocols.records import EventRecord, Record, Sample
-from protocols.steps import STEPS, SharedLocks, StepContext
-from protocols.store import SCHEMA_VERSION, RunWriter
-from protocols.units import unit_registry
+from agelab.instruments.resilience import FaultEvent
+from agelab.instruments.station import Station
+from agelab.protocols import __version__
+from agelab.protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec, RunConfig
+from agelab.protocols.config.units import unit_registry
+from agelab.protocols.engine.clock import EngineClock
+from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
+from agelab.protocols.store import SCHEMA_VERSION, RunWriter
+from agelab.protocols.store.records import EventRecord, Record, Sample
 
 RAMP_STEPS = 10
 RAMP_DWELL_S = 0.005

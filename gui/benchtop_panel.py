@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocols.records import ReadingRecord, Sample, SpectrumRecord, SweepRecord
-
-from .qt import QtCore, QtWidgets, Signal, pg
+from agelab.gui.qt import QtCore, QtWidgets, Signal, pg
+from agelab.protocols.store.records import ReadingRecord, Sample, SpectrumRecord, SweepRecord
 
 MONITOR_INTERVAL_MS = 1000
 

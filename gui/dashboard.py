@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from .events_log import EventsLog
-from .follow import RunFrame
-from .plots import DashboardPlots
-from .qt import QtCore, QtGui, QtWidgets, Signal
-from .tiles import ChannelTile, channel_colour
+from agelab.gui.events_log import EventsLog
+from agelab.gui.follow import RunFrame
+from agelab.gui.plots import DashboardPlots
+from agelab.gui.qt import QtCore, QtGui, QtWidgets, Signal
+from agelab.gui.tiles import ChannelTile, channel_colour
 
 _LINE = re.compile(r":(\d+):")
 

@@ -14,11 +14,10 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from protocols.config import RunConfig
-from protocols.engine import Engine
-from protocols.records import EventRecord
-
-from .qt import QtCore, Signal
+from agelab.gui.qt import QtCore, Signal
+from agelab.protocols.config import RunConfig
+from agelab.protocols.engine.engine import Engine
+from agelab.protocols.store.records import EventRecord
 
 
 class EngineHost(QtCore.QObject):

@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from .follow import MAX_EVENTS
-from .qt import QtGui, QtWidgets
+from agelab.gui.follow import MAX_EVENTS
+from agelab.gui.qt import QtGui, QtWidgets
 
 BACKGROUNDS = {"error": "#ffcdd2", "warning": "#fff3c4"}
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from protocols.analysis.spectra import SpectrumFigures, spectrum_figures
-from protocols.analysis.study import ELPLPoint, el_pl_trend
-from protocols.store import RunFile, RunFileError, engine_is_writing
-
-from .series import DecimatingSeries
+from agelab.gui.series import DecimatingSeries
+from agelab.protocols.analysis.spectra import SpectrumFigures, spectrum_figures
+from agelab.protocols.analysis.study import ELPLPoint, el_pl_trend
+from agelab.protocols.store import RunFile, RunFileError, engine_is_writing
 
 MAX_EVENTS = 2000        # events kept for the log (the file keeps them all)
 MAX_SWEEPS = 60          # per channel and kind: the first and the most recent

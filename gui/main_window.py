@@ -15,16 +15,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from protocols.config import ConfigError, RunConfig, parse_config
-
-from .benchtop import BenchtopSession
-from .benchtop_panel import BenchtopPanel
-from .dashboard import RunDashboard
-from .engine_host import EngineHost
-from .follow import RunFrame
-from .qt import QtCore, QtWidgets
-from .station_panel import StationPanel
-from .workers import Follower, TaskRunner
+from agelab.gui.benchtop import BenchtopSession
+from agelab.gui.benchtop_panel import BenchtopPanel
+from agelab.gui.dashboard import RunDashboard
+from agelab.gui.engine_host import EngineHost
+from agelab.gui.follow import RunFrame
+from agelab.gui.qt import QtCore, QtWidgets
+from agelab.gui.station_panel import StationPanel
+from agelab.gui.workers import Follower, TaskRunner
+from agelab.protocols.config import ConfigError, RunConfig, parse_config
 
 REDRAW_MS = 250
 STATION_REFRESH_MS = 1000

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .follow import ChannelFrame, RunFrame
-from .qt import QtCore, QtWidgets, pg
-from .tiles import channel_colour
+from agelab.gui.follow import ChannelFrame, RunFrame
+from agelab.gui.qt import QtCore, QtWidgets, pg
+from agelab.gui.tiles import channel_colour
 
 pg.setConfigOptions(imageAxisOrder="row-major", background="w", foreground="#202020",
                     antialias=False)

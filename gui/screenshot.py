@@ -1,4 +1,4 @@
-"""``python -m gui.screenshot CONFIG PNG``: the window mid-study, saved as a PNG (``make
+"""``python -m agelab.gui.screenshot CONFIG PNG``: the window mid-study, saved as a PNG (``make
 screenshot`` runs it under Xvfb, in a real X window).
 
 It starts the study from the window as a user would, waits until the study is well under way
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gui.screenshot")
+    parser = argparse.ArgumentParser(prog="python -m agelab.gui.screenshot")
     parser.add_argument("config", type=Path)
     parser.add_argument("png", type=Path)
     parser.add_argument("--after", type=float, default=40.0, help="wall seconds into the study")
@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    from .main_window import MainWindow
-    from .qt import QtCore, QtWidgets
+    from agelab.gui.main_window import MainWindow
+    from agelab.gui.qt import QtCore, QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     window = MainWindow(args.out, bench_process=False)
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     window.load_config(args.config)
     window.wait_idle()
     if window.config is None:
-        print(f"gui.screenshot: {window.dashboard.message.text()}", file=sys.stderr)
+        print(f"agelab.gui.screenshot: {window.dashboard.message.text()}", file=sys.stderr)
         return 2
     window.start_study()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .qt import QtGui, QtWidgets, Signal
+from agelab.gui.qt import QtGui, QtWidgets, Signal
 
 COLUMNS = ("instrument", "driver", "resource", "identity", "link", "faults", "")
 

@@ -3,10 +3,9 @@ pause / resume / abort."""
 
 from __future__ import annotations
 
-from protocols.records import FINAL_STATUSES
-
-from .follow import ChannelFrame
-from .qt import QtWidgets, Signal, pg
+from agelab.gui.follow import ChannelFrame
+from agelab.gui.qt import QtWidgets, Signal, pg
+from agelab.protocols.store.records import FINAL_STATUSES
 
 STATUS_COLOURS = {
     "running": "#2e7d32", "paused": "#f9a825", "finished": "#1565c0", "stopped": "#6a1b9a",

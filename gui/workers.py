@@ -13,11 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from instruments.resilience import InstrumentFault
-from protocols.store import RunFileError
-
-from .follow import RunFollower
-from .qt import QtCore, Signal
+from agelab.gui.follow import RunFollower
+from agelab.gui.qt import QtCore, Signal
+from agelab.instruments.resilience import InstrumentFault
+from agelab.protocols.store import RunFileError
 
 FOLLOW_INTERVAL_MS = 500
 IDLE_INTERVAL_MS = 2000  # a finished run is still polled, slowly (it may be resumed)

@@ -1,3 +1,8 @@
-"""AgeLab protocols: configuration, engine, run files, analysis and the command line."""
+"""AgeLab protocols: the study's config, the engine, run files, analysis, report and the CLI."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("agelab")  # written once, in pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

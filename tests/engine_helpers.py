@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from protocols.config import RunConfig, parse_config
-from protocols.engine import Engine
+from agelab.protocols.config import RunConfig, parse_config
+from agelab.protocols.engine.engine import Engine
 
 MEASUREMENTS = {
     "jvl": {"kind": "jv", "start": "0 V", "stop": "4 V", "points": 21, "nplc": 0.01},

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from protocols.analysis.acceleration import (
+from agelab.protocols.analysis.acceleration import (
     AccelerationPoint,
     fit_acceleration,
     fixed_n_acceleration,
 )
-from protocols.analysis.cv import capacitance_onset
-from protocols.analysis.jv import ideality_factor, minimum_ideality, voltage_at
-from protocols.analysis.l0 import L0_AT_H
-from protocols.analysis.lifetime import lifetimes
-from protocols.analysis.spectra import band_fraction, cie_xy, peak_and_fwhm
+from agelab.protocols.analysis.cv import capacitance_onset
+from agelab.protocols.analysis.jv import ideality_factor, minimum_ideality, voltage_at
+from agelab.protocols.analysis.l0 import L0_AT_H
+from agelab.protocols.analysis.lifetime import lifetimes
+from agelab.protocols.analysis.spectra import band_fraction, cie_xy, peak_and_fwhm
 
 VT = 1.380649e-23 * 300 / 1.602176634e-19
 
@@ -196,7 +196,7 @@ def test_a_dark_reading_just_before_a_gap_is_not_a_crossing():
 
 
 def _log_grid(first_h: float, interval_h: float, per_decade: int, end_h: float) -> np.ndarray:
-    from protocols.sampling import SamplingSchedule
+    from agelab.protocols.config.sampling import SamplingSchedule
 
     schedule, t = SamplingSchedule(interval_h, first_h, per_decade), [0.0]
     while t[-1] < end_h:
@@ -205,7 +205,7 @@ def _log_grid(first_h: float, interval_h: float, per_decade: int, end_h: float) 
 
 
 def test_sampling_schedule_is_log_spaced_then_steady_and_absolute():
-    from protocols.sampling import SamplingSchedule
+    from agelab.protocols.config.sampling import SamplingSchedule
 
     t = _log_grid(5 / 3600, 1 / 60, 100, 2.0)
     steps = np.diff(t)
@@ -223,7 +223,7 @@ def test_sampling_schedule_is_log_spaced_then_steady_and_absolute():
 def test_gaps_are_found_against_the_local_step_of_a_log_spaced_start():
     """A log-spaced start has steps from seconds to the interval: the global median step made
     every steady step a gap, or no early gap one."""
-    from protocols.analysis.lifetime import gap_free
+    from agelab.protocols.analysis.lifetime import gap_free
 
     t = _log_grid(5 / 3600, 1 / 60, 100, 3.0)
     assert gap_free(t) == [slice(0, len(t))]
@@ -470,9 +470,9 @@ def test_l0_is_read_at_the_same_stress_time_however_late_the_first_reading(tmp_p
     loses 0.03 % between the two, so T95 came out 1.1 % apart. The analysis now reads every L0
     at L0_AT_H off the early trace. Two files of one noise draw, whose first readings come 35
     and 135 s in: their T95s agree, and agree with the truth from L0 at L0_AT_H."""
-    from protocols.analysis.study import analyse
-    from protocols.records import Sample
-    from protocols.store import RunFile, RunWriter
+    from agelab.protocols.analysis.study import analyse
+    from agelab.protocols.store import RunFile, RunWriter
+    from agelab.protocols.store.records import Sample
 
     beta, t50 = 0.8, 250.0
     tau = t50 / np.log(2) ** (1 / beta)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from protocols.analysis.l0 import L0_AT_H
-from protocols.analysis.study import analyse
-from protocols.cli import main as agelab
-from protocols.store import RunFile
+from agelab.protocols.analysis.l0 import L0_AT_H
+from agelab.protocols.analysis.study import analyse
+from agelab.protocols.cli import main as agelab
+from agelab.protocols.store import RunFile
 from tests.engine_helpers import run_in_thread
 from tests.truth import crossing, device_time, peak_and_fwhm_exact, sweep_starts, twins_at
 
@@ -223,7 +223,7 @@ def test_report_command_writes_html_pngs_and_summary(finished, tmp_path, capsys)
 def test_hdf5_export_and_dataframes(finished, tmp_path):
     import h5py
 
-    from protocols.frames import open_run
+    from agelab.protocols.notebook import open_run
 
     _, path, analysis, _, _ = finished
     target = tmp_path / "run.h5"

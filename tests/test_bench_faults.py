@@ -6,8 +6,8 @@ import pytest
 import serial
 from pyvisa.errors import VisaIOError
 
-from instruments.sim.bench import VirtualBench
-from instruments.sim.faults import FaultKind, FaultSpec
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.faults import FaultKind, FaultSpec
 from tests.bench_helpers import open_smu, stress
 
 

@@ -7,8 +7,8 @@ import pytest
 import serial
 from pymeasure.instruments.keithley import Keithley2400
 
-from instruments.sim.bench import VirtualBench
-from instruments.sim.diode import current_density
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.model.diode import current_density
 
 AREA = 0.04
 
@@ -135,7 +135,7 @@ def test_aging_continues_in_device_time_whoever_is_connected():
 
 def test_repeat_filter_divides_the_photodiode_noise(bench):
     """L0 is read through the meter's repeat filter: 100 integrations, a tenth of the scatter."""
-    from instruments.drivers.photodetectors import Keithley2400Photodetector
+    from agelab.instruments.drivers.photodetectors import Keithley2400Photodetector
 
     smu = Keithley2400(bench.resources["smu1"], read_termination="\n", write_termination="\n",
                        timeout=5000)

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from pymeasure.instruments.keithley import Keithley2400
 
-from instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.bench import VirtualBench
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_agelab_sim_prints_a_station_and_stops_cleanly(sig):
-    proc = subprocess.Popen([sys.executable, "-m", "protocols.cli", "sim", "--pixels", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "sim", "--pixels", "2",
                              "--timing", "fast"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -74,7 +74,7 @@ def test_an_averaged_light_reading_outlasts_a_short_visa_timeout_in_realistic_ti
     """Regression: L0 integrates through the repeat filter (20 readings here: 20 x 3 x 20 ms =
     1.2 s at 1 PLC with autozero), which a 300-ms VISA timeout cut short, so every realistic
     run failed its first sample."""
-    from instruments.drivers.photodetectors import Keithley2400Photodetector
+    from agelab.instruments.drivers.photodetectors import Keithley2400Photodetector
 
     with VirtualBench("blue-znsete", timing="realistic") as bench:
         pd = Keithley2400Photodetector(bench.resources["pd1"], read_termination="\n",

@@ -12,7 +12,7 @@ from pymeasure.instruments.agilent import AgilentE4980
 from pymeasure.instruments.keithley import Keithley2400
 from pymeasure.instruments.srs import SR830, SR860
 
-from instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.bench import VirtualBench
 from tests.bench_helpers import VISA
 
 K2400_CONTROLS = {

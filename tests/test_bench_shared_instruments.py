@@ -8,10 +8,10 @@ import serial
 from pymeasure.instruments.agilent import AgilentE4980
 from pymeasure.instruments.srs import SR830, SR860
 
-from instruments.sim.bench import VirtualBench
-from instruments.sim.spectrometer import WAVELENGTH_NM
-from protocols.analysis.cv import capacitance_onset
-from protocols.analysis.spectra import peak_and_fwhm
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.devices.spectrometer import WAVELENGTH_NM
+from agelab.protocols.analysis.cv import capacitance_onset
+from agelab.protocols.analysis.spectra import peak_and_fwhm
 from tests.bench_helpers import VISA, open_smu, stress
 
 

@@ -5,7 +5,8 @@ import sys
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "protocols.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "agelab.protocols.cli", *args],
+                          capture_output=True,
                           text=True, timeout=120)
 
 

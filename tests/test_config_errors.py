@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.config import ConfigError, load_config, parse_config
+from agelab.protocols.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = (ROOT / "config.yaml").read_text()
@@ -101,7 +101,7 @@ def test_the_default_study_is_valid():
 def test_cli_refuses_an_unsafe_config_before_touching_anything(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(_edit("current_density: 200 mA/cm^2", "current_density: 400 mA/cm^2"))
-    out = subprocess.run([sys.executable, "-m", "protocols.cli", "run", str(bad), "--out",
+    out = subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "run", str(bad), "--out",
                           str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
@@ -113,7 +113,7 @@ def test_check_validates_the_whole_study_before_the_station(tmp_path):
     """`agelab check` connected to the station of a study it did not validate, and said ok."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(_edit("log_sampling: {first: 5 s,", "log_sampling: {first: 2 min,"))
-    out = subprocess.run([sys.executable, "-m", "protocols.cli", "check", str(bad)],
+    out = subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "check", str(bad)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"bad.yaml:{_line_of(bad.read_text(), 'first: 2 min')}:" in out.stderr
@@ -127,7 +127,7 @@ def test_cli_unreachable_instrument_is_one_line(tmp_path):
                  " options: {timeout: 300}, patience_s: 2}\n  virtual:")
     bad = tmp_path / "unreachable.yaml"
     bad.write_text(text)
-    out = subprocess.run([sys.executable, "-m", "protocols.cli", "run", str(bad), "--out",
+    out = subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "run", str(bad), "--out",
                           str(tmp_path / "runs"), "--in-process-bench"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2, out.stderr

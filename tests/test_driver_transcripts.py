@@ -7,12 +7,17 @@ import pytest
 from pymeasure.test import expected_protocol
 from pyvisa.util import to_ieee_block
 
-from instruments.drivers.e4980 import AgilentE4980A
-from instruments.drivers.keithley import POINT_MODE, Keithley2400, equivalent_step, ramp_levels
-from instruments.drivers.lockin import SR830, SR860
-from instruments.drivers.photodetectors import Keithley2400Photodetector
-from instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
-from instruments.drivers.spectrometer import VirtualSpectrometer
+from agelab.instruments.drivers.e4980 import AgilentE4980A
+from agelab.instruments.drivers.keithley import (
+    POINT_MODE,
+    Keithley2400,
+    equivalent_step,
+    ramp_levels,
+)
+from agelab.instruments.drivers.lockin import SR830, SR860
+from agelab.instruments.drivers.photodetectors import Keithley2400Photodetector
+from agelab.instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
+from agelab.instruments.drivers.spectrometer import VirtualSpectrometer
 
 K_INIT = (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)
 K_CONN = {"timeout": 5000}
@@ -260,7 +265,7 @@ def test_photodetector_fetches_a_linked_acquisition_after_counting_it():
 def test_photodetector_says_a_short_linked_acquisition_is_lost_without_reading_it():
     """An :INIT lost on the bus, or a reboot, leaves the buffer short: its block never comes
     whole, and reading it again cannot help."""
-    from instruments.drivers.photodetectors import AcquisitionLost
+    from agelab.instruments.drivers.photodetectors import AcquisitionLost
 
     with expected_protocol(Keithley2400Photodetector, [
             K_INIT, ARM_5, (":INIT", None), ("*OPC?", "1"), (":TRAC:POIN:ACT?", "0")],
@@ -321,7 +326,7 @@ def test_sr830_refuses_the_papers_103_khz():
 
 def test_lockin_settled_read_waits_then_snaps(monkeypatch):
     waits = []
-    monkeypatch.setattr("instruments.drivers.lockin.time.sleep", waits.append)
+    monkeypatch.setattr("agelab.instruments.drivers.lockin.time.sleep", waits.append)
     with expected_protocol(SR860, [("OFLT?", "10"), ("SNAP? X, Y", "5.1e-04,-2.0e-06")]) as inst:
         assert inst.read_settled() == (5.1e-4, -2e-6)
     assert waits == [pytest.approx(7 * 0.1)]  # 12 dB/oct: 99 % after 7 τ
@@ -370,7 +375,7 @@ def test_laser_protocol():
 
 
 def test_keithley2450_sweep_protocol():
-    from instruments.drivers.keithley import Keithley2450
+    from agelab.instruments.drivers.keithley import Keithley2450
 
     block = to_ieee_block(np.array([0.0, 1e-9, 3.0, 0.05], dtype="<f8"), datatype="d",
                           is_big_endian=False)
@@ -391,7 +396,7 @@ def test_keithley2450_sweep_protocol():
 
 
 def test_keithley2450_ramp_read_and_off_protocol():
-    from instruments.drivers.keithley import Keithley2450
+    from agelab.instruments.drivers.keithley import Keithley2450
 
     with expected_protocol(Keithley2450, [
             (':FORM:DATA ASC;:SOUR:FUNC CURR;:SOUR:CURR:VLIM 8;:SENS:FUNC "VOLT";:SENS:VOLT:NPLC 1;'
@@ -409,7 +414,7 @@ def test_keithley2450_ramp_read_and_off_protocol():
 
 
 def test_keithley2450_voltage_source_and_ramped_off_protocol():
-    from instruments.drivers.keithley import Keithley2450
+    from agelab.instruments.drivers.keithley import Keithley2450
 
     with expected_protocol(Keithley2450, [
             (':FORM:DATA ASC;:SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";'
@@ -429,7 +434,7 @@ def test_keithley2450_voltage_source_and_ramped_off_protocol():
 def test_a_binary_buffer_is_read_until_two_reads_agree():
     """Regression (soak): a byte flipped in a binary block is a plausible wrong number, so a
     garbled J–V point went into the run file; the buffer is now read until two reads agree."""
-    from instruments.drivers.formats import read_block_verified
+    from agelab.instruments.drivers.formats import read_block_verified
 
     good, bad = b"#0abcd\n", b"#0a#cd\n"
     with expected_protocol(Keithley2400, [
@@ -453,7 +458,7 @@ def test_a_binary_buffer_is_read_until_two_reads_agree():
                                    "+3.1E+00,NAN,+0.0E+00,+1.0E+00,+0.0E+00",
                                    "+3.1E+00,-7.85E-05,+0.0E+00,+1.0E+00,+0.5E+00"])
 def test_an_implausible_reading_is_refused_as_garbled(reply):
-    from instruments.resilience import classify
+    from agelab.instruments.resilience import classify
 
     with (expected_protocol(Keithley2400, [K_INIT, (":READ?", reply)],
                             connection_attributes=K_CONN) as inst,
@@ -466,7 +471,7 @@ def test_garbled_replies_are_classified_for_a_retry():
     """Regression (soak): a garbled byte that is not ASCII ("... ordinal not in range(128)") was
     read as a validator's refusal, and a garbled mapped value raised a KeyError; both stopped a
     channel instead of being read again."""
-    from instruments.resilience import classify
+    from agelab.instruments.resilience import classify
 
     try:
         b"-2.6\xbe4E-05".decode("ascii")
@@ -505,7 +510,7 @@ def test_garbage_in_a_reading_field_the_caller_drops_is_refused():
 
 def test_a_garbled_no_error_reply_is_an_event():
     """Regression (soak): '0,"No e%ror"' parsed as code 0 and passed as no error."""
-    from instruments.resilience import Resilient
+    from agelab.instruments.resilience import Resilient
 
     events = []
     with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", '0,"No e%ror"')],
@@ -520,7 +525,7 @@ def test_a_garbled_no_error_reply_is_an_event():
 def test_an_empty_queue_reply_cut_or_flipped_at_its_end_is_garbled(reply):
     """Regression (soak): '0,"No error' passed as an empty queue (it holds the words), so that
     garble had no event and the fault match came out one short."""
-    from instruments.resilience import Resilient
+    from agelab.instruments.resilience import Resilient
 
     events = []
     with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", reply)],
@@ -532,7 +537,7 @@ def test_an_empty_queue_reply_cut_or_flipped_at_its_end_is_garbled(reply):
 
 
 def test_an_error_reply_cut_short_is_also_a_garbled_event():
-    from instruments.resilience import Resilient
+    from agelab.instruments.resilience import Resilient
 
     events = []
     with expected_protocol(Keithley2400, [K_INIT, ("SYST:ERR?", '-300,"Device-spe#ific err'),

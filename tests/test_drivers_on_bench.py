@@ -5,16 +5,19 @@ import time
 import numpy as np
 import pytest
 
-from instruments.drivers.e4980 import AgilentE4980A
-from instruments.drivers.keithley import Keithley2400
-from instruments.drivers.lockin import SR830, SR860
-from instruments.drivers.photodetectors import Keithley2400Photodetector, LockinAuxPhotodetector
-from instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
-from instruments.drivers.spectrometer import VirtualSpectrometer
-from instruments.sim.bench import VirtualBench
-from instruments.sim.diode import current_density
-from protocols.analysis.cv import capacitance_onset
-from protocols.analysis.spectra import peak_and_fwhm
+from agelab.instruments.drivers.e4980 import AgilentE4980A
+from agelab.instruments.drivers.keithley import Keithley2400
+from agelab.instruments.drivers.lockin import SR830, SR860
+from agelab.instruments.drivers.photodetectors import (
+    Keithley2400Photodetector,
+    LockinAuxPhotodetector,
+)
+from agelab.instruments.drivers.serial_devices import LaserDriver, RelayBox, SerialCommandError
+from agelab.instruments.drivers.spectrometer import VirtualSpectrometer
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.model.diode import current_density
+from agelab.protocols.analysis.cv import capacitance_onset
+from agelab.protocols.analysis.spectra import peak_and_fwhm
 from tests.bench_helpers import VISA
 
 AREA = 0.04
@@ -152,7 +155,7 @@ def test_a_sweep_leaves_the_instrument_ready_for_single_readings(smu):
 
 
 def test_keithley2450_driver_on_its_simulator():
-    from instruments.drivers.keithley import Keithley2450
+    from agelab.instruments.drivers.keithley import Keithley2450
 
     with VirtualBench("red-cdse", smu="keithley2450", seed=9) as bench:
         smu = Keithley2450(bench.resources["smu1"], **VISA)

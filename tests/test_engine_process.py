@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import yaml
 
-from instruments.sim.bench import VirtualBench
-from instruments.station import bench_instruments
-from protocols.bench_process import pid_alive
-from protocols.store import RunFile
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.station import bench_instruments
+from agelab.instruments.station.virtual import pid_alive
+from agelab.protocols.store import RunFile
 from tests.engine_helpers import assert_ramped_down, channel, study
 
-AGELAB = [sys.executable, "-m", "protocols.cli"]
+AGELAB = [sys.executable, "-m", "agelab.protocols.cli"]
 
 
 def _wait_for_samples(out: Path, count: int, timeout: float = 60.0) -> Path:
@@ -142,8 +142,8 @@ def test_a_resume_killed_before_its_first_sample_keeps_the_stress_it_found(tmp_p
     resume found the source off and counted the whole gap since the last sample as rest: the
     stress hours the first resume had found were lost (0.95 h of a blue T50 of 15 h). The first
     resume's gap is now on disk before any output changes, and the next gap starts from it."""
-    from instruments.drivers.keithley import Keithley2400
-    from instruments.station import SOCKET_DEFAULTS
+    from agelab.instruments.drivers.keithley import Keithley2400
+    from agelab.instruments.station import SOCKET_DEFAULTS
 
     data = study([channel("b1", 1, "blue-znsete", 200, stop={"max_time": "6 h"})],
                  ["blue-znsete"], speedup=2000)
@@ -202,7 +202,7 @@ def test_resume_routes_a_pixel_left_on_the_lcr_back_and_leaves_a_runaway_stopped
     the resumed stress met an open and stopped the channel as a runaway; and that channel,
     'stopped', was stressed again by every later resume. Resume now routes every pixel back to
     its source-meter first, and a channel stopped as a runaway stays stopped."""
-    from instruments.drivers.serial_devices import RelayBox
+    from agelab.instruments.drivers.serial_devices import RelayBox
 
     data = study([channel("b1", 1, "blue-znsete", 100, stop={"max_time": "6 h"}),
                   channel("b2", 2, "blue-znsete", 100, stop={"max_time": "6 h"})],

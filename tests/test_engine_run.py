@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from protocols import steps
-from protocols.analysis.lifetime import lifetimes
-from protocols.soak_clock import WallToDevice, stress_hours
-from protocols.store import RunFile
+from agelab.protocols.analysis.lifetime import lifetimes
+from agelab.protocols.engine import steps
+from agelab.protocols.reliability.clock_check import WallToDevice, stress_hours
+from agelab.protocols.store import RunFile
 from tests.engine_helpers import assert_ramped_down, channel, current_drives, run_in_thread, study
 
 
@@ -109,7 +109,7 @@ def test_abort_before_the_station_is_open_stops_every_channel_before_any_stress(
     (the window's Abort all, right after Start) must not be lost."""
     import threading
 
-    from protocols.engine import Engine
+    from agelab.protocols.engine.engine import Engine
     from tests.engine_helpers import as_config
 
     data = study([channel(f"b{i}", i, "blue-znsete", 50, stop={"max_time": "100 h"})
@@ -258,7 +258,7 @@ def test_a_reboot_met_while_ramping_off_for_a_checkpoint_is_not_counted_as_stres
     reboot that ramp met; the reboot's outage was dropped as "stress meant to be off anyway",
     and each such reboot counted 0.07-0.6 s of no stress as stress. The pixel's charge must be
     what its stress clock says, at its current."""
-    from instruments.sim.faults import FaultKind, FaultSpec
+    from agelab.instruments.sim.faults import FaultKind, FaultSpec
 
     data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
                           checkpoints={"every": "1 h", "measure": ["jvl"]},
@@ -321,7 +321,7 @@ def test_a_ramp_down_cut_part_way_is_not_counted_as_full_stress(tmp_path):
     part of its current through the timeout and the reconnect, and the clock, which stops at
     the last attempt's ramp, counted all of it as stress (0.8 device-h in one checkpoint, a
     blue T90 2.5 % late). The restore reads the level it finds; the share missing is lost."""
-    from instruments.sim.faults import FaultKind, FaultSpec
+    from agelab.instruments.sim.faults import FaultKind, FaultSpec
 
     data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
                           checkpoints={"every": "1 h", "measure": ["jvl"]},
@@ -350,7 +350,7 @@ def test_a_restore_ramp_whose_end_was_lost_is_counted_as_stress(tmp_path):
     the output on where the journal had it off and ramped it off before the retry ramped it up
     again, while the clock stood still: 0.46 device-h in one soak channel, its T95 4 % early.
     The level the reconnect finds is stress from the ramp's call until it went off again."""
-    from instruments.sim.faults import FaultKind, FaultSpec
+    from agelab.instruments.sim.faults import FaultKind, FaultSpec
 
     data = study([channel("b1", 1, "blue-znsete", 50, sampling="5 min",
                           checkpoints={"every": "1 h", "measure": ["jvl"]},
@@ -420,7 +420,7 @@ def test_a_log_spaced_start_samples_every_grid_point_and_averages_the_light(tmp_
     1-h interval; each light sample through the meter's repeat filter (20 readings).
     At 3000x a device-minute is 20 ms of wall time; at 10^4x (6 ms) a fresh-clone `make test`
     once skipped the first grid point behind the L0 reading, as the absolute deadlines do."""
-    from protocols.sampling import SamplingSchedule
+    from agelab.protocols.config.sampling import SamplingSchedule
 
     data = study([channel("b1", 1, "blue-znsete", 20, sampling="1 h", light_average=20,
                           log_sampling={"first": "1 min", "per_decade": 20},

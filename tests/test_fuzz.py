@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymeasure.test import expected_protocol
 
-from instruments.drivers.e4980 import AgilentE4980A
-from instruments.drivers.keithley import Keithley2400
-from instruments.drivers.lockin import SR860
-from instruments.drivers.photodetectors import Keithley2400Photodetector
-from instruments.drivers.spectrometer import VirtualSpectrometer
-from instruments.resilience import classify
-from protocols.config import ConfigError, parse_config
+from agelab.instruments.drivers.e4980 import AgilentE4980A
+from agelab.instruments.drivers.keithley import Keithley2400
+from agelab.instruments.drivers.lockin import SR860
+from agelab.instruments.drivers.photodetectors import Keithley2400Photodetector
+from agelab.instruments.drivers.spectrometer import VirtualSpectrometer
+from agelab.instruments.resilience import classify
+from agelab.protocols.config import ConfigError, parse_config
 from tests.test_config_errors import GOOD
 from tests.test_driver_transcripts import K_CONN, K_INIT, PD_SETUP
 

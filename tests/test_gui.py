@@ -16,9 +16,9 @@ import pytest
 import yaml
 from engine_helpers import assert_ramped_down, channel, study
 
-from gui.main_window import MainWindow
-from gui.qt import QtCore, QtWidgets
-from protocols.store import RunFile
+from agelab.gui.main_window import MainWindow
+from agelab.gui.qt import QtCore, QtWidgets
+from agelab.protocols.store import RunFile
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -153,7 +153,8 @@ def test_follows_a_run_written_by_another_process(qtbot, window, tmp_path):
     config = long_study(tmp_path)
     out = tmp_path / "elsewhere"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "protocols.cli", "run", str(config), "--out",
+    proc = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "run", str(config),
+                             "--out",
                              str(out), "--in-process-bench"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -213,7 +214,7 @@ def test_manual_jv_sweep_is_plotted_and_saved(qtbot, window, tmp_path):
         (sweep,) = run.sweeps("red-a", "jv")
         assert sweep["x"].size == 21 and np.nanmax(sweep["z"]) > 100  # J–V–L with light
         assert run.meta()["kind"] == "benchtop"
-    from protocols.report.writer import write_report
+    from agelab.protocols.report.writer import write_report
 
     report = write_report(path, tmp_path / "report")
     (row,) = report.summary["channels"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gui.follow import RunFollower, severity
-from gui.series import DecimatingSeries
-from protocols.records import EventRecord, Sample, SweepRecord
-from protocols.store import RunFile, RunWriter
+from agelab.gui.follow import RunFollower, severity
+from agelab.gui.series import DecimatingSeries
+from agelab.protocols.store import RunFile, RunWriter
+from agelab.protocols.store.records import EventRecord, Sample, SweepRecord
 
 
 def test_a_1000_hour_history_costs_a_fixed_amount_of_memory():
@@ -92,7 +92,7 @@ def test_event_severity():
 
 
 def test_events_log_highlights_faults_and_filters_to_them(qtbot):
-    from gui.events_log import BACKGROUNDS, EventsLog
+    from agelab.gui.events_log import BACKGROUNDS, EventsLog
 
     log = EventsLog()
     qtbot.addWidget(log)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from protocols.analysis.model_card import blue_card, red_card
+from agelab.protocols.reliability.model_card import blue_card, red_card
 
 RED = {f.quantity: f for f in red_card(seed=1)}
 BLUE = {f.quantity: f for f in blue_card(seed=1)}

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from instruments.sim import Condition, QledPixel
-from instruments.sim.diode import DiodeParams, current_density, voltage
-from protocols.analysis.model_card import WAVELENGTHS
-from protocols.analysis.spectra import eqe_from_luminance
+from agelab.instruments.sim import Condition, QledPixel
+from agelab.instruments.sim.model.diode import DiodeParams, current_density, voltage
+from agelab.protocols.analysis.spectra import eqe_from_luminance
+from agelab.protocols.reliability.model_card import WAVELENGTHS
 
 P = DiodeParams.from_reference(ideality=3.45, v_ref=1.8, j_ref_a_cm2=1e-6, r_series_ohm_cm2=1.5,
                                r_shunt_ohm_cm2=1e7, thermal_voltage_v=0.025852)

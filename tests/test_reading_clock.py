@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from instruments.drivers.photodetectors import Keithley2400Photodetector
-from instruments.drivers.timestamps import ReadingClock, last_digit
-from instruments.sim.bench import VirtualBench
+from agelab.instruments.drivers.photodetectors import Keithley2400Photodetector
+from agelab.instruments.drivers.timestamps import ReadingClock, last_digit
+from agelab.instruments.sim.bench import VirtualBench
 from tests.bench_helpers import VISA
 
 OFFSET = 1000.0  # host time - instrument time

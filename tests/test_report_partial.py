@@ -13,11 +13,11 @@ import time
 import pytest
 import yaml
 
-from protocols.report.writer import write_report
-from protocols.store import RunFile
+from agelab.protocols.report.writer import write_report
+from agelab.protocols.store import RunFile
 from tests.engine_helpers import channel, run_in_thread, study
 
-AGELAB = [sys.executable, "-m", "protocols.cli"]
+AGELAB = [sys.executable, "-m", "agelab.protocols.cli"]
 
 
 def _summary(out):
@@ -135,10 +135,10 @@ def test_a_late_first_reading_is_read_back_or_said_to_compromise_l0(tmp_path, fi
     what that compromises. A first reading on time is read at 10 s too, and nothing said."""
     import numpy as np
 
-    from protocols.analysis.l0 import L0_AT_H
-    from protocols.analysis.study import analyse
-    from protocols.records import Sample
-    from protocols.store import RunWriter
+    from agelab.protocols.analysis.l0 import L0_AT_H
+    from agelab.protocols.analysis.study import analyse
+    from agelab.protocols.store import RunWriter
+    from agelab.protocols.store.records import Sample
 
     path = tmp_path / "run.sqlite"
     writer = RunWriter(path)

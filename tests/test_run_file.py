@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from protocols.cli_export import export_csv
-from protocols.store import RunFile, RunFileError
+from agelab.protocols.cli.export import export_csv
+from agelab.protocols.store import RunFile, RunFileError
 from tests.engine_helpers import channel, run_in_thread, study
 
 
@@ -57,7 +57,7 @@ def test_readable_while_written_and_committed_every_second(tmp_path):
     assert events[0] == ["t_h", "kind", "detail"]
     assert "interruption" in {r[1] for r in events[1:]}
 
-    status = subprocess.run([sys.executable, "-m", "protocols.cli", "status", str(path)],
+    status = subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "status", str(path)],
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "finished" in status.stdout and "b1" in status.stdout
 
@@ -67,7 +67,7 @@ def test_a_file_that_is_not_a_run_is_one_clear_error(tmp_path):
     junk.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(RunFileError, match="not an AgeLab run file"):
         RunFile(junk)
-    out = subprocess.run([sys.executable, "-m", "protocols.cli", "status", str(junk)],
+    out = subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "status", str(junk)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "not an AgeLab run file" in out.stderr
@@ -76,8 +76,8 @@ def test_a_file_that_is_not_a_run_is_one_clear_error(tmp_path):
 def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
     """Samples read through the blocks (plots) equal the rows (the record of truth), also after
     the writer is reopened (a resume) halfway through a block."""
-    from protocols.records import Sample
-    from protocols.store import BLOCK, RunWriter
+    from agelab.protocols.store import BLOCK, RunWriter
+    from agelab.protocols.store.records import Sample
 
     path = tmp_path / "blocks.sqlite"
     n = 2 * BLOCK + 123

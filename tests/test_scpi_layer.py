@@ -2,7 +2,7 @@
 
 import pytest
 
-from instruments.sim.scpi import CommandTree, add_common_commands, binary_block
+from agelab.instruments.sim.devices.scpi import CommandTree, add_common_commands, binary_block
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from instruments.drivers.spectrometer import SeabreezeSpectrometer
+from agelab.instruments.drivers.spectrometer import SeabreezeSpectrometer
 
 
 class FakeSeabreezeSpectrometer:

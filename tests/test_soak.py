@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from protocols.crash import CrashPlan, run_crash_test
-from protocols.soak import SoakPlan, run_soak
-from protocols.store import RunFile
+from agelab.protocols.reliability.crash import CrashPlan, run_crash_test
+from agelab.protocols.reliability.soak import SoakPlan, run_soak
+from agelab.protocols.store import RunFile
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -63,7 +63,7 @@ def test_a_gap_is_recorded_when_an_event_spans_the_kill_not_one_event_per_kill()
     """Regression: a kill inside a resume, after one channel's gap event and before the other's,
     left the other's outage to the next resume's event (from the same last sample, spanning both
     kills); the check counted events, one per channel per kill, and failed on a complete record."""
-    from protocols.crash import unrecorded
+    from agelab.protocols.reliability.crash import unrecorded
 
     def gap(name, wall, wall_s):
         return {"channel": name, "wall": wall, "detail": {"wall_s": wall_s}}
@@ -79,8 +79,8 @@ def test_a_gap_is_recorded_when_an_event_spans_the_kill_not_one_event_per_kill()
 def test_faults_are_paired_with_events_as_a_maximum_matching():
     """Regression: a greedy pairing in time order let a reboot take the timeout event a later
     timeout needed, and in the full soak the shift ran on until 20 faults were 'unmatched'."""
-    from instruments.sim.faults import FaultKind, FaultRecord
-    from protocols.soak import match_faults
+    from agelab.instruments.sim.faults import FaultKind, FaultRecord
+    from agelab.protocols.reliability.soak import match_faults
 
     def fault(t, kind):
         return FaultRecord(t, 0.0, "pd1", kind, ":READ?")
@@ -100,7 +100,7 @@ def test_faults_are_paired_with_events_as_a_maximum_matching():
 
 
 def test_lifetimes_are_held_to_one_percent_or_to_their_noise():
-    from protocols.soak import lifetime_check
+    from agelab.protocols.reliability.soak import lifetime_check
 
     names = ["b"]
     twin = {"b": {"T50": (100.0, 0.05), "T95": (10.0, 0.2)}}
@@ -117,8 +117,8 @@ def test_lifetimes_are_held_to_one_percent_or_to_their_noise():
 def test_the_truth_replay_ages_a_pixel_as_the_bench_did():
     """A fresh pixel aged through a drive history, voltage drives included, is the pixel the
     bench aged: the soak's noise-free lifetimes rest on it."""
-    from instruments.sim.qled import QledPixel
-    from protocols.soak_truth import replayed_trace
+    from agelab.instruments.sim.model.qled import QledPixel
+    from agelab.protocols.reliability.truth import replayed_trace
 
     j = 40.0
     history = [(0.0, j, None), (2.0, 0.0, 3.1), (2.5, 0.0, None), (3.0, j, None)]

@@ -9,10 +9,10 @@ import warnings
 import pytest
 import yaml
 
-from instruments.registry import available, driver_class
-from instruments.resilience import InstrumentFault, Resilient
-from instruments.sim.bench import VirtualBench
-from instruments.station import (
+from agelab.instruments.registry import available, driver_class
+from agelab.instruments.resilience import InstrumentFault, Resilient
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.station import (
     InstrumentSpec,
     Station,
     StationSpec,
@@ -375,7 +375,7 @@ def test_the_wrong_instrument_is_refused_before_anything_is_sourced():
 
 
 def _check(config_path):
-    return subprocess.run([sys.executable, "-m", "protocols.cli", "check", str(config_path)],
+    return subprocess.run([sys.executable, "-m", "agelab.protocols.cli", "check", str(config_path)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -519,8 +519,8 @@ def test_a_linked_acquisition_lost_on_the_bus_is_said_so_at_once(station):
     the buffer first and says the light is lost, once, without retrying."""
     import numpy as np
 
-    from instruments.drivers.photodetectors import AcquisitionLost
-    from instruments.sim.faults import FaultKind, FaultSpec
+    from agelab.instruments.drivers.photodetectors import AcquisitionLost
+    from agelab.instruments.sim.faults import FaultKind, FaultSpec
 
     pd, smu = station["pd1"], station["smu1"]
     pd.read_photocurrent()

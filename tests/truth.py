@@ -8,10 +8,10 @@ import copy
 
 import numpy as np
 
-from instruments.sim import QledPixel
-from instruments.sim.bench import VirtualBench
-from protocols.soak_clock import WallToDevice
-from protocols.soak_truth import aged_through
+from agelab.instruments.sim import QledPixel
+from agelab.instruments.sim.bench import VirtualBench
+from agelab.protocols.reliability.clock_check import WallToDevice
+from agelab.protocols.reliability.truth import aged_through
 
 
 def device_time(bench: VirtualBench, wall_minus_monotonic: float) -> WallToDevice:

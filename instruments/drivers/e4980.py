@@ -7,8 +7,8 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.agilent import AgilentE4980
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from ..roles import ImpedanceSweep
-from .formats import completed, scpi_list
+from agelab.instruments.drivers.formats import completed, scpi_list
+from agelab.instruments.roles import ImpedanceSweep
 
 LIST_MAX = 201
 

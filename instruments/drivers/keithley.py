@@ -22,8 +22,8 @@ from pymeasure.instruments.keithley import Keithley2450 as _PymeasureKeithley245
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
-from ..roles import Sweep
-from .formats import completed, numbers, read_block_verified, scpi_list
+from agelab.instruments.drivers.formats import completed, numbers, read_block_verified, scpi_list
+from agelab.instruments.roles import Sweep
 
 BUFFER_MAX = 2500
 LIST_MAX = 100

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from .formats import completed, fields
-from .keithley import (
+from agelab.instruments.drivers.formats import completed, fields
+from agelab.instruments.drivers.keithley import (
     DEFAULT_ELEMENTS,
     POINT_MODE,
     SWEEP_ELEMENTS,
@@ -16,8 +16,8 @@ from .keithley import (
     checked_reading,
     sweep_points,
 )
-from .lockin import _LockInRole
-from .timestamps import ReadingClock, last_digit
+from agelab.instruments.drivers.lockin import _LockInRole
+from agelab.instruments.drivers.timestamps import ReadingClock, last_digit
 
 PHOTODIODE_NPLC = 1  # integration of a luminance reading, in power-line cycles
 

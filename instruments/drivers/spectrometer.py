@@ -11,8 +11,8 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
-from ..roles import Spectrum
-from .formats import read_block_verified
+from agelab.instruments.drivers.formats import read_block_verified
+from agelab.instruments.roles import Spectrum
 
 FULL_SCALE = 65535.0
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .e4980a import E4980ASim
-from .faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
-from .keithley2400 import Keithley2400Sim
-from .keithley2450 import Keithley2450Sim
-from .loads import PhotodiodeLoad, PixelLoad
-from .lockin import SR830Sim, SR860Sim
-from .qled import Condition, QledPixel
-from .rig import DeviceClock, Rig, Site, Timing, TimingModel
-from .serial_devices import LaserDriverSim, RelayBoxSim, SerialPty
-from .server import InstrumentServer
-from .spectrometer import SpectrometerSim
+from agelab.instruments.sim.devices.e4980a import E4980ASim
+from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
+from agelab.instruments.sim.devices.keithley2450 import Keithley2450Sim
+from agelab.instruments.sim.devices.lockin import SR830Sim, SR860Sim
+from agelab.instruments.sim.devices.serial_devices import LaserDriverSim, RelayBoxSim, SerialPty
+from agelab.instruments.sim.devices.spectrometer import SpectrometerSim
+from agelab.instruments.sim.faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
+from agelab.instruments.sim.loads import PhotodiodeLoad, PixelLoad
+from agelab.instruments.sim.model.qled import Condition, QledPixel
+from agelab.instruments.sim.rig import DeviceClock, Rig, Site, Timing, TimingModel
+from agelab.instruments.sim.servers.tcp import InstrumentServer
 
 LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}
 SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Sim}

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .rig import DeviceClock
+from agelab.instruments.sim.rig import DeviceClock
 
 
 class FaultKind(str, Enum):

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
-from .rig import Rig, Route, Site
+from agelab.instruments.sim.rig import Rig, Route, Site
 
 _OPEN_CONDUCTANCE_S = 1e-13  # what an SMU sees across open terminals (cable and fixture leakage)
 

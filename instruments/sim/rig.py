@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .qled import QledPixel
+from agelab.instruments.sim.model.qled import QledPixel
 
 
 class Timing(str, Enum):

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.sim.photometry import thermal_voltage
-
-from .spectra import eqe_from_luminance
+from agelab.protocols.analysis.photometry import thermal_voltage
+from agelab.protocols.analysis.spectra import eqe_from_luminance
 
 
 def _sorted(v: np.ndarray, *ys: np.ndarray) -> list[np.ndarray]:

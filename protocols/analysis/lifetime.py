@@ -60,7 +60,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
-from .l0 import EarlyFit, read_back
+from agelab.protocols.analysis.l0 import EarlyFit, read_back
 
 DEFAULT_FRACTIONS = (0.97, 0.95, 0.90, 0.80, 0.70, 0.50)
 PEAK_WINDOW = 31

@@ -14,10 +14,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import savgol_filter
 
-from instruments.sim.photometry import (
+from agelab.protocols.analysis.photometry import (
     ELEMENTARY_C,
     KM_LM_PER_W,
-    WAVELENGTH_NM,
     photon_energy_j,
     photopic_v,
 )
@@ -78,7 +77,7 @@ def eqe_from_luminance(luminance_cd_m2: float, j_ma_cm2: float, wavelength_nm: n
     x = np.asarray(wavelength_nm, dtype=float)
     s = np.asarray(photon_spectrum, dtype=float)
     s = s / np.trapezoid(s, x)
-    v = np.interp(x, WAVELENGTH_NM, photopic_v())
+    v = photopic_v(x)
     lumens_per_photon = KM_LM_PER_W * np.trapezoid(s * v * photon_energy_j(x), x)
     photons_m2_s = luminance_cd_m2 * math.pi / lumens_per_photon
     electrons_m2_s = j_ma_cm2 * 10.0 / ELEMENTARY_C

@@ -13,14 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from ..config import L0_AVERAGE
-from ..store import RunFile
-from .acceleration import AccelerationFit, AccelerationPoint, fit_acceleration, fixed_n_acceleration
-from .cv import CVFigures, cv_figures
-from .jv import JVFigures, jv_figures
-from .l0 import L0_AT_H
-from .lifetime import DEFAULT_FRACTIONS, Lifetimes, lifetimes
-from .spectra import SpectrumFigures, spectrum_figures
+from agelab.protocols.analysis.acceleration import (
+    AccelerationFit,
+    AccelerationPoint,
+    fit_acceleration,
+    fixed_n_acceleration,
+)
+from agelab.protocols.analysis.cv import CVFigures, cv_figures
+from agelab.protocols.analysis.jv import JVFigures, jv_figures
+from agelab.protocols.analysis.l0 import L0_AT_H
+from agelab.protocols.analysis.lifetime import DEFAULT_FRACTIONS, Lifetimes, lifetimes
+from agelab.protocols.analysis.spectra import SpectrumFigures, spectrum_figures
+from agelab.protocols.store import RunFile
+from agelab.protocols.store.records import L0_AVERAGE
 
 ACCELERATION_METRICS = (0.5, 0.9, 0.95)
 # A first light reading later than this into the stress is said to be late: it is normally

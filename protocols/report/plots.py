@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
-from ..analysis.study import ChannelAnalysis, StudyAnalysis
+from agelab.protocols.analysis.study import ChannelAnalysis, StudyAnalysis
 
 MAX_POINTS = 4000
 STYLE = {

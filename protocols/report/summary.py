@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..analysis.lifetime import DEFAULT_FRACTIONS, key
-from ..analysis.study import ChannelAnalysis, StudyAnalysis
+from agelab.protocols.analysis.lifetime import DEFAULT_FRACTIONS, key
+from agelab.protocols.analysis.study import ChannelAnalysis, StudyAnalysis
 
 
 def _num(value: float | None, digits: int = 6) -> float | None:

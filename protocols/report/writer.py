@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..analysis.study import Options, StudyAnalysis, analyse
-from ..store import RunFile, engine_is_writing
-from . import plots
-from .summary import summary
+from agelab.protocols.analysis.study import Options, StudyAnalysis, analyse
+from agelab.protocols.report import plots
+from agelab.protocols.report.summary import summary
+from agelab.protocols.store import RunFile, engine_is_writing
 
 
 @dataclass(frozen=True)

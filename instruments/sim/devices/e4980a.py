@@ -1,0 +1,163 @@
+"""A virtual Keysight/Agilent E4980A precision LCR meter, shared by all pixels via the relay box.
+
+It measures whichever pixel the relay routes to it (an open fixture otherwise), at the set
+frequency and AC level, with the DC bias applied when ``:BIAS:STAT ON``. Beyond pymeasure's
+``AgilentE4980`` set it supports ``:BIAS:VOLT``, list sweeps over frequency or DC bias
+(``:LIST:FREQ``, ``:LIST:BIAS:VOLT``, ``:LIST:MODE``) triggered by ``:TRIG`` / ``*TRG``, and
+``:FETC?`` in the instrument's format: ``A,B,status`` (plus a bin number per point in list mode).
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+
+from agelab.instruments.sim.devices.scpi import (
+    DATA_OUT_OF_RANGE,
+    Call,
+    CommandTree,
+    ScpiError,
+    add_common_commands,
+)
+from agelab.instruments.sim.rig import Rig, Route, TimingModel
+
+IDN = "Keysight Technologies,E4980A,MY{serial},A.02.20"
+FUNCTIONS = ("CPD", "CPQ", "CPG", "CPRP", "CSD", "CSQ", "CSRS", "LPD", "LPQ", "LPG", "LPRP",
+             "LSD", "LSQ", "LSRS", "RX", "ZTD", "ZTR", "GB", "YTD", "YTR")
+APERTURE_S = {"SHOR": 0.03, "MED": 0.09, "LONG": 0.3}  # per reading at 1 kHz, a model choice
+LIST_MAX = 201
+_OPEN_C_F, _OPEN_G_S = 5e-15, 1e-12
+
+
+def _defaults() -> dict:
+    return {"freq": 1000.0, "ac_volt": 1.0, "ac_curr": 0.01, "function": "CPD",
+            "trig_source": "INT", "bias_on": False, "bias_volt": 0.0, "display": "MEAS",
+            "format": "ASC", "aperture": "MED", "averages": 1, "init_cont": True,
+            "list_mode": "SEQ", "list_param": None, "list_values": []}
+
+
+def express(function: str, c_p: float, g_p: float, freq_hz: float) -> tuple[float, float]:
+    """Express a parallel C–G admittance in one of the E4980A's measurement functions."""
+    w = 2 * math.pi * freq_hz
+    y = complex(g_p, w * c_p)
+    z = 1 / y
+    d = g_p / (w * c_p) if c_p else math.inf
+    c_s = -1 / (w * z.imag) if z.imag else math.inf
+    l_p = -1 / (w * y.imag) if y.imag else math.inf
+    l_s = z.imag / w
+    values = {
+        "CPD": (c_p, d), "CPQ": (c_p, 1 / d if d else math.inf), "CPG": (c_p, g_p),
+        "CPRP": (c_p, 1 / g_p if g_p else math.inf), "CSD": (c_s, d),
+        "CSQ": (c_s, 1 / d if d else math.inf), "CSRS": (c_s, z.real), "LPD": (l_p, d),
+        "LPQ": (l_p, 1 / d if d else math.inf), "LPG": (l_p, g_p),
+        "LPRP": (l_p, 1 / g_p if g_p else math.inf), "LSD": (l_s, d),
+        "LSQ": (l_s, 1 / d if d else math.inf), "LSRS": (l_s, z.real), "RX": (z.real, z.imag),
+        "ZTD": (abs(z), math.degrees(cmath.phase(z))), "ZTR": (abs(z), cmath.phase(z)),
+        "GB": (y.real, y.imag), "YTD": (abs(y), math.degrees(cmath.phase(y))),
+        "YTR": (abs(y), cmath.phase(y)),
+    }
+    return values[function]
+
+
+class E4980ASim:
+    def __init__(self, rig: Rig, timing: TimingModel, serial: str = "54321") -> None:
+        self.rig = rig
+        self.timing = timing
+        self.serial = serial
+        self.s = _defaults()
+        self.list_results: list[tuple[float, float, int, int]] = []
+        self.tree = CommandTree()
+        self._declare()
+
+    def handle(self, message: str) -> bytes | None:
+        return self.tree.execute(message)
+
+    def reset(self) -> None:
+        self.s.clear()
+        self.s.update(_defaults())
+        self.list_results.clear()
+
+    def _declare(self) -> None:
+        t, s = self.tree, self.s
+        g = lambda v: f"{v:+.6E}"  # noqa: E731
+        b = lambda v: "1" if v else "0"  # noqa: E731
+        add_common_commands(t, idn=lambda: IDN.format(serial=self.serial), reset=self.reset,
+                            trigger=self._trigger)
+        t.setting(":FREQuency[:CW]", s, "freq", lambda c: c.number(minimum=20, maximum=2e6), g)
+        t.setting(":VOLTage[:LEVel]", s, "ac_volt", lambda c: c.number(minimum=0, maximum=20), g)
+        t.setting(":CURRent[:LEVel]", s, "ac_curr", lambda c: c.number(minimum=0, maximum=0.1), g)
+        t.setting(":FUNCtion:IMPedance[:TYPE]", s, "function",
+                  lambda c: c.choice({f: f for f in FUNCTIONS}))
+        t.setting(":TRIGger:SOURce", s, "trig_source",
+                  lambda c: c.choice({"HOLD": "HOLD", "INTernal": "INT", "BUS": "BUS",
+                                      "EXTernal": "EXT"}))
+        t.add(":TRIGger[:IMMediate]", write=lambda c: self._trigger())
+        t.setting(":INITiate:CONTinuous", s, "init_cont", lambda c: c.boolean(), b)
+        t.add(":INITiate[:IMMediate]", write=lambda c: None)
+        t.setting(":BIAS:STATe", s, "bias_on", lambda c: c.boolean(), b)
+        t.setting(":BIAS:VOLTage[:LEVel]", s, "bias_volt",
+                  lambda c: c.number(minimum=-40, maximum=40), g)
+        t.setting(":DISPlay:PAGE", s, "display", lambda c: c.arg().upper()[:4])
+        t.setting(":FORMat[:DATA]", s, "format",
+                  lambda c: c.choice({"ASCii": "ASC", "REAL": "REAL"}))
+        t.add(":APERture", write=self._set_aperture,
+              query=lambda c: f"{s['aperture']},{s['averages']}")
+        t.setting(":LIST:MODE", s, "list_mode",
+                  lambda c: c.choice({"SEQuence": "SEQ", "STEPped": "STEP"}))
+        for pattern, param in ((":LIST:FREQuency", "FREQ"), (":LIST:BIAS:VOLTage", "BIAS")):
+            t.add(pattern, write=lambda c, p=param: self._set_list(p, c),
+                  query=lambda c, p=param: ",".join(
+                      f"{v:+.6E}" for v in (s["list_values"] if s["list_param"] == p else [])))
+        t.add(":FETCh[:IMPedance][:FORMatted]", query=lambda c: self._fetch())
+        t.add(":FETCh[:IMPedance]:CORRected", query=lambda c: self._fetch())
+
+    def _set_aperture(self, c: Call) -> None:
+        self.s["aperture"] = c.choice({"SHORt": "SHOR", "MEDium": "MED", "LONG": "LONG"})
+        if len(c.args) > 1:
+            self.s["averages"] = int(c.number(1, minimum=1, maximum=256))
+
+    def _set_list(self, param: str, c: Call) -> None:
+        if not 1 <= len(c.args) <= LIST_MAX:
+            raise ScpiError(DATA_OUT_OF_RANGE, f"a list holds 1 to {LIST_MAX} points")
+        lo, hi = (20.0, 2e6) if param == "FREQ" else (-40.0, 40.0)
+        self.s["list_values"] = [c.number(i, minimum=lo, maximum=hi) for i in range(len(c.args))]
+        self.s["list_param"] = param
+
+    def measure(self, freq_hz: float, bias_v: float) -> tuple[float, float]:
+        """Parallel C and G of whatever the relay connects to the LCR terminals."""
+        self.timing.wait(APERTURE_S[self.s["aperture"]] * self.s["averages"])
+        index = self.rig.lcr_site
+        if index is None or self.rig.sites[index].route is not Route.LCR:
+            return _OPEN_C_F, _OPEN_G_S
+        site = self.rig.sites[index]
+        px = site.sync()
+        site.set_drive(volts=bias_v)  # the DC bias drives the pixel while it is measured
+        c, g = px.impedance(bias_v, freq_hz)
+        site.set_drive(j_ma_cm2=0.0)
+        noise = px.noise
+        return noise.lcr(float(c)), noise.lcr(float(g))
+
+    def _point(self, freq_hz: float, bias_v: float) -> tuple[float, float, int]:
+        c, g = self.measure(freq_hz, bias_v)
+        a, b = express(self.s["function"], c, g, freq_hz)
+        return a, b, 0
+
+    def _trigger(self) -> None:
+        if self.s["display"].startswith("LIST") and self.s["list_param"]:
+            results = []
+            for i, value in enumerate(self.s["list_values"]):
+                freq = value if self.s["list_param"] == "FREQ" else self.s["freq"]
+                bias = value if self.s["list_param"] == "BIAS" else self._bias()
+                a, b, status = self._point(freq, bias)
+                results.append((a, b, status, i + 1))
+            self.list_results = results
+
+    def _bias(self) -> float:
+        return self.s["bias_volt"] if self.s["bias_on"] else 0.0
+
+    def _fetch(self) -> str:
+        if self.s["display"].startswith("LIST") and self.list_results:
+            return ",".join(f"{a:+.5E},{b:+.5E},{st:+d},{n:+d}"
+                            for a, b, st, n in self.list_results)
+        a, b, status = self._point(self.s["freq"], self._bias())
+        return f"{a:+.5E},{b:+.5E},{status:+d}"

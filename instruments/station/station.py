@@ -1,0 +1,111 @@
+"""The station: every instrument of a rig, opened by its driver behind the resilience layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import Field
+
+from agelab.instruments.registry import driver_class
+from agelab.instruments.resilience import FaultEvent, Resilient
+from agelab.instruments.station.spec import (
+    EXPECTED_IDENTITY,
+    SOCKET_DEFAULTS,
+    InstrumentSpec,
+    Strict,
+)
+from agelab.instruments.station.virtual import (
+    VirtualBench,
+    VirtualSpec,
+    bench_instruments,
+    start_in_process,
+    virtual_instruments,
+)
+
+
+class StationSpec(Strict):
+    virtual: VirtualSpec | None = None
+    instruments: dict[str, InstrumentSpec] = Field(default_factory=dict)
+
+
+def open_driver(name: str, spec: InstrumentSpec) -> object:
+    """Open one instrument with its driver; TCP socket resources get newline termination."""
+    cls = driver_class(spec.driver)
+    options = dict(spec.options)
+    if "::SOCKET" in spec.resource.upper():
+        options = {**SOCKET_DEFAULTS, **options}
+    return cls(spec.resource, **options)
+
+
+class Station:
+    """Every instrument of a station, each behind the resilience layer."""
+
+    def __init__(self, spec: StationSpec, listener: Callable[[FaultEvent], None] | None = None
+                 ) -> None:
+        self.spec = spec
+        self.listener = listener
+        self.bench: VirtualBench | None = None
+        # The resources of a virtual bench running as its own process (``attach_bench``).
+        self.bench_resources: dict[str, str] | None = None
+        self.instruments: dict[str, Resilient] = {}
+
+    def attach_bench(self, resources: dict[str, str]) -> Station:
+        """Use a virtual bench that runs in another process instead of starting one here."""
+        self.bench_resources = dict(resources)
+        return self
+
+    def resolved_specs(self) -> dict[str, InstrumentSpec]:
+        specs = dict(self.spec.instruments)
+        v = self.spec.virtual
+        if self.bench is not None:
+            specs = {**virtual_instruments(self.bench, v.timeout_ms), **specs}
+        elif self.bench_resources is not None and v is not None:
+            specs = {**bench_instruments(self.bench_resources, v.smu, v.lockin, v.timeout_ms),
+                     **specs}
+        return specs
+
+    def start_bench(self) -> None:
+        """Start the virtual bench if the station asks for one (idempotent)."""
+        if self.spec.virtual is not None and self.bench is None and self.bench_resources is None:
+            self.bench = start_in_process(self.spec.virtual)
+
+    def open(self) -> Station:
+        self.start_bench()
+        for name, spec in self.resolved_specs().items():
+            self.instruments[name] = Resilient(
+                name, lambda n=name, s=spec: open_driver(n, s), listener=self.listener,
+                expect_identity=spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver),
+                patience_s=spec.patience_s)
+        return self
+
+    def __getitem__(self, name: str) -> Resilient:
+        return self.instruments[name]
+
+    def identities(self) -> dict[str, str]:
+        """Who answered at each resource: recorded in every run file."""
+        return {name: inst.identity() for name, inst in self.instruments.items()}
+
+    def close(self) -> None:
+        """Make every instrument safe (source-meters ramp down and switch off, no DC bias, laser
+        off), then release it. One failing instrument never keeps the others from being made
+        safe; its failure is an event."""
+        for name, inst in self.instruments.items():
+            if inst._driver is None:
+                continue  # never connected: nothing can be on
+            try:
+                inst.shutdown()
+            except Exception as exc:  # report and carry on: the rest must still be made safe
+                if self.listener is not None:
+                    self.listener(FaultEvent(name, "shutdown-failed", str(exc)))
+        for inst in self.instruments.values():
+            inst.close()
+        self.instruments.clear()
+        if self.bench is not None:
+            self.bench.stop()
+            self.bench = None
+
+    def __enter__(self) -> Station:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,178 @@
+"""``agelab run CONFIG``, ``agelab resume RUN`` and ``agelab status RUN``.
+
+``run`` validates the config (nothing is touched if it is wrong or unsafe), starts the virtual
+bench as its own process when the station is virtual, and shows live progress per channel. Ctrl-C
+(or SIGTERM) stops safely: every output is ramped down and off, the file is closed, and the path to
+resume from is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from agelab.protocols.cli.report import describe
+from agelab.protocols.config import load_config
+from agelab.protocols.engine.engine import Engine, Terminated
+from agelab.protocols.report.writer import write_report
+from agelab.protocols.store import RunFile, engine_is_writing
+
+
+def add_run_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a study: stress, sample, checkpoints, milestones")
+    p.add_argument("config", type=Path)
+    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for the run file")
+    p.add_argument("--in-process-bench", action="store_true",
+                   help="run the virtual bench inside this process (no resume after a crash)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a run that was interrupted or killed")
+    p.add_argument("run", type=Path)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="what a run file holds, and whether it is still running")
+    p.add_argument("run", type=Path)
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # a bad or unsafe config stops here, before any instrument
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = args.out / f"{config.study}-{stamp}.sqlite"
+    engine = Engine(config, path, config_text=args.config.read_text(),
+                    bench_process=not args.in_process_bench)
+    return _drive(engine, path, "run")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    engine = Engine.for_resume(args.run)
+    return _drive(engine, args.run, "resume")
+
+
+def _drive(engine: Engine, path: Path, verb: str) -> int:
+    console = Console()
+    console.print(f"run file: {path}", highlight=False, soft_wrap=True)
+    progress = Progress(console)
+    try:
+        with progress:
+            statuses = engine.run(on_tick=progress.update)
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        console.print(f"agelab {verb}: {what}; every output was ramped down and switched off.\n"
+                      f"run file: {path}\ncontinue with: agelab resume {path}",
+                      highlight=False, soft_wrap=True)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
+    progress.final(engine)
+    console.print(f"run file: {path}", highlight=False, soft_wrap=True)
+    _report(console, path)
+    return 0 if all(s == "finished" for s in statuses.values()) else 1
+
+
+def _report(console: Console, path: Path) -> None:
+    """The report of a finished run; the data are safe in the run file whatever happens here."""
+    try:
+        console.print(describe(write_report(path)), highlight=False, soft_wrap=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"report not written ({exc}); try: agelab report {path}",
+                      highlight=False, soft_wrap=True)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
+
+
+def channel_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("channel", "status", "t (h)", "L/L0", "V", "next checkpoint (h)", "milestones",
+                "ETA (h)"):
+        table.add_column(col)
+    for r in rows:
+        milestones = ", ".join(f"{k} {v:.2f} h" for k, v in r.get("milestones", {}).items())
+        table.add_row(r["name"], r["status"], _fmt(r.get("t_h"), ".2f"),
+                      _fmt(r.get("l_rel"), ".3f"), _fmt(r.get("v_v"), ".3f"),
+                      _fmt(r.get("next_checkpoint_h"), ".2f"), milestones or "-",
+                      _fmt(r.get("eta_h"), ".1f"))
+    return table
+
+
+class Progress:
+    """Live per-channel progress: a refreshing table on a terminal, a line every few seconds
+    otherwise (a log file stays readable)."""
+
+    def __init__(self, console: Console, every_s: float = 10.0) -> None:
+        self.console = console
+        self.every_s = every_s
+        self._live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
+        self._last = 0.0
+
+    def __enter__(self) -> Progress:
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def update(self, engine: Engine) -> None:
+        rows = engine.snapshot()
+        if self._live is not None:
+            self._live.update(channel_table(rows, "AgeLab run"))
+        elif time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            parts = [f"{r['name']} {r['status']} t={_fmt(r['t_h'], '.2f')} h "
+                     f"L/L0={_fmt(r['l_rel'], '.3f')}" for r in rows]
+            self.console.print("  " + " | ".join(parts), highlight=False, soft_wrap=True)
+
+    def final(self, engine: Engine) -> None:
+        rows = engine.snapshot()
+        table = Table(title="AgeLab run: done", title_justify="left")
+        for col in ("channel", "status", "t (h)", "L/L0", "milestones", "stress duty cycle",
+                    "stopped by"):
+            table.add_column(col)
+        for r in rows:
+            milestones = ", ".join(f"{k} {v:.2f} h" for k, v in r["milestones"].items())
+            table.add_row(r["name"], r["status"], _fmt(r["t_h"], ".2f"),
+                          _fmt(r["l_rel"], ".3f"), milestones or "-",
+                          _fmt(r["duty_cycle"], ".4f"), r["stop_reason"] or "-")
+        self.console.print(table)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    console = Console()
+    with RunFile(args.run) as run:
+        meta = run.meta()
+        rows = []
+        for ch in run.channels():
+            st = ch.state
+            last = run.samples(ch.name, ("t_h", "v_v", "l_cd_m2"))
+            l0 = st.get("l0")
+            rows.append({
+                "name": ch.name, "status": st.get("status", "pending"),
+                "t_h": float(last[-1, 0]) if len(last) else None,
+                "l_rel": float(last[-1, 2]) / l0 if len(last) and l0 else None,
+                "v_v": float(last[-1, 1]) if len(last) else None,
+                "next_checkpoint_h": None, "milestones": st.get("milestones", {}),
+                "eta_h": None})
+        n_samples = run.sample_count()
+        n_events = len(run.events())
+    heartbeat = meta.get("heartbeat")
+    state = meta.get("status", "?")
+    if state == "running" and not engine_is_writing(meta):
+        state = "interrupted (no engine is writing it; agelab resume continues it)"
+    console.print(f"study {meta.get('study')}  ({meta.get('software')})  status: {state}",
+                  highlight=False, soft_wrap=True)
+    if isinstance(heartbeat, float):
+        console.print(f"last commit {time.time() - heartbeat:.1f} s ago; {n_samples} samples, "
+                      f"{n_events} events", highlight=False, soft_wrap=True)
+    console.print(channel_table(rows, str(args.run)))
+    return 0

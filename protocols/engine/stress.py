@@ -1,0 +1,58 @@
+"""How a channel's stress is applied: a constant current (the default) or a constant voltage.
+
+One object per channel knows the source mode, its level and its compliance, so the runner's
+start, interruptions, pauses and way out, and the engine's last sweep and resume check, drive
+both kinds the same way: compliance first, then a ramp that never passes the level, and down the
+same way before the output goes off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from agelab.protocols.config import ChannelSpec
+
+
+@dataclass(frozen=True)
+class StressDrive:
+    mode: Literal["current", "voltage"]
+    level: float        # A (current) or V (voltage)
+    compliance: float   # V (current) or A (voltage)
+    steps: int
+    dwell_s: float
+    nplc: float
+
+    @classmethod
+    def of(cls, ch: ChannelSpec) -> StressDrive:
+        s = ch.stress
+        if s.voltage is not None:
+            return cls("voltage", s.voltage, (s.current_limit or 0.0) * ch.area * 1e-3,
+                       s.ramp_steps, s.ramp_dwell, s.nplc)
+        return cls("current", ch.current_a, s.compliance, s.ramp_steps, s.ramp_dwell, s.nplc)
+
+    @property
+    def step(self) -> float:
+        return self.level / self.steps
+
+    def configure(self, smu) -> None:
+        """The source mode with its compliance set; the output is not touched."""
+        if self.mode == "voltage":
+            smu.configure_voltage_source(self.compliance, nplc=self.nplc)
+        else:
+            smu.configure_current_source(self.compliance, nplc=self.nplc)
+
+    def ramp_on(self, smu) -> None:
+        if self.mode == "voltage":
+            smu.ramp_voltage(self.level, self.step, self.dwell_s)
+        else:
+            smu.ramp_current(self.level, self.step, self.dwell_s)
+
+    def ramp_off(self, smu) -> None:
+        smu.output_off(self.step, self.dwell_s)
+
+    def still_sourcing(self, smu) -> tuple[bool, float]:
+        """(the source-meter still holds the stress level, the level it holds); I/O."""
+        on = bool(smu.output_enabled)
+        level = float(smu.get(f"source_{self.mode}")) if on else 0.0
+        return on and abs(level - self.level) <= 0.02 * self.level, level
