@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from scale_figures import scale_rows
 
-from agelab.instruments.sim import QledPixel
+from agelab.instruments.sim.model.qled import QledPixel
 
 STEPS = 60_000
 DT_H = 1.0 / 60.0

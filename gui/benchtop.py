@@ -24,12 +24,11 @@ import pint
 
 from agelab.instruments.resilience import FaultEvent
 from agelab.instruments.station import Station
-from agelab.protocols import __version__
 from agelab.protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec, RunConfig
 from agelab.protocols.config.units import unit_registry
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
-from agelab.protocols.store import SCHEMA_VERSION, RunWriter
+from agelab.protocols.store import RunWriter
 from agelab.protocols.store.records import EventRecord, Record, Sample
 
 RAMP_STEPS = 10
@@ -169,13 +168,10 @@ class BenchtopSession:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.path = self.out_dir / f"benchtop-{stamp}.sqlite"
-            writer = RunWriter(self.path)
-            writer.set_meta(schema=str(SCHEMA_VERSION), study=f"benchtop {self.config.study}",
-                            kind="benchtop", config_yaml=self.config_text,
-                            config=self.config.model_dump(mode="json"),
-                            software=f"agelab {__version__}", created=time.time(),
-                            speedup=self.clock.speedup, status="running",
-                            engine_pid=os.getpid())
+            writer = RunWriter.new_run(
+                self.path, study=f"benchtop {self.config.study}", kind="benchtop",
+                config_yaml=self.config_text, config=self.config.model_dump(mode="json"),
+                speedup=self.clock.speedup, status="running", engine_pid=os.getpid())
             self.writer = writer.start()
             if self._opened:
                 self.writer.update_meta(identities={

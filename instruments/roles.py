@@ -7,9 +7,52 @@ virtual bench all satisfy ``SourceMeter``; which one sits behind a pixel is the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+
+class Capability(str, Enum):
+    """What a driver declares it can do, for the parts of AgeLab that rely on it (a driver
+    class lists its own in ``CAPABILITIES``; subclasses inherit them)."""
+
+    # It sources an output that can be found off or short of its level after a fault: the
+    # resilience layer keeps the output's account (outages, stress lost or gained) for it.
+    OUTPUT = "output"
+    # A photodetector armed to read once per trigger of the source-meter's sweep, so a J–V–L
+    # is one trigger-linked run (``arm_linked`` / ``fetch_linked``).
+    TRIGGER_LINK = "trigger-link"
+
+
+def capabilities(driver: object) -> frozenset[Capability]:
+    """The capabilities a driver (an instance or its class) declares; none if it declares none."""
+    cls = driver if isinstance(driver, type) else type(driver)
+    return frozenset(getattr(cls, "CAPABILITIES", ()))
+
+
+@dataclass(frozen=True)
+class RampTiming:
+    """When a ramp ran (``time.monotonic()`` seconds), as the driver timed its own levels.
+
+    ``one_step_at`` is the moment one step from the start level to the target would have passed
+    the same charge: where a stress clock stops or starts for this ramp (None for a ramp that
+    had nothing to do). ``found`` is the level the ramp began from: a retried ramp that finds
+    the output already driven shows the failed attempt left the pixel under stress meanwhile.
+    """
+
+    began: float
+    ended: float
+    one_step_at: float | None = None
+    found: float = 0.0
+
+    @property
+    def stress_moment(self) -> float:
+        """The one-step moment, or the middle of the ramp (a linear ramp passes half its
+        time's charge) where the driver did not time its levels."""
+        if self.one_step_at is not None and self.began <= self.one_step_at <= self.ended:
+            return self.one_step_at
+        return (self.began + self.ended) / 2
 
 
 @dataclass(frozen=True)
@@ -51,7 +94,7 @@ class SourceMeter(Instrument, Protocol):
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
         """Current-source mode with the voltage compliance set, output untouched."""
 
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
         """Move the sourced current to ``target_a`` in steps, never past it; output on at the end
         (compliance is always set before the output goes on)."""
 
@@ -62,7 +105,7 @@ class SourceMeter(Instrument, Protocol):
               nplc: float = 1.0, delay_s: float = 0.0) -> Sweep:
         """A list sweep run by the instrument into its buffer."""
 
-    def output_off(self, step_a: float, dwell_s: float) -> None:
+    def output_off(self, step_a: float, dwell_s: float) -> RampTiming:
         """Ramp to zero, then switch the output off."""
 
     @property

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from agelab.instruments.sim import Condition, QledPixel
 from agelab.instruments.sim.model.diode import DiodeParams, current_density, voltage
+from agelab.instruments.sim.model.qled import Condition, QledPixel
 from agelab.protocols.analysis.spectra import eqe_from_luminance
 from agelab.protocols.reliability.model_card import WAVELENGTHS
 

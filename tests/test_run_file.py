@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from agelab.protocols.cli.export import export_csv
 from agelab.protocols.store import RunFile, RunFileError
+from agelab.protocols.store.export import export_csv
 from tests.engine_helpers import channel, run_in_thread, study
 
 

@@ -8,8 +8,8 @@ import copy
 
 import numpy as np
 
-from agelab.instruments.sim import QledPixel
 from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.model.qled import QledPixel
 from agelab.protocols.reliability.clock_check import WallToDevice
 from agelab.protocols.reliability.truth import aged_through
 

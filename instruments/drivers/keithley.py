@@ -23,7 +23,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.util import from_ieee_block
 
 from agelab.instruments.drivers.formats import completed, numbers, read_block_verified, scpi_list
-from agelab.instruments.roles import Sweep
+from agelab.instruments.roles import Capability, RampTiming, Sweep
 
 BUFFER_MAX = 2500
 LIST_MAX = 100
@@ -52,6 +52,8 @@ def checked_reading(volts: float, amps: float, status: float = 0.0) -> tuple[flo
 
 class Keithley2400(_PymeasureKeithley2400):
     """A 2400 that also runs sweeps in hardware and satisfies the ``SourceMeter`` role."""
+
+    CAPABILITIES = frozenset({Capability.OUTPUT})
 
     source_voltage_mode = Instrument.control(
         ":SOUR:VOLT:MODE?", ":SOUR:VOLT:MODE %s", "Voltage source mode: fixed, list or sweep.",
@@ -94,8 +96,6 @@ class Keithley2400(_PymeasureKeithley2400):
     def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._compliance_for: str | None = None  # the source mode whose compliance is set
-        self.ramp_found = 0.0  # the level the last ramp began from (see _ramp_source)
-        self.ramp_at = 0.0  # when its one-step equivalent fell (monotonic; see ramp)
 
     # ---------------------------------------------------------------- the SourceMeter role
     def identity(self) -> str:
@@ -114,13 +114,14 @@ class Keithley2400(_PymeasureKeithley2400):
                    f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
         self._compliance_for = "voltage"
 
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
-        self._ramp_source("current", target_a, step_a, dwell_s)
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
+        return self._ramp_source("current", target_a, step_a, dwell_s)
 
-    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
-        self._ramp_source("voltage", target_v, step_v, dwell_s)
+    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> RampTiming:
+        return self._ramp_source("voltage", target_v, step_v, dwell_s)
 
-    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float) -> None:
+    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float
+                     ) -> RampTiming:
         """Output on at 0 if it was off, then to ``target`` in steps, never past it. Refused
         unless the compliance of this source mode was set first."""
         if self._compliance_for != mode:
@@ -128,17 +129,16 @@ class Keithley2400(_PymeasureKeithley2400):
                                "output goes on")
         if not step > 0:
             raise ValueError(f"ramp step must be > 0, got {step!r}")
+        began = time.monotonic()
         func = _FUNCS[mode]
         on, _, level = self.source_state()
         if not on:
             self.write(f":SOUR:{func} 0;:OUTP ON")
             level = 0.0
-        # Where the ramp began: a retried ramp that finds the output already driven says
-        # the failed attempt left the pixel under (part of) its stress meanwhile.
-        self.ramp_found = level
-        self.ramp_at = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target,
-                            step, dwell_s)
+        one_step = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target,
+                        step, dwell_s)
         completed(self)  # a write returns when sent: return only once the level is applied
+        return RampTiming(began, time.monotonic(), one_step, found=level)
 
     def source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
@@ -181,15 +181,18 @@ class Keithley2400(_PymeasureKeithley2400):
             raise ValueError(f"{self.name}: timestamp {seconds!r} s is no time since power-on")
         return seconds
 
-    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
+    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> RampTiming:
         """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
+        began = time.monotonic()
         on, mode, level = self.source_state()
+        one_step = None
         if on:
             func = _FUNCS[mode]
             step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
-            self.ramp_at = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0,
-                                step, dwell)
+            one_step = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0,
+                            step, dwell)
         completed(self, ":OUTP OFF;*OPC?")  # return only once the output is really off
+        return RampTiming(began, time.monotonic(), one_step, found=level if on else 0.0)
 
     @property
     def output_enabled(self) -> bool:
@@ -344,11 +347,12 @@ class Keithley2450(_PymeasureKeithley2450):
     buffer_count = Instrument.measurement(
         ':TRAC:ACT? "defbuffer1"', "Readings stored in defbuffer1.", cast=int)
 
+    CAPABILITIES = frozenset({Capability.OUTPUT})
+
     def __init__(self, adapter, name: str = "Keithley 2450 SourceMeter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)
         self._compliance_v: float | None = None
         self._compliance_a: float | None = None
-        self.ramp_at = 0.0  # when the last ramp's one-step equivalent fell (monotonic; see ramp)
 
     def identity(self) -> str:
         return self.ask("*IDN?").strip()
@@ -363,15 +367,22 @@ class Keithley2450(_PymeasureKeithley2450):
     def output_enabled(self) -> bool:
         return bool(int(self.ask(":OUTP?")))
 
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> None:
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
         if self._compliance_v is None:
             raise RuntimeError("compliance must be set (configure_current_source) before the "
                                "output goes on")
+        return self._ramp_to(target_a, step_a, dwell_s, "CURR", self._set_current)
+
+    def _ramp_to(self, target: float, step: float, dwell_s: float, func: str,
+                 apply: Callable[[float], None]) -> RampTiming:
+        """Output on at 0 if it was off, then to ``target`` in steps, never past it."""
+        began = time.monotonic()
         if not self.output_enabled:
-            self.write(":SOUR:CURR 0;:OUTP ON")
-        self.ramp_at = ramp(self._set_current, float(self.ask(":SOUR:CURR?")), target_a,
-                            step_a, dwell_s)
+            self.write(f":SOUR:{func} 0;:OUTP ON")
+        found = float(self.ask(f":SOUR:{func}?"))
+        one_step = ramp(apply, found, target, step, dwell_s)
         completed(self)
+        return RampTiming(began, time.monotonic(), one_step, found=found)
 
     def _set_current(self, amps: float) -> None:
         self.write(f":SOUR:CURR {amps:g}")
@@ -382,15 +393,11 @@ class Keithley2450(_PymeasureKeithley2450):
                    f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
         self._compliance_v, self._compliance_a = None, compliance_a
 
-    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> None:
+    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> RampTiming:
         if self._compliance_a is None:
             raise RuntimeError("compliance must be set (configure_voltage_source) before the "
                                "output goes on")
-        if not self.output_enabled:
-            self.write(":SOUR:VOLT 0;:OUTP ON")
-        self.ramp_at = ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), target_v,
-                            step_v, dwell_s)
-        completed(self)
+        return self._ramp_to(target_v, step_v, dwell_s, "VOLT", self._set_voltage)
 
     def _set_voltage(self, volts: float) -> None:
         self.write(f":SOUR:VOLT {volts:g}")
@@ -401,16 +408,18 @@ class Keithley2450(_PymeasureKeithley2450):
         limit = self._compliance_v
         return v, i, bool(limit is not None and abs(v) >= 0.999 * limit)
 
-    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> None:
+    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> RampTiming:
+        began, one_step, found = time.monotonic(), None, 0.0
         if self.output_enabled:
             if self.ask(":SOUR:FUNC?").strip().upper().startswith("CURR"):
-                self.ramp_at = ramp(self._set_current, float(self.ask(":SOUR:CURR?")), 0.0,
-                                    step_a, dwell_s)
+                found = float(self.ask(":SOUR:CURR?"))
+                one_step = ramp(self._set_current, found, 0.0, step_a, dwell_s)
             else:  # benchtop voltage sourcing: down in 0.1 V steps, never a jump
-                self.ramp_at = ramp(self._set_voltage, float(self.ask(":SOUR:VOLT?")), 0.0,
-                                    0.1, 0.0)
+                found = float(self.ask(":SOUR:VOLT?"))
+                one_step = ramp(self._set_voltage, found, 0.0, 0.1, 0.0)
         self.write(":OUTP OFF")
         completed(self)
+        return RampTiming(began, time.monotonic(), one_step, found=found)
 
     def shutdown(self) -> None:
         self.output_off()

@@ -18,6 +18,7 @@ from agelab.instruments.drivers.keithley import (
 )
 from agelab.instruments.drivers.lockin import _LockInRole
 from agelab.instruments.drivers.timestamps import ReadingClock, last_digit
+from agelab.instruments.roles import Capability
 
 PHOTODIODE_NPLC = 1  # integration of a luminance reading, in power-line cycles
 
@@ -28,6 +29,8 @@ class AcquisitionLost(RuntimeError):
 
 class Keithley2400Photodetector(Keithley2400):
     """A 2400 holding its photodiode at 0 V and reading the photocurrent (which flows out)."""
+
+    CAPABILITIES = frozenset({Capability.OUTPUT, Capability.TRIGGER_LINK})
 
     def __init__(self, adapter, name: str = "Keithley 2400 photodiode meter", **kwargs) -> None:
         super().__init__(adapter, name, **kwargs)

@@ -1,7 +1,11 @@
-"""The virtual bench: a physics model of QLED pixels and the instruments that measure them."""
+"""The virtual bench: simulated instruments on real transports, driven by a physics model.
 
-from agelab.instruments.sim.model.presets import PRESETS, Preset, get_preset
-from agelab.instruments.sim.model.qled import Condition, GroundTruth, Photodiode, QledPixel
+- ``model``: the QLED pixel (diode, aging, spectra, noise, presets); numbers only, no I/O.
+- ``rig``, ``loads``: the wiring of pixels to instruments, the device clock and timing model.
+- ``devices``: each instrument's real command set (SCPI or line protocol), knowing no physics.
+- ``servers``: TCP sockets and serial ptys that carry the command sets.
+- ``faults``: injected faults; ``bench``: one rack put together; ``serve``: the rack's process.
 
-__all__ = ["PRESETS", "Condition", "GroundTruth", "Photodiode", "Preset", "QledPixel",
-           "get_preset"]
+Outside this package, only the station's virtual backend (``agelab.instruments.station.virtual``)
+imports it.
+"""

@@ -20,12 +20,13 @@ from agelab.instruments.sim.devices.e4980a import E4980ASim
 from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
 from agelab.instruments.sim.devices.keithley2450 import Keithley2450Sim
 from agelab.instruments.sim.devices.lockin import SR830Sim, SR860Sim
-from agelab.instruments.sim.devices.serial_devices import LaserDriverSim, RelayBoxSim, SerialPty
+from agelab.instruments.sim.devices.serial_devices import LaserDriverSim, RelayBoxSim
 from agelab.instruments.sim.devices.spectrometer import SpectrometerSim
 from agelab.instruments.sim.faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
 from agelab.instruments.sim.loads import PhotodiodeLoad, PixelLoad
 from agelab.instruments.sim.model.qled import Condition, QledPixel
 from agelab.instruments.sim.rig import DeviceClock, Rig, Site, Timing, TimingModel
+from agelab.instruments.sim.servers.pty import SerialPty
 from agelab.instruments.sim.servers.tcp import InstrumentServer
 
 LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}

@@ -26,13 +26,12 @@ from typing import Any
 from agelab.instruments.resilience import FaultEvent
 from agelab.instruments.station import Station
 from agelab.instruments.station.virtual import BenchProcess
-from agelab.protocols import __version__
 from agelab.protocols.config import RunConfig, parse_config
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.runner import ChannelRunner
 from agelab.protocols.engine.steps import SharedLocks
 from agelab.protocols.engine.stress import StressDrive
-from agelab.protocols.store import SCHEMA_VERSION, RunFile, RunFileError, RunWriter
+from agelab.protocols.store import RunFile, RunFileError, RunWriter
 from agelab.protocols.store.records import FINAL_STATUSES, EventRecord, RecordBus
 
 
@@ -147,21 +146,19 @@ class Engine:
     def _open(self) -> None:
         if not self.resume and self.path.exists():
             raise FileExistsError(f"{self.path} exists; use 'agelab resume' to continue it")
-        self.writer = RunWriter(self.path)
-        self.bus.subscribe(self.writer.write)
         meta: dict[str, Any] = {}
         if self.resume:
             with RunFile(self.path) as run:
                 meta = run.meta()
-        if not self.resume:
-            self.writer.set_meta(
-                schema=str(SCHEMA_VERSION), study=self.config.study,
-                config_yaml=self.config_text,
-                config=self.config.model_dump(mode="json"), software=f"agelab {__version__}",
-                created=time.time(), speedup=self.clock.speedup)
+            self.writer = RunWriter(self.path)
+        else:
+            self.writer = RunWriter.new_run(
+                self.path, study=self.config.study, config_yaml=self.config_text,
+                config=self.config.model_dump(mode="json"), speedup=self.clock.speedup)
             for ch in self.config.channels:
                 self.writer.add_channel(ch.name, ch.pixel, ch.area,
                                         ch.stress.current_density or 0.0)
+        self.bus.subscribe(self.writer.write)
         self.writer.set_meta(status="running", engine_pid=os.getpid())
         self.writer.start()
         self.station = Station(self.config.station, listener=self._on_fault)
@@ -206,7 +203,7 @@ class Engine:
         self.clock.restart()  # opening the station took wall time that is no device time
         started_wall = time.time()
         for name, gap in gaps.items():
-            self.runners[name].offset_h = self._close_gap(name, gap, started_wall)
+            self.runners[name].stress.offset_h = self._close_gap(name, gap, started_wall)
         if gaps:
             # On disk before any output changes: a resume killed in the C–V it began with left
             # the next one to find the source off, and the stress hours it had found were lost

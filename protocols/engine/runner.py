@@ -11,18 +11,23 @@ abort, an exception — the ``finally`` ramps the output down and switches it of
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from agelab.instruments.resilience import InstrumentFault
+from agelab.instruments.roles import RampTiming
 from agelab.protocols.config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.milestones import MilestoneTracker
 from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
 from agelab.protocols.engine.stress import StressDrive
+from agelab.protocols.engine.stress_clock import StressClock
 from agelab.protocols.store.records import (
     FINAL_STATUSES,
     L0_AVERAGE,
@@ -38,6 +43,13 @@ DARK_READINGS, DARK_BUDGET_S = 8, 10.0
 
 class Aborted(Exception):
     """The operator (or a signal) aborted this channel."""
+
+
+@dataclass
+class StressOff:
+    """What one stress-off sequence cost: the device hours stress time stood still."""
+
+    off_h: float = 0.0
 
 
 class ChannelRunner(threading.Thread):
@@ -68,13 +80,9 @@ class ChannelRunner(threading.Thread):
         self.interrupted_h: float = s.get("interrupted_h", 0.0)
         self.samples_taken: int = s.get("samples", 0)
         self.stop_reason: str | None = s.get("stop_reason")
-        self.offset_h: float = 0.0         # stress time = offset + engine clock − time off
-        self.off_h: float = 0.0            # device hours with the stress off (pauses, J–V, C–V)
-        self._off_since: float | None = None
-        self._ramping_off = False  # a checkpoint's or a pause's ramp down, the clock stopped
+        self.stress = StressClock(clock)
         self._holdoff_until = 0.0
         self._l0_lag_h = 0.0  # stress hours a retried first ramp made L0 late by
-        self.end_h: float | None = None  # stress time when the channel stopped
         self.last_v: float | None = None
         self.last_l: float | None = None
         self.error: BaseException | None = None
@@ -84,24 +92,7 @@ class ChannelRunner(threading.Thread):
 
     # ---------------------------------------------------------------- time
     def t_h(self) -> float:
-        if self.end_h is not None:
-            return self.end_h
-        off = self.off_h
-        if self._off_since is not None:
-            off += self.clock.hours() - self._off_since
-        return self.offset_h + self.clock.hours() - off
-
-    def _stop_clock(self) -> None:
-        """Stress time stands still from now (the stress is going off)."""
-        self._off_since = self.clock.hours()
-
-    def _restart_clock(self, at_h: float | None = None) -> float:
-        """Stress time runs again (from engine-clock hour ``at_h``, else now); returns the
-        device hours it stood still."""
-        stood = (self.clock.hours() if at_h is None else at_h) - self._off_since
-        self.off_h += stood
-        self._off_since = None
-        return stood
+        return self.stress.t_h()
 
     def _sleep_until(self, t_h: float) -> None:
         """Wait until stress time ``t_h``, waking at once for an abort or a pause."""
@@ -134,16 +125,12 @@ class ChannelRunner(threading.Thread):
             self._cond.notify_all()
 
     def stress_lost(self, wall_s: float) -> None:
-        """The source-meter was found off (it rebooted), or below its level (a ramp cut short),
-        and missed ``wall_s`` seconds' worth of stress; the resilience layer has put it back.
+        """The source-meter was found off (a reboot) or below its level (a ramp cut short) and
+        missed ``wall_s`` seconds' worth of stress; the resilience layer has put it back.
         Called on the thread that found it."""
-        if (self._off_since is not None and not self._ramping_off) or self.end_h is not None:
+        lost_h = self.stress.lose(wall_s)
+        if lost_h is None:
             return  # the stress was meant to be off anyway
-        # An outage met while ramping off for a checkpoint (a reboot, a ramp cut short): the
-        # clock stops at that ramp's middle, after the outage, so it is still lost stress
-        # (0.07-0.6 s of a channel's checkpoints each time in the soak, uncounted).
-        lost_h = self.clock.hours_of(max(wall_s, 0.0))
-        self.off_h += lost_h
         self._holdoff_until = self.t_h() + self.ch.holdoff  # the turn-on transient replays
         self._event("stress-lost", off_h=lost_h, wall_s=wall_s,
                     detail="the source-meter was found off (a reboot) or part-way along a "
@@ -152,12 +139,10 @@ class ChannelRunner(threading.Thread):
     def stress_gained(self, wall_s: float) -> None:
         """The source-meter held (part of) the stress for ``wall_s`` seconds' worth while the
         clock stood still: a ramp up that went through but whose end was lost, found on by the
-        reconnect and ramped off before the retry. Those are stress hours. Called on the thread
-        that found it."""
-        if self._off_since is None or self._ramping_off or self.end_h is not None:
+        reconnect and ramped off before the retry. Called on the thread that found it."""
+        gained_h = self.stress.gain(wall_s)
+        if gained_h is None:
             return  # the clock was running (the stress was meant to be on), or the channel ended
-        gained_h = self.clock.hours_of(max(wall_s, 0.0))
-        self.off_h -= gained_h
         self._event("stress-gained", on_h=gained_h, wall_s=wall_s,
                     detail="a ramp up went through but its end was lost, so the source-meter "
                            "held the stress until the retry ramped it off and up again; "
@@ -211,41 +196,48 @@ class ChannelRunner(threading.Thread):
         self._set_status("running")
         self.drive.configure(self.smu)
         if fresh:
-            # Stress time 0 is when the stress reaches its set point: it stands still from the
-            # engine clock's 0 until then.
-            self._off_since = 0.0
-            self._event("started", mode=self.drive.mode, level=self.drive.level,
-                        j_ma_cm2=self.ch.stress.current_density, v_v=self.ch.stress.voltage,
-                        current_a=self.ch.current_a if self.drive.mode == "current" else None)
-            if self.checkpoints and self.checkpoints[0] == 0.0:
-                self._run_checkpoint(0.0, before_stress=True)
+            self._before_stress()
         self._check_abort()  # an abort during set-up or the t = 0 checkpoint: never ramp up
         if fresh:
             self._read_dark(max(L0_AVERAGE, self.ch.light_average))
             self._check_abort()
-        called = time.monotonic()
-        ramp_h = None
-        try:
-            ramp_h = self._stress_on()
-        finally:
-            if fresh:
-                # From the first ramp's one-step equivalent, like every other ramp, not from
-                # when its call returned: the ramp's closing *OPC? answered 36 ms after its
-                # last level on a busy soak bench, and a blue pixel's steep first minutes
-                # (its L0 read 0.06 device-h late) put its T95 1.1 % late against its twin.
-                zero = self._zero_h(called)
-                self._restart_clock(zero if zero is not None else ramp_h)
-                # A retried ramp that left the pixel driven put stress time 0 before its
-                # successful attempt: the stress hours to that attempt's one-step equivalent
-                # made L0 late (none for a ramp that went through at once).
-                if zero is not None and ramp_h is not None:
-                    self._l0_lag_h = max(ramp_h - zero, 0.0)
+        self._first_ramp(fresh)
         for names, label in self._deferred:  # the t = 0 checkpoint's EL/PL need the stress on
             self._submit(names, label)
         self._deferred.clear()
         if fresh and self._take_sample(average=max(L0_AVERAGE, self.ch.light_average),
                                        first=True):
             return  # the very first sample can already stop it (an open pixel, say)
+        self._sample_until_stopped()
+
+    def _before_stress(self) -> None:
+        """A fresh channel: stress time stands still from the engine clock's 0 until the first
+        ramp reaches the set point; the t = 0 checkpoint runs before it."""
+        self.stress.stop(at_h=0.0)
+        self._event("started", mode=self.drive.mode, level=self.drive.level,
+                    j_ma_cm2=self.ch.stress.current_density, v_v=self.ch.stress.voltage,
+                    current_a=self.ch.current_a if self.drive.mode == "current" else None)
+        if self.checkpoints and self.checkpoints[0] == 0.0:
+            self._run_checkpoint(0.0, before_stress=True)
+
+    def _first_ramp(self, fresh: bool) -> None:
+        """The stress on; for a fresh channel, stress time 0 is this ramp's one-step moment, or,
+        where a retried ramp had left the pixel driven, earlier by the stress it had meanwhile
+        (and the first reading is late by that much)."""
+        called = time.monotonic()
+        timing = None
+        try:
+            timing = self._ramp_up()
+        finally:
+            if fresh:
+                ramp_h = None if timing is None else self._hour_of(timing)
+                zero = None if timing is None else self._retried_zero_h(called, timing)
+                self.stress.restart(zero if zero is not None else ramp_h)
+                if zero is not None and ramp_h is not None:
+                    self._l0_lag_h = max(ramp_h - zero, 0.0)
+
+    def _sample_until_stopped(self) -> None:
+        """Samples on the schedule's grid and checkpoints when due, until a stop rule fires."""
         schedule = self.ch.schedule
         t_sample = schedule.next_after(self.t_h())
         while True:
@@ -258,8 +250,7 @@ class ChannelRunner(threading.Thread):
             self._sleep_until(min(t_sample, t_checkpoint))
             if self._pause_wanted:
                 continue
-            now = self.t_h()
-            if now >= t_sample:
+            if self.t_h() >= t_sample:
                 if self._take_sample(average=self.ch.light_average):
                     self._final_checkpoint()
                     return
@@ -270,59 +261,62 @@ class ChannelRunner(threading.Thread):
                 self._run_checkpoint(t_checkpoint)
 
     # ---------------------------------------------------------------- stress
-    def _stress_on(self) -> float:
-        """Ramps the stress on; returns the engine-clock hour of the ramp's middle."""
+    def _ramp_up(self) -> RampTiming:
+        """The stress on (compliance first, then the ramp); the turn-on transient's hold-off
+        starts."""
         self.drive.configure(self.smu)
-        self.drive.ramp_on(self.smu)
+        timing = self.drive.ramp_on(self.smu)
         self._holdoff_until = self.t_h() + self.ch.holdoff
-        return self._ramp_middle_h()
+        return timing
 
-    def _stress_off(self) -> float:
-        """Ramps the stress off; returns the engine-clock hour of the ramp's middle."""
-        self._ramping_off = True
+    def _ramp_down(self) -> RampTiming:
+        """The stress ramped off; an outage met meanwhile is still lost stress."""
+        self.stress.ramping_off = True
         try:
-            self.drive.ramp_off(self.smu)
+            return self.drive.ramp_off(self.smu)
         finally:
-            self._ramping_off = False
-        return self._ramp_middle_h()
+            self.stress.ramping_off = False
 
-    def _zero_h(self, called: float) -> float | None:
+    @contextlib.contextmanager
+    def _stress_off(self, restore: bool = True) -> Iterator[StressOff]:
+        """The stress-off sequence, the one way the stress goes off and back on: the clock stops
+        now, the stress ramps down (the clock then stopped at the ramp's one-step moment), the
+        body runs, and the stress ramps back up (the clock restarted at that ramp's one-step
+        moment) unless ``restore`` is False or the channel is being aborted. A ramp up that
+        fails leaves the clock stopped: the stress did not come back."""
+        off = StressOff()
+        self.stress.stop()
+        try:
+            self.stress.stop(at_h=self._hour_of(self._ramp_down()))
+            yield off
+        finally:
+            if not restore:
+                off.off_h = self.stress.stood_h()
+            else:
+                back_h = None
+                if self._abort_reason is None:
+                    back_h = self._hour_of(self._ramp_up())
+                off.off_h = self.stress.restart(back_h)
+
+    def _hour_of(self, timing: RampTiming) -> float:
+        """The engine-clock hour at which a ramp stops or starts the stress clock (its one-step
+        moment: from the ramp's ends, each checkpoint's two ramps would add to the pixel's
+        charge what its clock did not count)."""
+        return self.clock.hours_at(timing.stress_moment)
+
+    def _retried_zero_h(self, called: float, timing: RampTiming) -> float | None:
         """Stress time 0 for a first ramp that was retried (engine-clock hour; None: the ramp's
-        one-step equivalent, as for a ramp that went through at once). A ramp retried after a
-        failed attempt may have left the pixel driven meanwhile: a timeout on its closing *OPC?
-        left a blue pixel at its set point through the timeout and the reconnect (0.5 device-h
-        at 6000x), aged 0.16 % before its L0 was read, and its T95 from L0 came out 2.5 % late.
-        The level the retry found, as a fraction of the set point, says how much of the time
-        since the call began was stress (all of it for a ramp that had finished, none for one
-        that found 0)."""
+        one-step moment, as for a ramp that went through at once). A failed attempt may have
+        left the pixel driven until the retry; the level the retry found, as a share of the set
+        point, says how much of the time from the call to the retry was stress (all of it for a
+        ramp that had finished, none for one that found 0)."""
         now = time.monotonic()
-        began = getattr(self.smu, "last_attempt_started", now)
-        driver = getattr(self.smu, "driver", None)
-        found = getattr(driver, "ramp_found", 0.0)
-        if (not isinstance(began, float) or not called < began <= now
-                or not isinstance(found, float) or not self.drive.level):
+        if not called < timing.began <= now or not self.drive.level:
             return None
-        fraction = min(max(found / self.drive.level, 0.0), 1.0)
+        fraction = min(max(timing.found / self.drive.level, 0.0), 1.0)
         if fraction == 0.0:
             return None
-        return self.clock.hours_at(now - fraction * (began - called))
-
-    def _ramp_middle_h(self) -> float:
-        """Where the ramp just done (its last attempt, if it was retried) stops or starts the
-        stress clock: when one step would have passed the same charge, as the driver timed its
-        levels; else the middle of the attempt (a linear ramp passes half its time's charge).
-        From the ramp's ends, each checkpoint's two ramps added to a pixel's charge what its
-        clock did not count (at 6000x, 0.1-0.26 % over 100 h of a fault-free soak). A failed
-        first attempt leaves the current where it was: on before a ramp down, off before a
-        ramp up."""
-        now = time.monotonic()
-        began = getattr(self.smu, "last_attempt_started", now)
-        if not isinstance(began, float) or not began <= now:
-            began = now
-        at = getattr(getattr(self.smu, "driver", None), "ramp_at", None)
-        if not isinstance(at, float) or not began <= at <= now:
-            at = (began + now) / 2
-        return self.clock.hours_at(at)
+        return self.clock.hours_at(now - fraction * (timing.began - called))
 
     # ---------------------------------------------------------------- sampling
     def _read_dark(self, average: int) -> None:
@@ -392,17 +386,13 @@ class ChannelRunner(threading.Thread):
         with self.ctx.laser_on_pixel:  # never while the PL laser is on this pixel
             asked = time.monotonic()
             i_pd = self.pd.read_photocurrent(average=average)
-            # The sample is stamped at the middle of the light reading's own query (of its
-            # last attempt, if it was retried), not before the V-I read that precedes it, nor
-            # before the filter settings written ahead of it: at a high speed-up (or a long
-            # integration) those differ by device-minutes, a T90's error on a fast-decaying
-            # pixel; a retried L0 read was once stamped 9 device-hours early, and the L0
-            # read's stamp before its filter setting made blue T97s 1 % late at 1500x.
+            # Stamped at the middle of the light reading's own query (of its last attempt, if
+            # it was retried), as the meter timed it: not before the V-I read that precedes
+            # it, nor before the filter settings written ahead of it, which at a high speed-up
+            # or a long integration are device-minutes earlier.
             done, t_done, wall_done = time.monotonic(), self.t_h(), time.time()
-            # Read before the window: reading a driver attribute through the resilience layer
-            # is a call of its own, which sets its own attempt start.
-            attempt = max(asked, getattr(self.pd, "last_attempt_started", asked))
-            began, ended = self.pd.last_read_window
+            attempt = max(asked, self.pd.last_attempt_started)
+            began, ended = self.pd.driver.last_read_window
             if not asked <= began <= ended <= done:  # a meter that does not say: the call
                 began, ended = attempt, done
             back_s = done - (began + ended) / 2
@@ -478,30 +468,17 @@ class ChannelRunner(threading.Thread):
 
     def _interrupt(self, names: list[str], label: str, stress_is_on: bool,
                    restore: bool = True) -> None:
-        """Stress off (ramped), the exclusive steps, stress back on (ramped) unless ``restore``
-        is False (the channel's last measurement); timed. Stress time stands still meanwhile,
-        so a lifetime counts only hours at the set current."""
+        """The exclusive steps, with the stress off (unless it is not on yet) and back on unless
+        ``restore`` is False (the channel's last measurement); timed and on record. Stress time
+        stands still meanwhile, so a lifetime counts only hours at the set current."""
         t0, wall0 = self.t_h(), time.monotonic()
-        back_h = None
-        if stress_is_on:
-            self._stop_clock()
-        try:
-            if stress_is_on:
-                self._off_since = self._stress_off()
+        with (self._stress_off(restore) if stress_is_on
+              else contextlib.nullcontext(StressOff())) as off:
             for name in names:
                 self._check_abort()
                 self._step(name, label)
-        finally:
-            if stress_is_on and restore and self._abort_reason is None:
-                back_h = self._stress_on()
-            if not stress_is_on:
-                off_h = 0.0
-            elif restore:
-                off_h = self._restart_clock(back_h)
-            else:  # the stress stays off: stress time stands still to the end
-                off_h = self.clock.hours() - self._off_since
-        self.interrupted_h += off_h
-        self._event("interruption", steps=names, label=label, at_h=t0, off_h=off_h,
+        self.interrupted_h += off.off_h
+        self._event("interruption", steps=names, label=label, at_h=t0, off_h=off.off_h,
                     wall_s=time.monotonic() - wall0, stress_was_on=stress_is_on)
 
     def _step(self, name: str, label: str) -> None:
@@ -525,19 +502,14 @@ class ChannelRunner(threading.Thread):
         self.bus.publish(record)
 
     def _pause(self) -> None:
-        self._stop_clock()
-        self._off_since = self._stress_off()
-        self._set_status("paused")
-        self._event("paused")
-        back_h = None
-        with self._cond:
-            while self._pause_wanted and self._abort_reason is None:
-                self._cond.wait(0.5)
-        try:
+        """The stress off until the operator resumes (or aborts) the channel."""
+        with self._stress_off():
+            self._set_status("paused")
+            self._event("paused")
+            with self._cond:
+                while self._pause_wanted and self._abort_reason is None:
+                    self._cond.wait(0.5)
             self._check_abort()
-            back_h = self._stress_on()
-        finally:
-            self._restart_clock(back_h)
         self._set_status("running")
         self._event("resumed")
 
@@ -551,7 +523,7 @@ class ChannelRunner(threading.Thread):
                 self._event("step-failed", error=str(exc))
         self._worker.shutdown(wait=True)
         try:
-            self._stress_off()
+            self._ramp_down()
             self._event("output-off")
         except Exception as exc:
             self._event("output-off-failed", error=str(exc))
@@ -559,7 +531,7 @@ class ChannelRunner(threading.Thread):
         if self.status == "running":
             self.status = "finished"
         self._save(force=True)
-        self.end_h = self.t_h()
+        self.stress.end()
 
     # ---------------------------------------------------------------- for displays
     def snapshot(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agelab.instruments.drivers.photodetectors import AcquisitionLost
+from agelab.instruments.roles import Capability, capabilities
 from agelab.instruments.station import Station
 from agelab.protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec
 from agelab.protocols.store.records import ReadingRecord, SpectrumRecord, SweepRecord
@@ -50,7 +51,7 @@ def measure_jv(ctx: StepContext, spec: JVSpec, label: str) -> SweepRecord:
     volts = np.linspace(spec.start, spec.stop, spec.points)
     compliance_a = spec.max_current_density * ch.area * 1e-3
     t_h = ctx.now_h()
-    linked = hasattr(type(pd.driver), "arm_linked")
+    linked = Capability.TRIGGER_LINK in capabilities(pd.driver)
     if linked:
         pd.arm_linked(spec.points, nplc=spec.nplc)
     sweep = smu.sweep("voltage", volts, compliance_a, nplc=spec.nplc, delay_s=spec.delay,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from agelab.instruments.roles import RampTiming
 from agelab.protocols.config import ChannelSpec
 
 
@@ -42,14 +43,13 @@ class StressDrive:
         else:
             smu.configure_current_source(self.compliance, nplc=self.nplc)
 
-    def ramp_on(self, smu) -> None:
+    def ramp_on(self, smu) -> RampTiming:
         if self.mode == "voltage":
-            smu.ramp_voltage(self.level, self.step, self.dwell_s)
-        else:
-            smu.ramp_current(self.level, self.step, self.dwell_s)
+            return smu.ramp_voltage(self.level, self.step, self.dwell_s)
+        return smu.ramp_current(self.level, self.step, self.dwell_s)
 
-    def ramp_off(self, smu) -> None:
-        smu.output_off(self.step, self.dwell_s)
+    def ramp_off(self, smu) -> RampTiming:
+        return smu.output_off(self.step, self.dwell_s)
 
     def still_sourcing(self, smu) -> tuple[bool, float]:
         """(the source-meter still holds the stress level, the level it holds); I/O."""

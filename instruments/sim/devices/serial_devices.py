@@ -1,4 +1,4 @@
-"""Serial instruments of the virtual bench, served on real pseudo-terminals (ptys).
+"""Serial instruments of the virtual bench (served on pseudo-terminals by ``servers.pty``).
 
 Both speak newline-terminated ASCII (``\\r\\n`` accepted), answer ``*IDN?``, and reply ``OK`` to a
 command, a value to a query, or ``ERR <reason>`` to anything they do not understand.
@@ -21,14 +21,9 @@ makes SMU and LCR exclusive)::
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
-import threading
 import time
-import tty
 
-from agelab.instruments.sim.rig import Rig, Route, TimingModel
+from agelab.instruments.sim.rig import Rig, Route
 
 
 class RelayBoxSim:
@@ -102,50 +97,3 @@ class LaserDriverSim:
             self.laser.power_w = mw * 1e-3
             return "OK"
         return f"ERR unknown command {cmd}"
-
-
-class SerialPty:
-    """Serve a line-oriented device on a pty; clients open ``port_name`` with pyserial."""
-
-    def __init__(self, device: RelayBoxSim | LaserDriverSim, timing: TimingModel | None = None,
-                 baud: int = 9600) -> None:
-        self.device = device
-        self.timing = timing or TimingModel()
-        self.baud = baud
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no line discipline: a plain serial line
-        self.port_name = os.ttyname(self._slave)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name=f"pty:{self.port_name}",
-                                        daemon=True)
-
-    def start(self) -> SerialPty:
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self._master, 4096)
-            except OSError:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                text = line.decode("ascii", "replace").strip()
-                if text:
-                    reply = self.device.handle(text).encode() + b"\n"
-                    # 10 bits a character (start, 8 data, stop) each way, in realistic timing
-                    self.timing.wait(10 * (len(line) + 1 + len(reply)) / self.baud)
-                    os.write(self._master, reply)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
