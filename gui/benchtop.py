@@ -24,16 +24,22 @@ import pint
 
 from agelab.instruments.resilience import FaultEvent
 from agelab.instruments.station import Station
-from agelab.protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec, RunConfig
+from agelab.protocols.config import (
+    EXCLUSIVE_KINDS,
+    ChannelSpec,
+    CVSpec,
+    ELSpec,
+    JVSpec,
+    PLSpec,
+    RunConfig,
+)
 from agelab.protocols.config.units import unit_registry
+from agelab.protocols.engine.bus import fault_record
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
+from agelab.protocols.engine.stress import StressDrive
 from agelab.protocols.store import RunWriter
 from agelab.protocols.store.records import EventRecord, Record, Sample
-
-RAMP_STEPS = 10
-RAMP_DWELL_S = 0.005
-VOLTAGE_STEP_V = 0.1
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,7 @@ class BenchtopSession:
 
     def _on_fault(self, event: FaultEvent) -> None:
         self.faults[event.instrument] += 1
-        self._write(EventRecord(self._owner(event.instrument), "fault", {
-            "instrument": event.instrument, "fault": event.kind, "detail": event.detail,
-            "attempt": event.attempt}, wall=event.time))
+        self._write(fault_record(event, self._owner(event.instrument)))
 
     def _owner(self, instrument: str) -> str | None:
         for ch in self.config.channels:
@@ -205,26 +209,28 @@ class BenchtopSession:
         previous = self.levels.get(name)
         if previous is not None and previous.mode != level.mode:
             self.output_off(name)  # never switch the source function with the output on
-        if level.mode == "current":
-            smu.configure_current_source(ch.stress.compliance, nplc=ch.stress.nplc)
-            smu.ramp_current(level.value, max(ch.current_a, level.value, 1e-6) / RAMP_STEPS,
-                             RAMP_DWELL_S)
-        else:
-            compliance = self.config.safety.max_current_density * ch.area * 1e-3
-            smu.configure_voltage_source(compliance, nplc=ch.stress.nplc)
-            smu.ramp_voltage(level.value, VOLTAGE_STEP_V, RAMP_DWELL_S)
+        drive = self._drive(ch, level)
+        drive.configure(smu)  # compliance first, output untouched
+        drive.ramp_on(smu)
         self.levels[name] = level
         self._save(ch, EventRecord(name, "operator", {"action": "set", "level": level.text,
                                                       "mode": level.mode, "value": level.value},
                                    self.now_h()))
         return level
 
+    def _drive(self, ch: ChannelSpec, level: Level) -> StressDrive:
+        """The engine's stress drive for an operator's level: a current with the channel's
+        compliance, a voltage with the safety limit's current as its compliance."""
+        compliance = (ch.stress.compliance if level.mode == "current"
+                      else self.config.safety.max_current_density * ch.area * 1e-3)
+        return StressDrive.at_level(ch, level.mode, level.value, compliance)
+
     def output_off(self, name: str) -> None:
         ch = self.channel(name)
         if not self._opened:
             return
-        smu = self.station[ch.smu_name]
-        smu.output_off(max(ch.current_a, 1e-6) / RAMP_STEPS, RAMP_DWELL_S)
+        level = self.levels.get(name) or Level("current", 0.0, "0 A")
+        self._drive(ch, level).ramp_off(self.station[ch.smu_name])
         self.levels.pop(name, None)
         if self.writer is not None:
             self._save(ch, EventRecord(name, "output-off", {"by": "operator"}, self.now_h()))
@@ -267,12 +273,13 @@ class BenchtopSession:
         ctx = StepContext(self.station, ch, self.locks, self.now_h)
         label = f"benchtop {kind}"
         level = self.levels.get(name)
-        if kind in ("jv", "cv") and level is not None:
+        interrupts = kind in EXCLUSIVE_KINDS and level is not None
+        if interrupts:
             self.output_off(name)  # the sweep needs the pixel; the level comes back after
         try:
             record = STEPS[kind](ctx, spec, label)
         finally:
-            if kind in ("jv", "cv") and level is not None:
+            if interrupts:
                 with contextlib.suppress(Exception):
                     self.set_level(name, level.text)
         return self._save(ch, record)

@@ -76,7 +76,8 @@ def test_a_file_that_is_not_a_run_is_one_clear_error(tmp_path):
 def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
     """Samples read through the blocks (plots) equal the rows (the record of truth), also after
     the writer is reopened (a resume) halfway through a block."""
-    from agelab.protocols.store import BLOCK, RunWriter
+    from agelab.protocols.store import RunWriter
+    from agelab.protocols.store.schema import BLOCK
     from agelab.protocols.store.records import Sample
 
     path = tmp_path / "blocks.sqlite"
@@ -95,3 +96,34 @@ def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
         blocks = run._db.execute("SELECT COUNT(*) FROM sample_blocks").fetchone()[0]
     assert blocks == 2 and fast.shape == (n, 4)
     assert np.array_equal(fast, rows)
+
+
+def test_an_older_run_file_is_upgraded_step_by_step_and_a_newer_one_refused(tmp_path):
+    """The schema-version path: a writer opening an older file applies each upgrade step in
+    order, in one transaction, and stamps the new version; a file from a newer AgeLab is
+    refused before anything is written."""
+    import sqlite3
+
+    from agelab.protocols.store import SCHEMA_VERSION, RunWriter, SchemaError
+    from agelab.protocols.store.schema import prepare
+
+    path = tmp_path / "old.sqlite"
+    RunWriter(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(
+        SCHEMA_VERSION)
+    applied = []
+
+    def add_seq(conn):
+        applied.append(SCHEMA_VERSION)
+        conn.execute("ALTER TABLE events ADD COLUMN seq INTEGER")
+
+    found = prepare(db, path, target=SCHEMA_VERSION + 1, upgrades={SCHEMA_VERSION: add_seq})
+    assert found == SCHEMA_VERSION and applied == [SCHEMA_VERSION]
+    columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
+    assert "seq" in columns
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(
+        SCHEMA_VERSION + 1)
+    db.close()
+    with pytest.raises(SchemaError, match="newer AgeLab"):
+        RunWriter(path)  # this AgeLab writes SCHEMA_VERSION, the file is one ahead

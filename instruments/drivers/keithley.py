@@ -143,8 +143,8 @@ class Keithley2400(_PymeasureKeithley2400):
     def source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
         reply = self.ask(":OUTP?;:SOUR:FUNC?;:SOUR:CURR?;:SOUR:VOLT?").strip().split(";")
-        # Every field is checked, the one not used too: a garbled level of the other source
-        # passed unseen (soak 23: the one bench fault of 9,216 with no event on record).
+        # Every field is checked, the level not in use too, so a garbled reply is never taken
+        # for a state.
         fields = [f.strip() for f in reply]
         func = fields[1].strip('"').upper() if len(fields) == 4 else ""
         if len(fields) != 4 or fields[0] not in ("0", "1") or func not in _SOURCE_FUNCS:
@@ -232,10 +232,8 @@ class Keithley2400(_PymeasureKeithley2400):
                 # once the chunk is in the buffer.
                 prefix = f"{setup};" if setup else ""
                 # After the last chunk the output goes off in the same message: a 2400 holds
-                # commands sent during a sweep and runs them the moment it ends. Sent after the
-                # *OPC? answer instead, it left the pixel at the sweep's top point (220 mA/cm²,
-                # say) for a round trip and the buffer read: at 6000x under load, tens of
-                # stress-hours of a blue pixel at its stress current, every sweep.
+                # commands sent during a sweep and runs them the moment it ends, so the pixel
+                # is not left at the sweep's top point for a round trip and the buffer read.
                 off = ":OUTP OFF;" if chunk is chunks[-1] else ""
                 completed(self, f"{prefix}{source};:TRIG:COUN {chunk.size};"
                           f":SYST:AZER ONCE;:OUTP ON;:INIT;{off}*OPC?")
@@ -311,9 +309,8 @@ def ramp(apply: Callable[[float], None], start: float, target: float, step: floa
 
 def equivalent_step(start: float, applied: list[tuple[float, float]]) -> float:
     """When one step from ``start`` to the last level would pass the charge the levels
-    ``applied`` (when, level) did: not the ramp's middle when its steps are unevenly spaced
-    (a loaded host held one soak checkpoint's ramp down 90 ms before its first step, which the
-    middle of the call counted as 0.07 device-h off at 6000x)."""
+    ``applied`` (when, level) did: not the ramp's middle, since a loaded host can space the
+    steps unevenly (a late first step leaves the pixel at full stress longer)."""
     t0, end = applied[0][0], applied[-1][1]
     if end == start:
         return t0

@@ -77,10 +77,9 @@ class Keithley2400Photodetector(Keithley2400):
     def _filtered_timeout_s(self, count: int) -> float:
         """`count` integrations of 1 PLC with autozero (three each) at 50 Hz take 6 s for 100 at
         worst: longer than a sensible timeout for a plain reading. Once a reading at this count
-        has been seen, twice its time (never more than the worst case): a meter that answers
-        at once (the virtual bench's fast timing) lost 11 s to each reply lost on the L0
-        reading, 18 device-h of a blue pixel's first hours at 6000x. The connection's own
-        timeout stays the floor."""
+        has been seen, twice its time (never more than the worst case), so a lost reply costs
+        a retry about one reading's time, not the worst case's. The connection's own timeout
+        stays the floor."""
         worst = count * 3 * PHOTODIODE_NPLC / 50 * 1.5 + 2
         seen = self._filtered_s.get(count)
         return worst if seen is None else min(worst, 2 * seen)

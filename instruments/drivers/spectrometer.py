@@ -59,7 +59,7 @@ class VirtualSpectrometer(Instrument):
         n = self.pixel_count()
         payload = 4 * n
         size = 2 + len(str(payload)) + payload + 1
-        # A flipped byte in the block is a plausible wrong count (the soak found one stored).
+        # A flipped byte in the block would be a plausible wrong count: the block is verified.
         raw = read_block_verified(self, ":FORM REAL;:READ?", size, again=":FETC?", reads=4)
         self.write(":FORM ASC")
         return np.array(from_ieee_block(raw[:-1], datatype="f", is_big_endian=False))

@@ -16,8 +16,7 @@ _USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "
 
 def is_no_error(message: object) -> bool:
     """'No error', quoted or not, and nothing else: a reply cut short ('"No error') or with a
-    byte flipped at its end ('"No error#') passed as empty queues (the soak's one unmatched
-    garble, whose earlier error entry then took the event a later one needed)."""
+    byte flipped at its end ('"No error#') is a garbled reply, not an empty queue."""
     text = str(message).strip()
     quoted = len(text) >= 2 and text[0] == text[-1] == '"'
     inner = text[1:-1] if quoted else text

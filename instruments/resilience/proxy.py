@@ -147,7 +147,7 @@ class Resilient:
                 self._final_poll()
             self.poll_errors(reconnect=False)  # the last errors it holds go into the record
             # Once more: an error raised while that read was answered lands in the queue after
-            # its "No error" (the soak's one unmatched fault in 9,248, on a meter's last read).
+            # its "No error".
             self.poll_errors(reconnect=False)
             self._drop()
 

@@ -148,7 +148,7 @@ class Site:
         self.link = TriggerLink()
         self._sweep_h: float | None = None  # while a sweep runs in no modelled time: its start
         # The charge the pixel has passed (mA·h/cm²): over a constant-current stress, the hours
-        # it was really stressed, which the soak and crash tests hold the run file's clock to.
+        # it was really stressed: the truth a run file's stress clock is checked against.
         self.charge_mah_cm2 = 0.0
 
     def sync(self) -> QledPixel:

@@ -1,15 +1,14 @@
 """L0 read off the early trace at a fixed stress time, the same for every channel.
 
-L0 is taken at ``L0_AT_H`` (10 s) into the stress. The first reading comes seconds in on
-hardware, but whenever the host gets to it: a reading retried through a timeout or a reconnect
-comes seconds late (a device-hour at a soak's 6000x), and a busy host at 6000x put first
-readings anywhere from 35 to 135 device-seconds in. On a pixel whose early decay is steep that
-is not small: a blue device's stretched exponential is steepest at the start, and a first
-reading 0.02 device-h later than its twin's put its T95 1.1 % late; one 0.5 h late, 7 %. So the
-trace is read at the fixed time off a stretched exponential L = A·exp(−(t/τ)^β), its three
-parameters free, fitted by weighted least squares over the early trace (up to the first
-interruption, or the decay to 90 % of the first reading), the first reading weighted by the
-readings it integrates.
+L0 is taken at ``L0_AT_H`` (10 s) into the stress. The first reading comes seconds in on hardware,
+but whenever the host gets to it: a reading retried through a timeout or a reconnect comes seconds
+late (a device-hour at the virtual bench's highest speed-ups), and a busy host delays it by
+device-minutes there. On a pixel whose early decay is steep that is not small: a blue device's
+stretched exponential is steepest at the start, and a first reading 0.02 device-h late moves its
+T95 by about 1 %. So the trace is read at the fixed time off a stretched exponential L =
+A·exp(−(t/τ)^β), its three parameters free, fitted by weighted least squares over the early trace
+(up to the first interruption, or the decay to 90 % of the first reading), the first reading
+weighted by the readings it integrates.
 
 Why 10 s and not t = 0: the t = 0 sweeps age the pixel before its stress starts, so its trace is
 no stretched exponential from t = 0 (on the bench at 200 mA/cm², log(−log L/L0) against log t

@@ -12,13 +12,12 @@ Method (documented because it decides the numbers):
 - L0 is the luminance as the stress reaches its set point (before the red device's turn-on
   dip), anchored by the first sample. The engine takes that one reading through the meter's repeat
   filter (100 integrations, ~0.01 % noise), because its noise is every T-value's error: with a
-  plain reading (~0.1 %) a blue T95 carried ±2 %. A median over the first device-minute was
-  tried and averaged a 1 % decay into L0 at 200 mA/cm² (T90 8 % late). That reading comes
-  seconds in on hardware, but whenever the host gets to it: a busy host at a soak's 6000x put
-  it 35 to 135 device-seconds in, and a blue pixel loses 0.03 % in that time (its T95 1 % late).
-  So L0 is read at 10 s into the stress off a stretched-exponential fit of the early trace
-  (``l0.py``), the same for every channel however late its first reading; a trace that is no
-  such decay (red's turn-on dip and rise) keeps its first reading;
+  plain reading (~0.1 %) a blue T95 carried ±2 % (a median over the first device-minute would
+  average the early decay into L0). That reading comes seconds in on hardware, but on the
+  virtual bench whenever the host gets to it, device-minutes in at a high speed-up, while a
+  blue pixel decays fastest. So L0 is read at 10 s into the stress off a stretched-exponential
+  fit of the early trace (``l0.py``), the same for every channel however late its first
+  reading; a trace that is no such decay (red's turn-on dip and rise) keeps its first reading;
 - Lmax and t_peak come from a heavy smoother, a centred least-squares line in time over ~31
   samples (or 1 % of the trace if longer): the maximum of a lightly smoothed noisy trace is
   biased up by the noise, which would make every T-from-Lmax early. The line reaches across the
@@ -41,8 +40,8 @@ Method (documented because it decides the numbers):
   across a hold-off gap, with a step term of its own for each gap an interruption made (not for
   a hole the faults left with the stress on): a milestone's J–V starts a
   hold-off right after the crossing, where the light smoother is read at a piece's end with
-  about twice its centred noise, and that J–V ages a blue pixel by 0.2–0.3 %, a step that bent
-  a plain parabola over a wide window into a T90 0.4 % early;
+  about twice its centred noise, and that J–V ages a blue pixel by 0.2–0.3 %, a step a plain
+  parabola over a wide window would bend into the crossing;
 - gaps are steps longer than 3× the median of the ~15 steps around them, so a log-spaced
   start (steps of seconds, then minutes) is one piece;
 - a level the trace never crosses is censored: ``None``, printed "> t_end". When the run itself
@@ -131,8 +130,8 @@ GROSS = 0.05  # an end reading this far from its neighbour is wild (a dark pixel
 def despike(y: np.ndarray) -> np.ndarray:
     """A 5-point running median (the end repeated, so a trend is not bent at a piece's end),
     and an end reading more than ``GROSS`` off its neighbour replaced by it: the median keeps a
-    wild end reading as its own median, and a pixel read dark after a reboot, last before a
-    hold-off gap, made a blue T50 471 h instead of ~740 h."""
+    wild end reading as its own median (a pixel read dark after a reboot, last before a
+    hold-off gap, would otherwise be a crossing)."""
     if len(y) < 3:
         return y
     out = median_filter(y, size=min(5, len(y)), mode="nearest")
@@ -158,13 +157,12 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     J–V starts a hold-off), carries about twice the noise of a fit centred on the crossing.
     Each gap in the window (``breaks``: the indices where a gap-free piece starts, each with
     the time its step happened) gets its own step term, because the sweep in it aged the
-    pixel: a J–V steps a blue trace down 0.2–0.3 %, which a plain parabola over a wide window
-    bent into a T90 0.4 % early.
+    pixel: a J–V steps a blue trace down 0.2–0.3 %.
     Returns the time, its standard error from the fit's covariance and the fit's slope there
     (None, None if not re-read; a time of None where the readings hold no root nearby)."""
     i = int(np.searchsorted(t, t_cross))
     # No nearer the start than the crossing is to it: the early decay is too steep for a
-    # parabola there (a blue T95 five samples in came out 2.7 % late).
+    # parabola there.
     half_n = min(half_n, i // 2)
     lo, hi = i - half_n, min(len(t), i + half_n)
     # Where the samples are dense (a log-spaced start), more of them: up to DENSE_N a side
@@ -186,8 +184,8 @@ def _refined(t: np.ndarray, y: np.ndarray, level: float, t_cross: float, half_n:
     a, b, c = coeffs[:3]
     # Each piece's curve: the parabola plus the steps before it; a root counts on its own
     # piece, which starts where its step happened. A root in a gap before its interruption is
-    # on the piece before; after it, on the piece after: a crash's 1.9-h hole held a
-    # checkpoint and a blue T90 after it, read on the curve before the step, 7.6 % early.
+    # on the piece before; after it, on the piece after (a long hole can hold a checkpoint
+    # and a crossing after it).
     edges = [x[0], *(breaks[k] - t_cross for k in steps), np.inf]
     found: list[tuple[float, int]] = []
     for piece in range(len(steps) + 1):
@@ -263,9 +261,8 @@ def _confirmed_crossing(t: np.ndarray, light: np.ndarray, clean: np.ndarray, lev
                         start: int, half_n: int, breaks: Mapping[int, float]
                         ) -> tuple[float | None, float | None, float | None]:
     """The light line's first crossing of ``level`` that the readings around it confirm
-    (``_refined``). One they do not is the light line's noise at a short piece's edge, and the
-    search goes on past it: soak 30's red-16 had four hold-offs (reboots) within 8 h, and its
-    T95 from Lmax was read 12 h early, off such an edge, with no error bar."""
+    (``_refined``). One they do not is the light line's noise at a short piece's edge (between
+    close hold-offs), and the search goes on past it."""
     while True:
         value = _crossing(t, light, level, start)
         if value is None:
@@ -300,68 +297,17 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
     l0 = float(np.median(y[:first]))
     if exclude is not None and np.count_nonzero(~exclude) >= 2:
         t, y = t[~exclude], y[~exclude]
-    # Smoothed piece by piece between gaps (a hold-off left out is a gap): a filter over sample
-    # indices would bend the curve across a gap as if no time had passed. The blue T90, which
-    # fires a J–V and so a hold-off right after it, came out 6 % early that way at 200 mA/cm².
-    pieces = gap_free(t)
-    # Where each step is: the piece's start, unless its interruption's time is known.
-    breaks = {p.start: float(t[p.start]) for p in pieces[1:]}
-    if steps_h is not None:
-        marks = np.asarray(sorted(steps_h), dtype=float)
-        # An interruption always ends a piece, even where its hold-off left a hole under 3
-        # sampling steps (10 min at 6-min samples): smoothed across with no step term, a T90
-        # the sweep followed came out 1.5 % early.
-        forced = np.searchsorted(t, marks, side="right")
-        edges = sorted({0, len(t), *breaks, *(int(k) for k in forced if 0 < k < len(t))})
-        pieces = [slice(a, b) for a, b in itertools.pairwise(edges)]
-        # A hole the faults left (a timeout, a reconnect) with the stress on throughout has no
-        # step in it: a step term there tripled a T90's spread across a 1-h hole (0.53 % with
-        # no hole, 1.65 % with the term, 0.86 % without it; 300 noise draws).
-        breaks = {}
-        for p in pieces[1:]:
-            inside = marks[(marks >= t[p.start - 1]) & (marks < t[p.start])]
-            if inside.size:
-                breaks[p.start] = float(inside[0])
+    pieces, breaks = _pieces(t, steps_h)
     despiked = piecewise(despike, y, pieces)
     heavy_n, light_n = max(PEAK_WINDOW, len(y) // 100), max(LIGHT_WINDOW, len(y) // 200)
-    # The local fits take the readings as measured (their noise independent, so the fit's
-    # covariance is their error), with the wild ones the running median replaced.
-    # Relative to the reading, as the photodiode's noise is: a blue trace falls 8-fold over a
-    # soak, and a threshold in cd/m² from the whole trace's median flagged 18 % of its first
-    # day's readings as wild (each then a running median, its noise no longer independent).
-    # Over the readings that are not their own running median: those deviate by exactly 0
-    # (a fifth of them in noise, all of them where sparse samples follow a trend), which
-    # pulled the median down too.
-    scale = np.maximum(np.abs(despiked), np.finfo(float).tiny)
-    deviation = np.abs(y - despiked) / scale
-    moved = deviation[deviation > 0]
-    wild = deviation > 6 * 1.4826 * float(np.median(moved) if moved.size else 0.0)
-    clean = np.where(wild, despiked, y)
-    # The heavy line reaches across the holes the faults left (no step in them): split there,
-    # a faulty run's trace was ~400 pieces a median 38 samples long, and the maximum over their
-    # short, noisy lines was a selection of the noise (a blue Lmax 0.16 % above L0 on one
-    # reading of a 2-sample piece; a red one 0.1 % high): T95s from Lmax up to 2.9 % early.
-    edges = [0, *sorted(breaks), len(t)]
-    segments = [slice(a, b) for a, b in itertools.pairwise(edges)]
-    heavy, spread = local_lines(t, despiked, segments, heavy_n)
+    clean = _without_wild(y, despiked)
     light = piecewise(lambda v: smooth(v, light_n, 2), despiked, pieces)
-    # A segment too short for a line of a quarter of the window holds no maximum: its few
-    # readings are too noisy to stand for the peak (unless nothing longer exists).
-    sizes = np.concatenate([np.full(sg.stop - sg.start, sg.stop - sg.start) for sg in segments])
-    usable = sizes >= max(3, heavy_n // 4)
-    candidates = np.where(usable, heavy, -np.inf) if usable.any() else heavy
-    i_peak = int(np.argmax(candidates))
-    l_max = float(heavy[i_peak])
-    # A sample's noise as a share of its reading, carried to the maximum's level (in cd/m²,
-    # the whole trace's median was 0.6 of a blue pixel's noise at its start).
-    light_scale = np.maximum(np.abs(light), np.finfo(float).tiny)
-    relative_noise = 1.4826 * float(np.median(np.abs(clean - light) / light_scale))
-    # L0's own error moves every level taken from it. Left out, a blue T95's σ was 0.18 % where
-    # its spread over 40 noise draws was 0.32 % (L0 at 100 readings, 0.1 %-noise samples).
+    i_peak, l_max, sigma_peak = _heavy_peak(t, despiked, clean, light, breaks, heavy_n)
+    # L0's own error moves every level taken from it: a sample's noise over the root of the
+    # readings L0 integrates.
     start = slice(0, min(heavy_n, len(y)))
     sigma_l0 = 1.4826 * float(np.median(np.abs(clean[start] - light[start]))) / np.sqrt(
         max(l0_readings, 1.0))
-    sigma_peak = relative_noise * abs(l_max) * float(spread[i_peak])
     l0_fit, l0_kept = None, None
     if l0_due_h is not None and first == 1:
         # Up to the first interruption: its sweep stepped the trace.
@@ -371,12 +317,77 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
             l0_fit, l0, sigma_l0 = early, early.l0, early.sigma
         else:
             l0_kept = early
-    # Never significantly above its first reading (the blue device), the maximum is L0 at t0:
-    # the heavy line read at the trace's start sits below a convex early decay, which made
-    # every T-from-Lmax late (+2 to +30 % at 200 mA/cm²). A hard switch at L0 let noise decide
-    # (a blue heavy line 0.07 % above L0 in one soak run, at L0 in its twin: a T95 from Lmax
-    # 1 % apart, 0.07 % of level being 2 % of time near a T95), so from 2 to 4 standard errors
-    # above L0 the maximum moves over continuously, and beyond it is the line's.
+    i_peak, l_max, sigma_peak = _maximum_against_l0(i_peak, l_max, sigma_peak, l0, sigma_l0)
+    out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
+                    from_l0={}, from_max={}, l0_fit=l0_fit, l0_kept=l0_kept)
+    _read_crossings(out, t, light, clean, i_peak, light_n, breaks, fractions,
+                    {False: sigma_l0, True: sigma_peak}, live or {})
+    return out
+
+
+def _pieces(t: np.ndarray, steps_h: Sequence[float] | None
+            ) -> tuple[list[slice], dict[int, float]]:
+    """The gap-free pieces the smoothers run on (a filter over sample indices would bend the
+    curve across a gap as if no time had passed), and where each step is: the index a piece
+    starts at, with the stress time of the interruption in its gap (only gaps that hold one:
+    a hole the faults left with the stress on throughout has no step, and a step term there
+    widens a crossing's spread for nothing). An interruption always ends a piece, even where
+    its hold-off left a hole shorter than the gap rule sees."""
+    pieces = gap_free(t)
+    breaks = {p.start: float(t[p.start]) for p in pieces[1:]}
+    if steps_h is None:
+        return pieces, breaks
+    marks = np.asarray(sorted(steps_h), dtype=float)
+    forced = np.searchsorted(t, marks, side="right")
+    edges = sorted({0, len(t), *breaks, *(int(k) for k in forced if 0 < k < len(t))})
+    pieces = [slice(a, b) for a, b in itertools.pairwise(edges)]
+    breaks = {}
+    for p in pieces[1:]:
+        inside = marks[(marks >= t[p.start - 1]) & (marks < t[p.start])]
+        if inside.size:
+            breaks[p.start] = float(inside[0])
+    return pieces, breaks
+
+
+def _without_wild(y: np.ndarray, despiked: np.ndarray) -> np.ndarray:
+    """The readings as measured (their noise independent, so a local fit's covariance is their
+    error), with the wild ones replaced by the running median. Wild is judged relative to the
+    reading, as the photodiode's noise is (a blue trace falls 8-fold over a run), over the
+    readings that moved (those that are their own running median deviate by exactly 0)."""
+    scale = np.maximum(np.abs(despiked), np.finfo(float).tiny)
+    deviation = np.abs(y - despiked) / scale
+    moved = deviation[deviation > 0]
+    wild = deviation > 6 * 1.4826 * float(np.median(moved) if moved.size else 0.0)
+    return np.where(wild, despiked, y)
+
+
+def _heavy_peak(t: np.ndarray, despiked: np.ndarray, clean: np.ndarray, light: np.ndarray,
+                breaks: Mapping[int, float], heavy_n: int) -> tuple[int, float, float]:
+    """The maximum of the heavy line (its index, level and standard error). The line reaches
+    across the holes the faults left (no step in them); split there, the maximum over many
+    short, noisy lines would be a selection of the noise. A segment too short for a line of a
+    quarter of the window holds no maximum (unless nothing longer exists)."""
+    edges = [0, *sorted(breaks), len(t)]
+    segments = [slice(a, b) for a, b in itertools.pairwise(edges)]
+    heavy, spread = local_lines(t, despiked, segments, heavy_n)
+    sizes = np.concatenate([np.full(sg.stop - sg.start, sg.stop - sg.start) for sg in segments])
+    usable = sizes >= max(3, heavy_n // 4)
+    candidates = np.where(usable, heavy, -np.inf) if usable.any() else heavy
+    i_peak = int(np.argmax(candidates))
+    l_max = float(heavy[i_peak])
+    # A sample's noise as a share of its reading, carried to the maximum's level.
+    light_scale = np.maximum(np.abs(light), np.finfo(float).tiny)
+    relative_noise = 1.4826 * float(np.median(np.abs(clean - light) / light_scale))
+    return i_peak, l_max, relative_noise * abs(l_max) * float(spread[i_peak])
+
+
+def _maximum_against_l0(i_peak: int, l_max: float, sigma_peak: float, l0: float,
+                        sigma_l0: float) -> tuple[int, float, float]:
+    """Lmax where the trace is never significantly above L0 (the blue device) is L0 at t0: the
+    heavy line read at the trace's start sits below a convex early decay, which would make
+    every T-from-Lmax late. So that noise does not decide at a hard switch, from 2 to 4
+    standard errors above L0 the maximum moves over to the line's continuously. Lmax's error
+    carries L0's as much as the maximum is L0."""
     excess = l_max - l0
     weight = min(max((excess - 2 * sigma_peak) / (2 * sigma_peak), 0.0), 1.0) if (
         sigma_peak > 0) else float(excess > 0)
@@ -384,28 +395,31 @@ def lifetimes(t_h: np.ndarray, luminance: np.ndarray,
         i_peak, l_max = 0, l0
     else:
         l_max = l0 + weight * excess
-    # Lmax's own error moves every T-from-Lmax, even where it was taken as L0; L0's, as much
-    # of it as the maximum is L0's.
-    sigma_peak = float(np.hypot(sigma_peak if excess > 0 else 0.0, (1 - weight) * sigma_l0))
-    out = Lifetimes(l0=l0, l_max=l_max, t_peak_h=float(t[i_peak]), t_end_h=float(t[-1]),
-                    from_l0={}, from_max={}, l0_fit=l0_fit, l0_kept=l0_kept)
+    sigma = float(np.hypot(sigma_peak if excess > 0 else 0.0, (1 - weight) * sigma_l0))
+    return i_peak, l_max, sigma
+
+
+def _read_crossings(out: Lifetimes, t: np.ndarray, light: np.ndarray, clean: np.ndarray,
+                    i_peak: int, light_n: int, breaks: Mapping[int, float],
+                    fractions: tuple[float, ...], sigma_ref: Mapping[bool, float],
+                    live: Mapping[str, float]) -> None:
+    """Every T-value from L0 and from Lmax, with its standard error, into ``out``; a level not
+    crossed takes the run's live crossing where it has one, else stays censored."""
     for f in fractions:
-        for from_max, table, ref in ((False, out.from_l0, l0), (True, out.from_max, l_max)):
+        for from_max, table, ref in ((False, out.from_l0, out.l0),
+                                     (True, out.from_max, out.l_max)):
             value, sigma, rate = _confirmed_crossing(t, light, clean, f * ref, i_peak, light_n,
                                                      breaks)
             if value is not None and sigma is not None and rate:
-                # The reference's own error moves the level crossed: f·σ(ref) over the
-                # fit's slope there (the light line's own gradient is mostly noise at
-                # 1-min samples: it scattered this term tenfold).
-                sigma_ref = sigma_peak if from_max else sigma_l0
-                sigma = float(np.hypot(sigma, f * sigma_ref / abs(rate)))
+                # The reference's own error moves the level crossed: f·σ(ref) over the fit's
+                # slope there (the light line's own gradient is mostly noise).
+                sigma = float(np.hypot(sigma, f * sigma_ref[from_max] / abs(rate)))
             (out.sigma_max if from_max else out.sigma_l0)[f] = sigma
             k = key(f, from_max)
-            if value is None and live and k in live:
+            if value is None and k in live:
                 value = float(live[k])
                 out.live.add(k)
             table[f] = value
-    if l_max == l0:  # the maximum is L0: from Lmax is from L0 (a live crossing included)
+    if out.l_max == out.l0:  # the maximum is L0: from Lmax is from L0 (a live crossing too)
         out.from_max.update(out.from_l0)
         out.live.update(key(f, True) for f in fractions if key(f, False) in out.live)
-    return out

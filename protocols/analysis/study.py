@@ -29,8 +29,8 @@ from agelab.protocols.store.records import L0_AVERAGE
 
 ACCELERATION_METRICS = (0.5, 0.9, 0.95)
 # A first light reading later than this into the stress is said to be late: it is normally
-# seconds in (a minute or two on the bench at 6000x); a reading retried at 6000x lands an hour
-# in.
+# seconds in (a minute or two on the bench at a high speed-up, where a retried one can land an
+# hour in).
 L0_LATE_H = 0.1
 # A first reading whose retries made up more than this share of its stress time came late (a
 # retry costs a timeout, seconds on hardware; the ms of an attempt that went through at once

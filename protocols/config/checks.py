@@ -4,17 +4,33 @@ instruments the station must have. Nothing here touches an instrument."""
 from __future__ import annotations
 
 from agelab.instruments.station.virtual import get_preset
-from agelab.protocols.config.schema import Milestone, RunConfig, Safety, StressSpec
+from agelab.protocols.config.schema import (
+    ChannelSpec,
+    Milestone,
+    RunConfig,
+    Safety,
+    StressSpec,
+)
 
 
 def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
     """Every problem the field validators cannot see: safety limits, names that must exist,
-    pixels and instruments that must be on the station. Nothing here touches an instrument."""
+    pixels and instruments that must be on the station. Nothing here touches an instrument.
+    Each problem is (the field's location, what is wrong)."""
+    problems = _measurement_problems(config)
+    for i, (ch, identity) in enumerate(zip(config.channels, _identity_problems(config),
+                                           strict=True)):
+        where = ("channels", i)
+        problems += identity
+        problems += _stress_problems(ch.stress, config.safety, (*where, "stress"))
+        problems += _protocol_problems(ch, config, where)
+    return problems
+
+
+def _measurement_problems(config: RunConfig) -> list[tuple[tuple, str]]:
+    """Sweeps within the safety limits."""
     problems: list[tuple[tuple, str]] = []
     safety = config.safety
-    pixels, instruments = _station_inventory(config)
-    seen_names: set[str] = set()
-    seen_pixels: dict[int, str] = {}
     for name, m in config.measurements.items():
         where = ("measurements", name)
         if m.kind == "jv":
@@ -29,8 +45,20 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
         if m.kind == "cv" and max(abs(m.start), abs(m.stop)) > safety.max_voltage:
             problems.append(((*where, "stop"), f"bias beyond safety.max_voltage "
                                                f"{safety.max_voltage:g} V"))
+    return problems
+
+
+def _identity_problems(config: RunConfig) -> list[list[tuple[tuple, str]]]:
+    """Channel names and pixels used once each; pixels and instruments the station has (each
+    channel's problems apart)."""
+    per_channel: list[list[tuple[tuple, str]]] = []
+    pixels, instruments = _station_inventory(config)
+    seen_names: set[str] = set()
+    seen_pixels: dict[int, str] = {}
     for i, ch in enumerate(config.channels):
         where = ("channels", i)
+        problems: list[tuple[tuple, str]] = []
+        per_channel.append(problems)
         if ch.name in seen_names:
             problems.append(((*where, "name"), f"channel name {ch.name!r} is used twice"))
         seen_names.add(ch.name)
@@ -49,51 +77,62 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
         for role, inst in (("source_meter", ch.smu_name), ("photodetector", ch.pd_name)):
             if instruments is not None and inst not in instruments:
                 problems.append(((*where, role), f"no instrument {inst!r} on the station"))
-        s = ch.stress
-        if s.current_density is None and s.voltage is None:
-            problems.append(((*where, "stress", "current_density"), "give the stress current "
-                                                                     "density, e.g. 50 mA/cm^2"))
-        elif s.current_density is not None and s.voltage is not None:
-            problems.append(((*where, "stress", "voltage"), "give current_density or voltage, "
-                                                             "not both"))
-        elif s.voltage is not None:
-            problems += _voltage_stress_problems(s, safety, (*where, "stress"))
-        elif s.current_density > safety.max_current_density:
-            problems.append(((*where, "stress", "current_density"),
-                             f"{s.current_density:g} mA/cm^2 exceeds safety.max_current_density "
-                             f"{safety.max_current_density:g} mA/cm^2"))
-        if s.compliance > safety.max_voltage:
-            problems.append(((*where, "stress", "compliance"),
-                             f"{s.compliance:g} V exceeds safety.max_voltage "
-                             f"{safety.max_voltage:g} V"))
-        for j, m in enumerate(ch.checkpoints.measure):
-            if m not in config.measurements:
-                problems.append(((*where, "checkpoints", "measure", j),
-                                 f"no measurement named {m!r}"))
-        for key, actions in ch.milestones.items():
-            try:
-                Milestone.parse(key)
-            except ValueError as exc:
-                problems.append(((*where, "milestones", key), str(exc)))
-            for action in actions:
-                if action != "stop" and action not in config.measurements:
-                    problems.append(((*where, "milestones", key),
-                                     f"{action!r} is neither 'stop' nor a measurement"))
-        if ch.stop.at is not None:
-            try:
-                Milestone.parse(ch.stop.at)
-            except ValueError as exc:
-                problems.append(((*where, "stop", "at"), str(exc)))
-        if ch.stop.at is None and ch.stop.max_time is None and not any(
-                "stop" in a for a in ch.milestones.values()):
-            problems.append(((*where, "stop"), "give a stop rule: 'at' a milestone or a "
-                                               "'max_time'"))
-        if ch.sampling <= 0:
-            problems.append(((*where, "sampling"), "must be > 0"))
-        if ch.log_sampling is not None and ch.log_sampling.first >= ch.sampling:
-            problems.append(((*where, "log_sampling", "first"),
-                             f"{ch.log_sampling.first * 3600:g} s is not shorter than the "
-                             f"sampling interval ({ch.sampling * 3600:g} s)"))
+    return per_channel
+
+
+def _stress_problems(s: StressSpec, safety: Safety, where: tuple) -> list[tuple[tuple, str]]:
+    """One stress (a current density or a voltage), within the safety limits."""
+    problems: list[tuple[tuple, str]] = []
+    if s.current_density is None and s.voltage is None:
+        problems.append(((*where, "current_density"), "give the stress current density, e.g. "
+                                                      "50 mA/cm^2"))
+    elif s.current_density is not None and s.voltage is not None:
+        problems.append(((*where, "voltage"), "give current_density or voltage, not both"))
+    elif s.voltage is not None:
+        problems += _voltage_stress_problems(s, safety, where)
+    elif s.current_density > safety.max_current_density:
+        problems.append(((*where, "current_density"),
+                         f"{s.current_density:g} mA/cm^2 exceeds safety.max_current_density "
+                         f"{safety.max_current_density:g} mA/cm^2"))
+    if s.compliance > safety.max_voltage:
+        problems.append(((*where, "compliance"),
+                         f"{s.compliance:g} V exceeds safety.max_voltage "
+                         f"{safety.max_voltage:g} V"))
+    return problems
+
+
+def _protocol_problems(ch: ChannelSpec, config: RunConfig, where: tuple
+                       ) -> list[tuple[tuple, str]]:
+    """Checkpoints and milestones that name real measurements, a stop rule, a sampling."""
+    problems: list[tuple[tuple, str]] = []
+    for j, m in enumerate(ch.checkpoints.measure):
+        if m not in config.measurements:
+            problems.append(((*where, "checkpoints", "measure", j),
+                             f"no measurement named {m!r}"))
+    for key, actions in ch.milestones.items():
+        try:
+            Milestone.parse(key)
+        except ValueError as exc:
+            problems.append(((*where, "milestones", key), str(exc)))
+        for action in actions:
+            if action != "stop" and action not in config.measurements:
+                problems.append(((*where, "milestones", key),
+                                 f"{action!r} is neither 'stop' nor a measurement"))
+    if ch.stop.at is not None:
+        try:
+            Milestone.parse(ch.stop.at)
+        except ValueError as exc:
+            problems.append(((*where, "stop", "at"), str(exc)))
+    if ch.stop.at is None and ch.stop.max_time is None and not any(
+            "stop" in a for a in ch.milestones.values()):
+        problems.append(((*where, "stop"), "give a stop rule: 'at' a milestone or a "
+                                           "'max_time'"))
+    if ch.sampling <= 0:
+        problems.append(((*where, "sampling"), "must be > 0"))
+    if ch.log_sampling is not None and ch.log_sampling.first >= ch.sampling:
+        problems.append(((*where, "log_sampling", "first"),
+                         f"{ch.log_sampling.first * 3600:g} s is not shorter than the "
+                         f"sampling interval ({ch.sampling * 3600:g} s)"))
     return problems
 
 

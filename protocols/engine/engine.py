@@ -27,12 +27,13 @@ from agelab.instruments.resilience import FaultEvent
 from agelab.instruments.station import Station
 from agelab.instruments.station.virtual import BenchProcess
 from agelab.protocols.config import RunConfig, parse_config
+from agelab.protocols.engine.bus import RecordBus, fault_record
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.runner import ChannelRunner
 from agelab.protocols.engine.steps import SharedLocks
 from agelab.protocols.engine.stress import StressDrive
 from agelab.protocols.store import RunFile, RunFileError, RunWriter
-from agelab.protocols.store.records import FINAL_STATUSES, EventRecord, RecordBus
+from agelab.protocols.store.records import FINAL_STATUSES, EventRecord
 
 
 class Terminated(Exception):
@@ -195,9 +196,8 @@ class Engine:
             if self._stop_reason is not None:  # aborted while the station was being opened
                 runner.request_abort(self._stop_reason)
         # Everything alive now (modules, the station, the bench) lives as long as the run:
-        # moved out of the collector's way, a full collection no longer walks it. In a process
-        # with the test suite's imports one took 50-90 ms, and every channel stopped sampling
-        # meanwhile: 2 device-minutes at 1500x, across a blue T97.
+        # moved out of the collector's way, a full collection no longer walks it (one can take
+        # tens of ms, with every channel's sampling held up meanwhile).
         gc.collect()
         gc.freeze()
         self.clock.restart()  # opening the station took wall time that is no device time
@@ -205,17 +205,16 @@ class Engine:
         for name, gap in gaps.items():
             self.runners[name].stress.offset_h = self._close_gap(name, gap, started_wall)
         if gaps:
-            # On disk before any output changes: a resume killed in the C–V it began with left
-            # the next one to find the source off, and the stress hours it had found were lost
-            # (0.95 h of a blue T50 of 15 h in the crash test).
+            # On disk before any output changes, so a resume killed in its first C–V still
+            # leaves the next one the stress hours this one found.
             self.writer.flush()
         for runner in self.runners.values():
             runner.start()
 
     def _route_pixels_to_source_meters(self) -> None:
-        """A run killed inside a C–V leaves its pixel on the LCR meter. Stressed again through
-        the relay, its source-meter met an open (compliance at 9 V), and the channel was stopped
-        as a runaway (the crash test). Every pixel goes back to its source-meter first."""
+        """A run killed inside a C–V leaves its pixel on the LCR meter, where its source-meter
+        would meet an open and stop the channel as a runaway: every pixel goes back to its
+        source-meter first."""
         try:
             relay = self.station["relay"]
         except KeyError:
@@ -255,9 +254,9 @@ class Engine:
     def _close_gap(self, name: str, gap: tuple, until_wall: float) -> float:
         """Records a channel's gap up to ``until_wall``, the moment its stress clock runs again,
         and returns its stress time then: the gap counts as stress only if the source-meter kept
-        sourcing through it. Measured when the station was found, not when the clock restarts,
-        each resume of the crash test lost 0.2-0.9 s of stress (opening the run's history, the
-        collection above): 0.05-0.24 device-h at 1000x, and blue T50s came out 2 % early."""
+        sourcing through it. Measured to when the clock restarts, not to when the station was
+        found: the wall time between (opening the run's history, the collection above) is
+        stress too."""
         last_t, last_wall, sourcing, level = gap
         wall_s = until_wall - last_wall
         gap_h = self.clock.hours_of(wall_s)
@@ -280,9 +279,7 @@ class Engine:
     def _on_fault(self, event: FaultEvent) -> None:
         owner = next((ch.name for ch in self.config.channels
                       if event.instrument in (ch.smu_name, ch.pd_name)), None)
-        self.bus.publish(EventRecord(owner, "fault", {
-            "instrument": event.instrument, "fault": event.kind, "detail": event.detail,
-            "attempt": event.attempt}, wall=event.time))
+        self.bus.publish(fault_record(event, owner))
         if event.output_off_s is not None and owner in self.runners:
             # A source-meter rebooted under stress, now back on: the hours it sat off are not
             # stress hours.

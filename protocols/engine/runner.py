@@ -23,6 +23,7 @@ from typing import Any
 from agelab.instruments.resilience import InstrumentFault
 from agelab.instruments.roles import RampTiming
 from agelab.protocols.config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
+from agelab.protocols.engine.bus import RecordBus
 from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.milestones import MilestoneTracker
 from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
@@ -33,7 +34,6 @@ from agelab.protocols.store.records import (
     L0_AVERAGE,
     ChannelState,
     EventRecord,
-    RecordBus,
     Sample,
 )
 

@@ -23,6 +23,7 @@ class StressDrive:
     steps: int
     dwell_s: float
     nplc: float
+    span: float | None = None  # the level the steps are sized on (default: ``level``)
 
     @classmethod
     def of(cls, ch: ChannelSpec) -> StressDrive:
@@ -32,9 +33,20 @@ class StressDrive:
                        s.ramp_steps, s.ramp_dwell, s.nplc)
         return cls("current", ch.current_a, s.compliance, s.ramp_steps, s.ramp_dwell, s.nplc)
 
+    @classmethod
+    def at_level(cls, ch: ChannelSpec, mode: Literal["current", "voltage"], level: float,
+                 compliance: float) -> StressDrive:
+        """A drive to any level on the channel's pixel (the benchtop's), ramped with the
+        channel's own steps and dwell, sized on the larger of the level and the channel's
+        stress (a current) or 1 V (a voltage), so a ramp to 0 still moves in steps."""
+        s = ch.stress
+        span = max(level, ch.current_a if s.voltage is None else 0.0, 1e-6) if (
+            mode == "current") else max(level, 1.0)
+        return cls(mode, level, compliance, s.ramp_steps, s.ramp_dwell, s.nplc, span)
+
     @property
     def step(self) -> float:
-        return self.level / self.steps
+        return (self.level if self.span is None else self.span) / self.steps
 
     def configure(self, smu) -> None:
         """The source mode with its compliance set; the output is not touched."""

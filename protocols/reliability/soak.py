@@ -535,34 +535,85 @@ def _names_and_plan(plan: SoakPlan) -> list[tuple[str, tuple[str, float]]]:
             for i, (preset, j) in enumerate(channel_plan(plan), start=1)]
 
 
+@dataclass(frozen=True)
+class _FaultyRunRecord:
+    """What the faulty run's file says, read once for the checks."""
+
+    integrity: str
+    meta: dict
+    statuses: dict[str, str | None]
+    fault_events: list[dict]
+    runaways: dict[str, list[dict]]
+    samples: int
+    t_start: float
+    t_end: float
+
+
+def _read_record(run_path: str, names: list[str]) -> _FaultyRunRecord:
+    with RunFile(run_path) as run:
+        statuses = {c.name: c.state.get("status") for c in run.channels()}
+        return _FaultyRunRecord(
+            integrity=run.integrity(), meta=run.meta(), statuses=statuses,
+            fault_events=run.events(None, "fault"),  # every channel's and the shared ones
+            runaways={name: run.events(name, "runaway") for name in statuses},
+            samples=run.sample_count(),
+            t_start=min((e["wall"] for name in names for e in run.events(name, "started")),
+                        default=math.nan),
+            t_end=max((e["wall"] for e in run.events(None, "run-end")), default=math.nan))
+
+
 def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
            faults: list[FaultRecord], transactions: int, still_on: list[str],
            outputs_on: list[str], overshoot: list[str], violations: dict) -> SoakResult:
-    checks: list[Check] = []
-    figures: dict[str, str] = {}
+    """Every goal of the soak checked, in the order the report lists them."""
     if faulty.run_path is None or twin.run_path is None:
         tail = "\n".join(faulty.log.splitlines()[-5:])
         return SoakResult([Check("run file written", "none", "one per run", False)],
                           {"log tail": tail})
-    with RunFile(faulty.run_path) as run:
-        integrity = run.integrity()
-        meta = run.meta()
-        statuses = {c.name: c.state.get("status") for c in run.channels()}
-        fault_events = run.events(None, "fault")  # every channel's and the shared ones
-        runaways = {name: run.events(name, "runaway") for name in statuses}
-        samples = run.sample_count()
-        t_start = min((e["wall"] for name in names for e in run.events(name, "started")),
-                      default=math.nan)
-        t_end = max((e["wall"] for e in run.events(None, "run-end")), default=math.nan)
-    finished = sum(statuses.get(n) == "finished" for n in names)
+    record = _read_record(faulty.run_path, names)
+    checks: list[Check] = []
+    figures: dict[str, str] = {}
+    victims_ok = _completion_check(plan, names, faulty, record, checks)
+    _fault_checks(faults, transactions, record, victims_ok, checks, figures)
+    unsafe = still_on + outputs_on + overshoot + [f"{k}: {v}" for k, vs in violations.items()
+                                                  for v in vs]
+    checks.append(Check("safety invariants", "; ".join(unsafe[:4]) or "none broken",
+                        "no output left on, no overshoot, compliance before output-on",
+                        not unsafe))
+    base_mb, growth = memory_check(faulty.rss, record.t_start, record.t_end)
+    checks.append(Check("resident memory after warm-up", f"{base_mb:.0f} MB, +{growth:.1%} "
+                        f"at most", "within 10 %", growth <= 0.10))
+    checks.append(stress_check(plan, faulty.run_path, faulty.charge, "faulty run"))
+    checks.append(stress_check(plan, twin.run_path, twin.charge, "twin"))
+    _clock_and_aging_figures(plan, names, faulty, twin, figures)
+    checks.append(_lifetime_check(names, faulty, twin, figures))
+    figures["samples recorded"] = f"{record.samples:,}"
+    figures["wall time (faulty, twin)"] = f"{faulty.wall_s:.0f} s, {twin.wall_s:.0f} s"
+    figures["engine CPU (faulty run)"] = f"{faulty.cpu_s:.0f} s"
+    return SoakResult(checks, figures)
+
+
+def _completion_check(plan: SoakPlan, names: list[str], faulty: EngineRun,
+                      record: _FaultyRunRecord, checks: list[Check]) -> bool:
+    """Every channel finished, the victims stopped as runaways, the file whole; returns
+    whether the victims were stopped."""
+    finished = sum(record.statuses.get(n) == "finished" for n in names)
     victims_ok = (not plan.victims or all(
-        statuses.get(v) == "stopped" and runaways.get(v) for v in ("victim-open", "victim-short")))
+        record.statuses.get(v) == "stopped" and record.runaways.get(v)
+        for v in ("victim-open", "victim-short")))
     checks.append(Check("run completes", f"exit {faulty.returncode}, {finished}/{len(names)} "
-                        f"finished, victims stopped: {victims_ok}, integrity {integrity}",
+                        f"finished, victims stopped: {victims_ok}, integrity {record.integrity}",
                         "all finished, victims stopped", finished == len(names) and victims_ok
-                        and integrity == "ok" and meta.get("stop_reason") == "completed"))
+                        and record.integrity == "ok"
+                        and record.meta.get("stop_reason") == "completed"))
+    return victims_ok
+
+
+def _fault_checks(faults: list[FaultRecord], transactions: int, record: _FaultyRunRecord,
+                  victims_ok: bool, checks: list[Check], figures: dict[str, str]) -> None:
+    """Every transport fault the bench injected is a fault event in the run file."""
     transport = [f for f in faults if f.kind in SEEN_AS]
-    missing = match_faults(transport, fault_events)
+    missing = match_faults(transport, record.fault_events)
     pixel_faults = [f for f in faults if f.kind not in SEEN_AS]
     kinds = {k.value: sum(f.kind is k for f in faults) for k in FaultKind}
     figures["transactions"] = f"{transactions:,}"
@@ -573,42 +624,39 @@ def _judge(plan: SoakPlan, names: list[str], faulty: EngineRun, twin: EngineRun,
                         f"runaways", "all", not missing and victims_ok))
     for f in missing[:5]:
         figures[f"unmatched {f.instrument} {f.kind.value}"] = (
-            f"{f.message[:60]!r} at {f.device_h:.2f} bench-h, {t_end - f.wall_time:+.1f} s "
-            f"before the run ended")
-    unsafe = still_on + outputs_on + overshoot + [f"{k}: {v}" for k, vs in violations.items()
-                                                  for v in vs]
-    checks.append(Check("safety invariants", "; ".join(unsafe[:4]) or "none broken",
-                        "no output left on, no overshoot, compliance before output-on",
-                        not unsafe))
-    base_mb, growth = memory_check(faulty.rss, t_start, t_end)
-    checks.append(Check("resident memory after warm-up", f"{base_mb:.0f} MB, +{growth:.1%} "
-                        f"at most", "within 10 %", growth <= 0.10))
-    checks.append(stress_check(plan, faulty.run_path, faulty.charge, "faulty run"))
-    checks.append(stress_check(plan, twin.run_path, twin.charge, "twin"))
+            f"{f.message[:60]!r} at {f.device_h:.2f} bench-h, {record.t_end - f.wall_time:+.1f}"
+            f" s before the run ended")
+
+
+def _clock_and_aging_figures(plan: SoakPlan, names: list[str], faulty: EngineRun,
+                             twin: EngineRun, figures: dict[str, str]) -> None:
+    """The stress clock's error at each sample, and how much more the faulty run aged each
+    pixel than its twin did (figures, and CSV files beside the runs)."""
+    out = Path(faulty.run_path).parent.parent
     for run, label in ((faulty, "faulty"), (twin, "twin")):
-        write_clock_errors(run.clock, Path(faulty.run_path).parent.parent /
-                           f"clock-errors-{label}.csv")
+        write_clock_errors(run.clock, out / f"clock-errors-{label}.csv")
         figures[f"stress clock at each sample ({label})"] = clock_figure(run.clock)
     extra = extra_aging_h(faulty.truth, twin.truth, *(_recorded_h(r.run_path, names)
                                                        for r in (faulty, twin)))
     figures["aging beyond the twin's"] = aging_figure(names, extra, plan.hours)
-    (Path(faulty.run_path).parent.parent / "aging-beyond-twin.csv").write_text(
+    (out / "aging-beyond-twin.csv").write_text(
         "channel,extra_h_at_stress_current\n"
         + "".join(f"{n},{e:+.4f}\n" for n, e in zip(names, extra, strict=False)))
+
+
+def _lifetime_check(names: list[str], faulty: EngineRun, twin: EngineRun,
+                    figures: dict[str, str]) -> Check:
+    """Each T-value against the twin's (and both against their noise-free truth)."""
+    out = Path(faulty.run_path).parent.parent
     est_faulty, est_twin = lifetimes_of(faulty.run_path), lifetimes_of(twin.run_path)
     truths = truth_rows(names, [(_key(f, m), (f, m)) for f, m in LIFETIME_KEYS], est_faulty,
                         est_twin, faulty.true_lives, twin.true_lives)
-    write_truth_rows(truths, Path(faulty.run_path).parent.parent / "lifetimes-truth.csv")
+    write_truth_rows(truths, out / "lifetimes-truth.csv")
     figures.update(truth_figures(truths))
     lives = lifetime_check(est_faulty, est_twin, names)
-    (Path(faulty.run_path).parent.parent / "lifetime-differences.txt").write_text(
-        "\n".join(lives.problems) + "\n")
-    checks.append(Check("lifetimes vs fault-free twin", lifetime_row(lives), LIFETIME_GOAL,
-                        not lives.problems))
-    figures["samples recorded"] = f"{samples:,}"
-    figures["wall time (faulty, twin)"] = f"{faulty.wall_s:.0f} s, {twin.wall_s:.0f} s"
-    figures["engine CPU (faulty run)"] = f"{faulty.cpu_s:.0f} s"
-    return SoakResult(checks, figures)
+    (out / "lifetime-differences.txt").write_text("\n".join(lives.problems) + "\n")
+    return Check("lifetimes vs fault-free twin", lifetime_row(lives), LIFETIME_GOAL,
+                 not lives.problems)
 
 
 def with_overrides(plan: SoakPlan, **overrides: float | int | None) -> SoakPlan:

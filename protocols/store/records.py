@@ -6,9 +6,7 @@ Times: ``t_h`` is the channel's stress time in device hours (what lifetimes are 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +82,7 @@ class EventRecord:
 
 
 # A channel in one of these is done for good: a resume leaves it alone. "stopped" is a runaway
-# (an open or shorted pixel): the crash test found one stressed again after every kill.
+# (an open or shorted pixel), which must never be stressed again.
 FINAL_STATUSES = ("finished", "stopped", "aborted", "failed")
 
 
@@ -98,27 +96,3 @@ class ChannelState:
 
 
 Record = Sample | SweepRecord | SpectrumRecord | ReadingRecord | EventRecord | ChannelState
-
-
-class RecordBus:
-    """Fan-out of records to subscribers. A subscriber must return quickly (queue, signal)."""
-
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[Record], None]] = []
-        self._lock = threading.Lock()
-
-    def subscribe(self, callback: Callable[[Record], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-        return lambda: self._unsubscribe(callback)
-
-    def _unsubscribe(self, callback: Callable[[Record], None]) -> None:
-        with self._lock:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-    def publish(self, record: Record) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            callback(record)

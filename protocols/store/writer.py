@@ -61,7 +61,11 @@ class RunWriter:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a kill
-        prepare(db, self.path)  # the tables, or an older file upgraded; stamps the schema
+        try:
+            prepare(db, self.path)  # the tables, or an older file upgraded; stamps the schema
+        except BaseException:
+            db.close()
+            raise
         for row in db.execute("SELECT name, id FROM channels"):
             self._channel_ids[row[0]] = row[1]
         self._unblocked: dict[int, list[tuple]] = {}

@@ -345,10 +345,9 @@ class Keithley2400Sim:
         # A sweep in fast timing takes no modelled time: the pixel rests meanwhile (see
         # Site.instant_sweep); in realistic timing it is at each point for the point's time.
         # The rest lasts to the end of the message: the commands after the INIT (the :OUTP OFF
-        # the drivers send with it) take microseconds on an instrument, but a busy bench took
-        # 57 ms over them at the start of a soak, with the pixel at the sweep's top point:
-        # 0.095 device-h at 30 mA/cm² aged a blue pixel by 1.27 h at its stress current
-        # before its L0, and its T95 came out 6 % late against the twin's.
+        # the drivers send with it) take microseconds on an instrument, but a busy host can
+        # take tens of milliseconds over them, which at a high speed-up would age the pixel at
+        # the sweep's top point.
         instant = len(points) > 1 and self.timing.mode is Timing.FAST
         if instant and not self._resting:
             scope = self._message if self._message is not None else contextlib.ExitStack()
