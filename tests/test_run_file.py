@@ -77,8 +77,8 @@ def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
     """Samples read through the blocks (plots) equal the rows (the record of truth), also after
     the writer is reopened (a resume) halfway through a block."""
     from agelab.protocols.store import RunWriter
-    from agelab.protocols.store.schema import BLOCK
     from agelab.protocols.store.records import Sample
+    from agelab.protocols.store.schema import BLOCK
 
     path = tmp_path / "blocks.sqlite"
     n = 2 * BLOCK + 123
