@@ -55,7 +55,10 @@ def test_installs_beside_instrumentkit_as_one_import_name(tmp_path):
     python = env_dir / "bin" / "python"
     _pip(python, "--no-deps", "instrumentkit")
     _pip(python, *INSTRUMENTKIT_DEPS)
-    _pip(python, str(ROOT))  # a regular (not editable) install, as a user's pip does it
+    source = tmp_path / "source"  # built from a copy: a build writes into its source folder
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "runs", "*.egg-info", "__pycache__", ".*_cache"))
+    _pip(python, str(source))  # a regular (not editable) install, as a user's pip does it
     work = tmp_path / "work"  # away from the source tree, so nothing is imported from it
     work.mkdir()
 
