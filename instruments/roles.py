@@ -31,6 +31,20 @@ def capabilities(driver: object) -> frozenset[Capability]:
     return frozenset(getattr(cls, "CAPABILITIES", ()))
 
 
+def channel_letters(driver: object) -> tuple[str, ...]:
+    """The channels of a multi-channel instrument's driver (an instance or its class), each of
+    which plays a role of its own (a 2602B's "a" and "b"); none for a single instrument."""
+    cls = driver if isinstance(driver, type) else type(driver)
+    return tuple(getattr(cls, "CHANNELS", ()))
+
+
+def trigger_linked(photodetector: object, source_meter: object) -> bool:
+    """Whether ``photodetector`` can read once per step of ``source_meter``'s sweep: it
+    declares the trigger link, and says that this source-meter can drive it."""
+    return (Capability.TRIGGER_LINK in capabilities(photodetector)
+            and photodetector.triggered_by(source_meter))
+
+
 @dataclass(frozen=True)
 class RampTiming:
     """When a ramp ran (``time.monotonic()`` seconds), as the driver timed its own levels.
@@ -118,6 +132,17 @@ class Photodetector(Instrument, Protocol):
 
     def read_photocurrent(self, average: int = 1) -> float:
         """Photocurrent in A (positive for light); ``average`` readings' worth of integration."""
+
+
+@runtime_checkable
+class LinkedPhotodetector(Photodetector, Protocol):
+    """A photodetector that declares ``Capability.TRIGGER_LINK``."""
+
+    def triggered_by(self, source_meter: object) -> bool:
+        """Whether this source-meter's sweep steps can trigger its readings."""
+
+    def arm_linked(self, points: int, nplc: float = 0.1) -> None: ...
+    def fetch_linked(self, points: int, timeout_s: float | None = None) -> np.ndarray: ...
 
 
 @runtime_checkable

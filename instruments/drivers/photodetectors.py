@@ -96,6 +96,11 @@ class Keithley2400Photodetector(Keithley2400):
                                                   last_digit(reply[3]))
         return amps
 
+    def triggered_by(self, source_meter: object) -> bool:
+        """A 2400 source-meter on the trigger-link cable drives it (a 2450 has no such link
+        here)."""
+        return isinstance(source_meter, Keithley2400)
+
     def arm_linked(self, points: int, nplc: float = 0.1) -> None:
         """Arm on the trigger link for ``points`` readings into the buffer, one per trigger from
         the pixel's source-meter (``Keithley2400.sweep(..., trigger_link=True)``)."""

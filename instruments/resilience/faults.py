@@ -14,13 +14,17 @@ from pyvisa.errors import VisaIOError
 # (pymeasure's validators say "Value of X is not in range [..]" / "... is not in the discrete set".)
 _USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "cannot lock")
 
+EMPTY_QUEUE = ("no error", "queue is empty")  # SCPI's words, and TSP's
+
+
 def is_no_error(message: object) -> bool:
-    """'No error', quoted or not, and nothing else: a reply cut short ('"No error') or with a
-    byte flipped at its end ('"No error#') is a garbled reply, not an empty queue."""
+    """'No error' (or TSP's 'Queue Is Empty'), quoted or not, and nothing else: a reply cut
+    short ('"No error') or with a byte flipped at its end ('"No error#') is a garbled reply,
+    not an empty queue."""
     text = str(message).strip()
     quoted = len(text) >= 2 and text[0] == text[-1] == '"'
     inner = text[1:-1] if quoted else text
-    return '"' not in inner and inner.lower() == "no error"
+    return '"' not in inner and inner.lower() in EMPTY_QUEUE
 
 
 class InstrumentFault(RuntimeError):

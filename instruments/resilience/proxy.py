@@ -233,23 +233,23 @@ class Resilient:
 
     def _connect(self, attempt: int) -> None:
         driver = self._opener()
-        identity = str(driver.identity()).strip()
-        if self._expect and self._expect not in identity:
+        try:
+            identity = str(driver.identity()).strip()
+            if self._expect and self._expect not in identity:
+                raise WrongIdentity(f"expected a {self._expect}, found {identity!r}")
+            reconnecting = bool(self._identity)
+            if self._output is None and Capability.OUTPUT in capabilities(driver):
+                self._output = OutputAccount(self._name, self._listener, self._call_started)
+            if self._output is not None:
+                self._output.read_power_on(driver, reconnecting)
+        except Exception:
+            # A connection that failed half-way is closed (a link shared by the channels of
+            # one instrument too, so the next attempt opens a fresh one).
             with contextlib.suppress(Exception):
                 driver.adapter.close()
-            raise WrongIdentity(f"expected a {self._expect}, found {identity!r}")
+            raise
         if self._identity and identity != self._identity:
             self._emit("wrong-identity", f"was {self._identity!r}, now {identity!r}", attempt)
-        reconnecting = bool(self._identity)
-        if self._output is None and Capability.OUTPUT in capabilities(driver):
-            self._output = OutputAccount(self._name, self._listener, self._call_started)
-        if self._output is not None:
-            try:
-                self._output.read_power_on(driver, reconnecting)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    driver.adapter.close()
-                raise
         self._driver, self._identity = driver, identity
         if reconnecting:
             self._emit("reconnected", identity, attempt)

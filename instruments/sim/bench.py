@@ -9,6 +9,12 @@ Use it in-process as a context manager (tests), or as its own process with ``age
 Resources: ``smu<i>`` (Keithley 2400 driving pixel i), ``pd<i>`` (Keithley 2400 reading pixel i's
 photodiode at 0 V), ``lcr`` (E4980A), ``lockin`` (SR830 or SR860), ``spectrometer`` on TCP sockets;
 ``relay`` and ``laser`` on serial ptys.
+
+With ``smu="keithley2602b"`` the source-meters are two-channel 2602Bs (``wiring`` says which
+channel drives which pixel): with ``photodiodes="keithley2400"`` box k drives pixels 2k-1
+(``smu<k>a``) and 2k (``smu<k>b``), each photodiode read by its own 2400; with
+``photodiodes="smu-channel"`` box i drives pixel i on channel a and reads its photodiode on
+channel b (a common wiring: one box per pixel, the J–V–L trigger-linked inside the box).
 """
 
 from __future__ import annotations
@@ -19,18 +25,31 @@ from dataclasses import dataclass
 from agelab.instruments.sim.devices.e4980a import E4980ASim
 from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
 from agelab.instruments.sim.devices.keithley2450 import Keithley2450Sim
+from agelab.instruments.sim.devices.keithley2602b import Keithley2602BSim
 from agelab.instruments.sim.devices.lockin import SR830Sim, SR860Sim
 from agelab.instruments.sim.devices.serial_devices import LaserDriverSim, RelayBoxSim
 from agelab.instruments.sim.devices.spectrometer import SpectrometerSim
 from agelab.instruments.sim.faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
-from agelab.instruments.sim.loads import PhotodiodeLoad, PixelLoad
+from agelab.instruments.sim.loads import OpenTerminals, PhotodiodeLoad, PixelLoad
 from agelab.instruments.sim.model.qled import Condition, QledPixel
 from agelab.instruments.sim.rig import DeviceClock, Rig, Site, Timing, TimingModel
 from agelab.instruments.sim.servers.pty import SerialPty
 from agelab.instruments.sim.servers.tcp import InstrumentServer
 
 LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}
-SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Sim}
+SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Sim,
+                 "keithley2602b": Keithley2602BSim}
+PHOTODIODE_READERS = ("keithley2400", "smu-channel")
+
+
+def wiring(smu: str, photodiodes: str, pixel: int) -> tuple[str, str]:
+    """The names of the source-meter (channel) driving ``pixel`` (from 1) and of the meter
+    reading its photodiode, as the bench wires them."""
+    if smu != "keithley2602b":
+        return f"smu{pixel}", f"pd{pixel}"
+    if photodiodes == "smu-channel":
+        return f"smu{pixel}a", f"smu{pixel}b"
+    return f"smu{(pixel + 1) // 2}{'ab'[(pixel - 1) % 2]}", f"pd{pixel}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,7 @@ class BenchConfig:
     port_base: int = 0  # 0: let the OS choose free ports
     lockin: str = "sr860"
     smu: str = "keithley2400"
+    photodiodes: str = "keithley2400"
 
 
 class VirtualBench:
@@ -53,7 +73,7 @@ class VirtualBench:
                  speedup: float = 1.0,
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
                  lockin: str = "sr860", faults: list[FaultSpec | str] = (),
-                 smu: str = "keithley2400") -> None:
+                 smu: str = "keithley2400", photodiodes: str = "keithley2400") -> None:
         presets = [preset] * pixels if isinstance(preset, str) else list(preset)
         pixels = len(presets)
         if pixels < 1:
@@ -63,8 +83,12 @@ class VirtualBench:
         if smu not in SOURCE_METERS:
             raise ValueError(f"unknown source-meter {smu!r}; choose one of: "
                              f"{', '.join(SOURCE_METERS)}")
+        if photodiodes not in PHOTODIODE_READERS or (
+                photodiodes == "smu-channel" and smu != "keithley2602b"):
+            raise ValueError(f"photodiodes {photodiodes!r}: 'keithley2400', or 'smu-channel' "
+                             "with the two-channel keithley2602b")
         self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
-                                  port_base, lockin, smu)
+                                  port_base, lockin, smu, photodiodes)
         clock = DeviceClock(speedup)
         sites = [Site(i, QledPixel(name, seed=seed + i), clock) for i, name in enumerate(presets)]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
@@ -72,11 +96,9 @@ class VirtualBench:
         self.injector = FaultInjector(specs, clock, seed) if specs else None
         timing_model = self.rig.timing
         self.devices: dict[str, object] = {}
-        for i, site in enumerate(sites):
-            self.devices[f"smu{i + 1}"] = SOURCE_METERS[smu](PixelLoad(site), timing_model,
-                                                             serial=f"{4000000 + i}")
-            self.devices[f"pd{i + 1}"] = Keithley2400Sim(PhotodiodeLoad(site, self.rig),
-                                                         timing_model, serial=f"{4100000 + i}")
+        # Which pixel a pixel fault on each instrument strikes, by channel ('' for one).
+        self.fault_sites: dict[str, dict[str, Site]] = {}
+        self._wire_source_meters(sites)
         self.devices["lcr"] = E4980ASim(self.rig, timing_model)
         self.devices["lockin"] = LOCKINS[lockin](self.rig)
         self.devices["spectrometer"] = SpectrometerSim(self.rig, timing_model)
@@ -84,6 +106,31 @@ class VirtualBench:
         self._servers: dict[str, InstrumentServer] = {}
         self._ptys: list[SerialPty] = []
         self.resources: dict[str, str] = {}
+
+    def _wire_source_meters(self, sites: list[Site]) -> None:
+        config, timing = self.config, self.rig.timing
+        if config.smu == "keithley2602b":
+            boxes: dict[str, dict[str, object]] = {}
+            for i, site in enumerate(sites):
+                smu, pd = wiring(config.smu, config.photodiodes, i + 1)
+                boxes.setdefault(smu[:-1], {})[smu[-1]] = PixelLoad(site)
+                self.fault_sites.setdefault(smu[:-1], {})[smu[-1]] = site
+                if pd.startswith("smu"):
+                    boxes[pd[:-1]][pd[-1]] = PhotodiodeLoad(site, self.rig)
+            for k, (box, loads) in enumerate(boxes.items()):
+                loads = {"a": loads.get("a", OpenTerminals()), "b": loads.get("b",
+                                                                              OpenTerminals())}
+                self.devices[box] = Keithley2602BSim(loads, timing, serial=f"{4200000 + k}")
+        else:
+            for i, site in enumerate(sites):
+                self.devices[f"smu{i + 1}"] = SOURCE_METERS[config.smu](
+                    PixelLoad(site), timing, serial=f"{4000000 + i}")
+                self.fault_sites[f"smu{i + 1}"] = {"": site}
+        if config.photodiodes == "keithley2400":
+            for i, site in enumerate(sites):
+                self.devices[f"pd{i + 1}"] = Keithley2400Sim(PhotodiodeLoad(site, self.rig),
+                                                             timing, serial=f"{4100000 + i}")
+                self.fault_sites[f"pd{i + 1}"] = {"": site}
 
     def start(self) -> VirtualBench:
         base = self.config.port_base
@@ -124,12 +171,16 @@ class VirtualBench:
         self.injector.add(specs)
 
     def _pixel_fault_handler(self, name: str):
-        """An open/short fault on ``smu<i>`` or ``pd<i>`` strikes pixel i; elsewhere, nothing."""
-        if not name.startswith(("smu", "pd")):
+        """An open/short fault on a source-meter or photodiode meter strikes its pixel (on a
+        two-channel box, the pixel of the channel the message addressed, else channel a's);
+        elsewhere, nothing."""
+        channels = self.fault_sites.get(name)
+        if not channels:
             return None
-        site = self.rig.sites[int(name.lstrip("smupd")) - 1]
 
-        def strike(kind: FaultKind) -> None:
+        def strike(kind: FaultKind, message: str = "") -> None:
+            site = next((s for letter, s in channels.items() if letter
+                         and f"smu{letter}" in message), next(iter(channels.values())))
             with site.lock:
                 site.sync()
                 site.pixel.set_condition(Condition(kind.value))

@@ -118,3 +118,23 @@ class PhotodiodeLoad:
                           ) -> tuple[float, float]:
         noise = self.site.pixel.noise
         return noise.smu_voltage(volts, average), noise.photodiode(amps, average)
+
+
+class OpenTerminals:
+    """Nothing wired to a channel: the fixture's leakage, and no pixel to tell anything."""
+
+    def current_at(self, volts: float) -> float:
+        return volts * _OPEN_CONDUCTANCE_S
+
+    def voltage_at(self, amps: float) -> float:
+        return math.copysign(math.inf, amps) if amps else 0.0
+
+    def force(self, *, amps: float | None = None, volts: float | None = None) -> None:
+        """Nothing to tell."""
+
+    def instant_sweep(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def measurement_noise(self, volts: float, amps: float, average: int = 1
+                          ) -> tuple[float, float]:
+        return volts, amps

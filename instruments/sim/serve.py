@@ -15,7 +15,7 @@ import time
 
 import yaml
 
-from agelab.instruments.sim.bench import VirtualBench
+from agelab.instruments.sim.bench import PHOTODIODE_READERS, SOURCE_METERS, VirtualBench
 from agelab.instruments.sim.model.presets import PRESETS, get_preset
 
 
@@ -34,6 +34,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port-base", type=int, default=0,
                    help="first TCP port (default: free ports chosen by the OS)")
     p.add_argument("--lockin", choices=["sr830", "sr860"], default="sr860")
+    p.add_argument("--smu", choices=sorted(SOURCE_METERS), default="keithley2400",
+                   help="the source-meters (keithley2602b: two channels a box)")
+    p.add_argument("--photodiodes", choices=PHOTODIODE_READERS, default="keithley2400",
+                   help="what reads each photodiode: its own 2400, or channel b of the "
+                        "pixel's 2602B (smu-channel)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject faults: KIND:RATE[:INSTRUMENT] or KIND@HOURS[:INSTRUMENT]; KIND is "
                         "timeout, garble, drop, reboot, error, open or short (repeatable)")
@@ -52,7 +57,7 @@ def serve_bench(args: argparse.Namespace) -> int:
         get_preset(name)  # an unknown preset is a one-line error before anything starts
     with VirtualBench(presets, speedup=args.speedup, timing=args.timing,
                       seed=args.seed, port_base=args.port_base, lockin=args.lockin,
-                      faults=args.fault) as bench:
+                      faults=args.fault, smu=args.smu, photodiodes=args.photodiodes) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
         print(f"# AgeLab virtual bench: {', '.join(presets)}; speed-up {args.speedup:g},"

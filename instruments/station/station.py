@@ -8,6 +8,8 @@ from pydantic import Field
 
 from agelab.instruments.registry import driver_class
 from agelab.instruments.resilience import FaultEvent, Resilient
+from agelab.instruments.resilience.shared_link import SharedLink
+from agelab.instruments.roles import channel_letters
 from agelab.instruments.station.spec import (
     EXPECTED_IDENTITY,
     SOCKET_DEFAULTS,
@@ -26,6 +28,19 @@ from agelab.instruments.station.virtual import (
 class StationSpec(Strict):
     virtual: VirtualSpec | None = None
     instruments: dict[str, InstrumentSpec] = Field(default_factory=dict)
+
+    def role_names(self) -> set[str]:
+        """Every name a channel may give as its source-meter or photodetector: each
+        instrument's, or each of its channels' (``smu1a``, ``smu1b``), and the virtual
+        bench's. An instrument whose driver is unknown counts under its own name."""
+        names = self.virtual.instrument_names() if self.virtual else set()
+        for name, spec in self.instruments.items():
+            try:
+                letters = channel_letters(driver_class(spec.driver))
+            except Exception:  # an unknown driver: the config check says so
+                letters = ()
+            names |= {f"{name}{letter}" for letter in letters} or {name}
+        return names
 
 
 def open_driver(name: str, spec: InstrumentSpec) -> object:
@@ -70,12 +85,24 @@ class Station:
             self.bench = start_in_process(self.spec.virtual)
 
     def open(self) -> Station:
+        """Every instrument behind its resilience layer (nothing is connected yet). Each
+        channel of a multi-channel instrument is one, named after the instrument and its
+        letter (``smu1a``, ``smu1b``), all on the instrument's one link."""
         self.start_bench()
         for name, spec in self.resolved_specs().items():
-            self.instruments[name] = Resilient(
-                name, lambda n=name, s=spec: open_driver(n, s), listener=self.listener,
-                expect_identity=spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver),
-                patience_s=spec.patience_s)
+            expect = spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver)
+            letters = channel_letters(driver_class(spec.driver))
+            if not letters:
+                self.instruments[name] = Resilient(
+                    name, lambda n=name, s=spec: open_driver(n, s), listener=self.listener,
+                    expect_identity=expect, patience_s=spec.patience_s)
+                continue
+            link = SharedLink(lambda n=name, s=spec: open_driver(n, s))
+            for letter in letters:
+                self.instruments[f"{name}{letter}"] = Resilient(
+                    f"{name}{letter}", lambda lk=link, c=letter: lk.channel(c),
+                    listener=self.listener, expect_identity=expect,
+                    patience_s=spec.patience_s)
         return self
 
     def __getitem__(self, name: str) -> Resilient:

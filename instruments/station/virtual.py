@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from agelab.instruments.sim.bench import LOCKINS, VirtualBench
+from agelab.instruments.sim.bench import (
+    LOCKINS,
+    PHOTODIODE_READERS,
+    SOURCE_METERS,
+    VirtualBench,
+    wiring,
+)
 from agelab.instruments.sim.faults import FaultKind, FaultRecord
 from agelab.instruments.sim.model.aging import ElevationLaw
 from agelab.instruments.sim.model.presets import PRESETS, get_preset
@@ -53,6 +59,8 @@ class VirtualSpec(Strict):
     faults: list[str] = Field(default_factory=list)
     timeout_ms: int = Field(5000, ge=10)
     smu: str = "keithley2400"
+    # What reads each photodiode: its own 2400, or channel b of the pixel's 2602B.
+    photodiodes: str = "keithley2400"
 
     @property
     def presets(self) -> list[str]:
@@ -76,14 +84,33 @@ class VirtualSpec(Strict):
             raise ValueError(f"unknown lock-in {self.lockin!r}; choose sr830 or sr860")
         if self.timing not in ("fast", "realistic"):
             raise ValueError("timing must be 'fast' or 'realistic'")
+        if self.smu not in SOURCE_METERS:
+            raise ValueError(f"unknown source-meter {self.smu!r}; choose one of "
+                             f"{', '.join(SOURCE_METERS)}")
+        if self.photodiodes not in PHOTODIODE_READERS or (
+                self.photodiodes == "smu-channel" and self.smu != "keithley2602b"):
+            raise ValueError(f"photodiodes {self.photodiodes!r}: 'keithley2400', or "
+                             "'smu-channel' with smu: keithley2602b")
         return self
+
+    def wiring(self, pixel: int) -> tuple[str, str]:
+        """The names of pixel ``pixel``'s source-meter and photodiode meter on this bench."""
+        return wiring(self.smu, self.photodiodes, pixel)
+
+    def instrument_names(self) -> set[str]:
+        """Every role name the bench offers, each channel of a two-channel box its own."""
+        names = {"lcr", "lockin", "spectrometer", "relay", "laser"}
+        for pixel in range(1, len(self.presets) + 1):
+            names.update(self.wiring(pixel))
+        return names
 
 
 
 def start_in_process(v: VirtualSpec) -> VirtualBench:
     """A virtual bench in this process (tests, the GUI's own studies)."""
     return VirtualBench(v.presets, speedup=v.speedup, timing=v.timing, seed=v.seed,
-                        lockin=v.lockin, faults=v.faults, smu=v.smu).start()
+                        lockin=v.lockin, faults=v.faults, smu=v.smu,
+                        photodiodes=v.photodiodes).start()
 
 
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
@@ -127,6 +154,7 @@ class BenchProcess:
         cmd = [sys.executable, "-m", "agelab.instruments.sim", "--presets",
                ",".join(spec.presets), "--speedup", repr(spec.speedup), "--timing",
                spec.timing, "--seed", str(spec.seed), "--lockin", spec.lockin,
+               "--smu", spec.smu, "--photodiodes", spec.photodiodes,
                "--idle-exit", repr(idle_exit_s)]
         for fault in spec.faults:
             cmd += ["--fault", fault]

@@ -3,6 +3,7 @@ instruments the station must have. Nothing here touches an instrument."""
 
 from __future__ import annotations
 
+from agelab.instruments.registry import driver_class
 from agelab.instruments.station.virtual import get_preset
 from agelab.protocols.config.schema import (
     ChannelSpec,
@@ -17,7 +18,7 @@ def check_study(config: RunConfig) -> list[tuple[tuple, str]]:
     """Every problem the field validators cannot see: safety limits, names that must exist,
     pixels and instruments that must be on the station. Nothing here touches an instrument.
     Each problem is (the field's location, what is wrong)."""
-    problems = _measurement_problems(config)
+    problems = _driver_problems(config) + _measurement_problems(config)
     for i, (ch, identity) in enumerate(zip(config.channels, _identity_problems(config),
                                            strict=True)):
         where = ("channels", i)
@@ -153,16 +154,23 @@ def _voltage_stress_problems(s: StressSpec, safety: Safety, where: tuple
 
 
 def _station_inventory(config: RunConfig) -> tuple[list[str] | None, set[str] | None]:
-    """(pixel presets of a virtual station or None, instrument names or None if unknown)."""
+    """(pixel presets of a virtual station or None, the station's role names)."""
     st = config.station
-    names = set(st.instruments)
-    if st.virtual is None:
-        return None, names
-    presets = st.virtual.presets
-    n = len(presets)
-    names |= {f"smu{i}" for i in range(1, n + 1)} | {f"pd{i}" for i in range(1, n + 1)}
-    names |= {"lcr", "lockin", "spectrometer", "relay", "laser"}
-    return presets, names
+    return (st.virtual.presets if st.virtual else None), st.role_names()
+
+
+def _driver_problems(config: RunConfig) -> list[tuple[tuple, str]]:
+    """Every instrument's driver is one AgeLab knows (its own, or a lab's entry point)."""
+    problems: list[tuple[tuple, str]] = []
+    for name, spec in config.station.instruments.items():
+        try:
+            driver_class(spec.driver)
+        except ValueError as exc:
+            problems.append((("station", "instruments", name, "driver"), str(exc)))
+        except Exception as exc:  # a lab's entry point that fails to import
+            problems.append((("station", "instruments", name, "driver"),
+                             f"driver {spec.driver!r} cannot be loaded: {exc}"))
+    return problems
 
 
 def _preset_area(name: str) -> float:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agelab.instruments.station import StationSpec
 from agelab.protocols.config.sampling import SamplingSchedule
@@ -178,12 +178,27 @@ class StopRules(_Strict):
     on_compliance: bool = True               # stop when the source-meter reports compliance
 
 
+class InstrumentChannel(_Strict):
+    """One channel of a multi-channel instrument: ``{instrument: k2602, channel: a}``."""
+
+    instrument: str = Field(min_length=1)
+    channel: str = Field(pattern=r"^[a-z]$")
+
+    @property
+    def role_name(self) -> str:
+        """Its name on the station (``k2602a``)."""
+        return f"{self.instrument}{self.channel}"
+
+
 class ChannelSpec(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
     pixel: int = Field(ge=1)
     area: AreaCm2 = Field(gt=0)
-    source_meter: str | None = None
-    photodetector: str | None = None
+    # The station's names for the pixel's source-meter and photodetector (a channel of a
+    # two-channel box as 'smu1a' or {instrument: smu1, channel: a}); by default, as the
+    # virtual bench wires pixel ``pixel`` (smu<pixel> and pd<pixel> on a rack).
+    source_meter: str | InstrumentChannel | None = None
+    photodetector: str | InstrumentChannel | None = None
     cd_m2_per_A: float = Field(gt=0)         # photodiode calibration, luminance per photocurrent
     # The device type; the acceleration fit groups channels by it (default: the virtual preset).
     device: str | None = Field(None, min_length=1, max_length=64)
@@ -202,11 +217,11 @@ class ChannelSpec(_Strict):
 
     @property
     def smu_name(self) -> str:
-        return self.source_meter or f"smu{self.pixel}"
+        return _role_name(self.source_meter) or f"smu{self.pixel}"
 
     @property
     def pd_name(self) -> str:
-        return self.photodetector or f"pd{self.pixel}"
+        return _role_name(self.photodetector) or f"pd{self.pixel}"
 
     @property
     def schedule(self) -> SamplingSchedule:
@@ -217,6 +232,10 @@ class ChannelSpec(_Strict):
     @property
     def current_a(self) -> float:
         return (self.stress.current_density or 0.0) * self.area * 1e-3
+
+
+def _role_name(given: str | InstrumentChannel | None) -> str | None:
+    return given.role_name if isinstance(given, InstrumentChannel) else given
 
 
 class Safety(_Strict):
@@ -234,6 +253,18 @@ class RunConfig(_Strict):
     # Device time per wall time. A virtual station sets it itself; give it only for a virtual bench
     # that runs elsewhere (``agelab sim``) and is listed as plain instruments.
     speedup: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _wired(self) -> RunConfig:
+        """A channel that names no source-meter or photodetector gets the ones the virtual
+        bench wires to its pixel."""
+        virtual = self.station.virtual
+        if virtual is not None:
+            for ch in self.channels:
+                smu, pd = virtual.wiring(ch.pixel)
+                ch.source_meter = ch.source_meter or smu
+                ch.photodetector = ch.photodetector or pd
+        return self
 
     @property
     def device_speedup(self) -> float:

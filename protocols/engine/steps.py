@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agelab.instruments.drivers.photodetectors import AcquisitionLost
-from agelab.instruments.roles import Capability, capabilities
+from agelab.instruments.roles import trigger_linked
 from agelab.instruments.station import Station
 from agelab.protocols.config import ChannelSpec, CVSpec, ELSpec, JVSpec, PLSpec
 from agelab.protocols.store.records import ReadingRecord, SpectrumRecord, SweepRecord
@@ -51,14 +51,17 @@ def measure_jv(ctx: StepContext, spec: JVSpec, label: str) -> SweepRecord:
     volts = np.linspace(spec.start, spec.stop, spec.points)
     compliance_a = spec.max_current_density * ch.area * 1e-3
     t_h = ctx.now_h()
-    linked = Capability.TRIGGER_LINK in capabilities(pd.driver)
+    linked = trigger_linked(pd.driver, smu.driver)
     if linked:
         pd.arm_linked(spec.points, nplc=spec.nplc)
     sweep = smu.sweep("voltage", volts, compliance_a, nplc=spec.nplc, delay_s=spec.delay,
-                      trigger_link=linked)
+                      **({"trigger_link": True} if linked else {}))
     params: dict = {"nplc": spec.nplc,
                     "compliance_points": int(np.count_nonzero(sweep.compliance))}
     luminance = np.full(spec.points, np.nan)  # a photodetector without a trigger link: J–V only
+    if not linked:
+        params["light"] = (f"not measured: {ch.pd_name} cannot read in step with "
+                           f"{ch.smu_name}'s sweep")
     if linked:
         try:
             luminance = pd.fetch_linked(spec.points) * ch.cd_m2_per_A

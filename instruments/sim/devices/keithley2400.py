@@ -10,12 +10,12 @@ the overflow/NaN value, and SREAL data are little-endian singles behind an indef
 from __future__ import annotations
 
 import contextlib
-import math
 import statistics
 import struct
 import threading
 import time
 
+from agelab.instruments.sim.devices import smu_physics
 from agelab.instruments.sim.devices.scpi import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
@@ -255,27 +255,10 @@ class Keithley2400Sim:
 
     def _apply_source(self) -> None:
         """Tell the load what this SMU forces on it now (nothing when the output is off)."""
-        if not self.s["output"]:
-            self.load.force(amps=0.0)
-        elif self.s["source_func"] == "CURR":
-            self.load.force(amps=self._deliverable_amps(self.s["i_level"]))
-        else:
-            self.load.force(volts=self._deliverable_volts(self.s["v_level"]))
-
-    def _deliverable_amps(self, amps: float) -> float:
-        """A current source cannot push more than the voltage compliance allows."""
-        v_lim = abs(self.s["v_compliance"])
-        if abs(self.load.voltage_at(amps)) <= v_lim:
-            return amps
-        return self.load.current_at(math.copysign(v_lim, amps))
-
-    def _deliverable_volts(self, volts: float) -> float:
-        """A voltage source cannot drive more than the current compliance allows."""
-        i_lim = abs(self.s["i_compliance"])
-        amps = self.load.current_at(volts)
-        if abs(amps) <= i_lim:
-            return volts
-        return self.load.voltage_at(math.copysign(i_lim, amps))
+        s = self.s
+        level = s["i_level"] if s["source_func"] == "CURR" else s["v_level"]
+        smu_physics.force(self.load, s["output"], s["source_func"] == "CURR", level,
+                          s["v_compliance"], s["i_compliance"])
 
     def _set_autozero(self, c: Call) -> None:
         """ON/OFF, or ONCE: one reference-and-zero now (two integrations), then off."""
@@ -397,22 +380,13 @@ class Keithley2400Sim:
         return readings
 
     def _read_point(self) -> list[float]:
-        status = 0
-        if self.s["source_func"] == "CURR":
-            amps = self._deliverable_amps(self.s["i_level"])
-            if amps != self.s["i_level"]:  # in compliance: the voltage sits at its limit
-                status |= STATUS_COMPLIANCE
-                volts = math.copysign(self.s["v_compliance"], self.s["i_level"])
-            else:
-                volts = self.load.voltage_at(amps)
-        else:
-            volts = self._deliverable_volts(self.s["v_level"])
-            amps = self.load.current_at(volts)
-            if volts != self.s["v_level"]:
-                status |= STATUS_COMPLIANCE
-                volts = self.s["v_level"]
-        v_meas, i_meas = self.load.measurement_noise(volts, amps, self._average_count())
+        s = self.s
+        current = s["source_func"] == "CURR"
+        v_meas, i_meas, compliance = smu_physics.read_point(
+            self.load, current, s["i_level"] if current else s["v_level"], s["v_compliance"],
+            s["i_compliance"], self._average_count())
         res = v_meas / i_meas if i_meas != 0 else OVERFLOW
+        status = STATUS_COMPLIANCE if compliance else 0
         return [v_meas, i_meas, res, time.monotonic() - self._t_on, float(status)]
 
     def _average_count(self) -> int:

@@ -179,6 +179,11 @@ class CommandTree:
         bit = {1: 5, 2: 4, 3: 3, 4: 2}.get(abs(error[0]) // 100, 3)
         self.esr |= 1 << bit
 
+    @staticmethod
+    def is_query(message: str) -> bool:
+        """Whether the instrument answers ``message``."""
+        return "?" in message
+
     def pop_error(self) -> str:
         code, message = self.errors.popleft() if self.errors else (0, "No error")
         return f'{code},"{message}"'

@@ -13,17 +13,25 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from agelab.instruments.sim.devices.scpi import CommandTree
 from agelab.instruments.sim.faults import DEVICE_ERROR, FaultInjector, FaultKind
 from agelab.instruments.sim.rig import TimingModel
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
-class ScpiDevice(Protocol):
-    """A virtual instrument: a command tree, and a reset that a reboot calls."""
+class Commands(Protocol):
+    """What the server needs of an instrument's command set: which messages it answers, and
+    an error queue to put an injected error in."""
 
-    tree: CommandTree
+    def is_query(self, message: str) -> bool: ...
+    def push_error(self, error: tuple[int, str], detail: str = "") -> None: ...
+
+
+class ScpiDevice(Protocol):
+    """A virtual instrument: its commands (a SCPI tree, or a TSP box's), and a reset that a
+    reboot calls."""
+
+    tree: Commands
 
     def handle(self, message: str) -> bytes | None: ...
 
@@ -73,8 +81,9 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def _transact(self, server: InstrumentServer, message: str) -> bool:
         """Handle one message; False when the connection must close."""
-        fault = server.injector.decide(server.name, message, "?" in message) if (
-            server.injector) else None
+        fault = (server.injector.decide(server.name, message,
+                                        server.device.tree.is_query(message))
+                 if server.injector else None)
         if fault is FaultKind.TIMEOUT:
             return True
         if fault is FaultKind.DROP:
@@ -91,7 +100,7 @@ class _Handler(socketserver.BaseRequestHandler):
             if fault is FaultKind.ERROR:
                 server.device.tree.push_error(DEVICE_ERROR, "injected")
             if fault in (FaultKind.OPEN, FaultKind.SHORT) and server.on_pixel_fault:
-                server.on_pixel_fault(fault)
+                server.on_pixel_fault(fault, message)
         if reply is not None:
             if fault is FaultKind.GARBLE:
                 reply = server.injector.garble(reply)
@@ -105,7 +114,7 @@ class InstrumentServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, device: ScpiDevice, port: int = 0, host: str = "127.0.0.1", *,
                  name: str = "", injector: FaultInjector | None = None,
-                 on_pixel_fault: Callable[[FaultKind], None] | None = None,
+                 on_pixel_fault: Callable[[FaultKind, str], None] | None = None,
                  timing: TimingModel | None = None) -> None:
         self.device = device
         self.timing = timing
