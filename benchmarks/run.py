@@ -5,7 +5,9 @@
 Figures:
 - sweep: a 61-point J–V sweep run by the 2400 itself (list/sweep into its buffer, binary read-back)
   with AgeLab's driver, against unmodified pymeasure Keithley2400 stepping point by point
-  (source_voltage = v; current), both on the virtual bench in realistic timing, at the same NPLC.
+  (source_voltage = v; current), both on the virtual bench in realistic timing, at the same NPLC;
+  and the same for a 2602B channel (its trigger model into nvbuffers, against pymeasure's
+  Keithley2600 channel stepped point by point).
 - engine and run file: see ``engine_figures.py`` (a checkpoint's interruption against its
   timing-model floor; samples written per second; loading a 1000-hour history against CSV).
 - GUI: see ``gui_figures.py`` (a dashboard redraw with 16 channels of 1000-hour, 1-s histories,
@@ -14,7 +16,8 @@ Figures:
   advance + luminance + voltage + photodiode reading), against the same loop calling a do-nothing
   pixel, which isolates the model's own cost from Python's loop overhead. Goal: under 2 s.
 - scale: see ``scale_figures.py`` (one ``agelab run`` process driving 64 channels at 1-s
-  sampling in real time: CPU use and sampling jitter p99, against the same with one channel).
+  sampling in real time: CPU use and sampling jitter p99, against the same with one channel;
+  16 pixels on eight 2602Bs against sixteen 2400s).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from engine_figures import engine_rows
 from gui_figures import gui_rows
 from rich.console import Console
 from rich.table import Table
-from scale_figures import scale_rows
+from scale_figures import rig_rows, scale_rows
 
 from agelab.instruments.sim.model.qled import QledPixel
 
@@ -103,6 +106,37 @@ def sweep_rows() -> list[tuple[str, str, str, str]]:
             rows.append((f"61-point J-V sweep, NPLC {nplc:g}", f"{sweep_s:.3f} s",
                          f"{loop_s:.3f} s (pymeasure point by point)",
                          f"{loop_s / sweep_s:.1f}x faster"))
+    return rows + box_sweep_rows(volts, visa)
+
+
+def box_sweep_rows(volts, visa: dict) -> list[tuple[str, str, str, str]]:
+    """A 2602B channel's list sweep (AgeLab) against pymeasure's Keithley2600 channel stepped
+    point by point, on one virtual box in realistic timing."""
+    from pymeasure.instruments.keithley import Keithley2600
+
+    from agelab.instruments.drivers.keithley2600 import Keithley2600B
+    from agelab.instruments.sim.bench import VirtualBench
+
+    rows = []
+    with VirtualBench("red-cdse", timing="realistic", smu="keithley2602b") as bench:
+        ours = Keithley2600B(bench.resources["smu1"], **visa).channel("a")
+        theirs = Keithley2600(bench.resources["smu1"], **visa).ChA
+        for nplc in (0.01, 0.1, 1.0):
+            start = time.perf_counter()
+            ours.sweep("voltage", volts, compliance=0.1, nplc=nplc)
+            sweep_s = time.perf_counter() - start
+            theirs.apply_voltage(compliance_current=0.1)
+            theirs.write(f"measure.nplc = {nplc:g}")  # (its measure_nplc maps values wrongly)
+            theirs.source_output = "ON"
+            start = time.perf_counter()
+            for v in volts:
+                theirs.source_voltage = v
+                theirs.current  # noqa: B018 - one measure.i() per point
+            loop_s = time.perf_counter() - start
+            theirs.source_output = "OFF"
+            rows.append((f"2602B 61-point J-V sweep, NPLC {nplc:g}", f"{sweep_s:.3f} s",
+                         f"{loop_s:.3f} s (pymeasure Keithley2600 point by point)",
+                         f"{loop_s / sweep_s:.1f}x faster"))
     return rows
 
 
@@ -110,7 +144,8 @@ def main() -> None:
     table = Table(title="AgeLab benchmarks")
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
-    for row in sweep_rows() + engine_rows() + gui_rows() + model_rows() + scale_rows():
+    for row in (sweep_rows() + engine_rows() + gui_rows() + model_rows() + scale_rows()
+                + rig_rows()):
         table.add_row(*row)
     Console().print(table)
 

@@ -1,5 +1,6 @@
 """Scale: one station process (``agelab run``) driving 64 virtual channels sampled every second,
-in real time (speed-up 1), against the same process driving one channel.
+in real time (speed-up 1), against the same process driving one channel; and 16 pixels on eight
+two-channel 2602Bs (two pixels on each box's one link) against 16 on sixteen 2400s.
 
 Figures: the engine process's CPU use (fraction of one core, from psutil over the stress phase)
 and its sampling-interval jitter (how late each sample is against its deadline k·1 s, from the
@@ -22,28 +23,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agelab.instruments.sim.bench import VirtualBench  # noqa: E402
+from agelab.instruments.station.virtual import wiring  # noqa: E402
 from agelab.protocols.reliability.soak import CAL, run_engine, station_of  # noqa: E402
 from agelab.protocols.store import RunFile  # noqa: E402
 
 
-def scale_config(resources: dict[str, str], channels: int, seconds: float) -> dict:
+def scale_config(resources: dict[str, str], channels: int, seconds: float,
+                 smu: str = "keithley2400") -> dict:
     return {
         "study": f"scale-{channels}", "speedup": 1.0,
-        "station": station_of(resources, timeout_ms=2000),
+        "station": station_of(resources, timeout_ms=2000, smu=smu),
         "measurements": {},
         "defaults": {"area": "4 mm^2", "sampling": "1 s", "cd_m2_per_A": CAL["blue-znsete"],
                      "stress": {"current_density": "20 mA/cm^2", "compliance": "9 V",
                                 "ramp_steps": 10, "ramp_dwell": "1 ms"},
                      "checkpoints": {"at_start": False},
                      "stop": {"max_time": f"{seconds / 3600:.6f} h"}},
-        "channels": [{"name": f"ch{i:02d}", "pixel": i} for i in range(1, channels + 1)],
+        "channels": [{"name": f"ch{i:02d}", "pixel": i,
+                      "source_meter": wiring(smu, "keithley2400", i)[0]}
+                     for i in range(1, channels + 1)],
     }
 
 
-def measure(channels: int, seconds: float, out: Path) -> tuple[float, float, int]:
+def measure(channels: int, seconds: float, out: Path, smu: str = "keithley2400"
+            ) -> tuple[float, float, int]:
     """(CPU fraction of a core during the stress, jitter p99 in ms, samples)."""
-    with VirtualBench("blue-znsete", pixels=channels, speedup=1.0, seed=1) as bench:
-        run = run_engine(scale_config(bench.resources, channels, seconds), out, f"scale{channels}")
+    with VirtualBench("blue-znsete", pixels=channels, speedup=1.0, seed=1, smu=smu) as bench:
+        run = run_engine(scale_config(bench.resources, channels, seconds, smu), out,
+                         f"scale{channels}{smu}")
     if run.run_path is None:
         raise RuntimeError(f"the {channels}-channel run wrote no file:\n{run.log[-500:]}")
     with RunFile(run.run_path) as f:
@@ -77,9 +84,23 @@ def scale_rows(seconds: float = 60.0) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def rig_rows(seconds: float = 60.0) -> list[tuple[str, str, str, str]]:
+    """16 pixels at 1-s sampling: eight 2602Bs (the two channels of a box share its link)
+    against sixteen 2400s; each photodiode on its own 2400 in both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu_k, jit_k, _ = measure(16, seconds, Path(tmp), "keithley2400")
+        cpu_b, jit_b, n = measure(16, seconds, Path(tmp), "keithley2602b")
+    return [
+        ("rig: engine CPU, 16 pixels on 8 2602Bs", f"{cpu_b:.1%} of a core",
+         f"16 2400s: {cpu_k:.1%}", f"{cpu_b / cpu_k:.2f}x"),
+        ("rig: sampling jitter p99, 16 pixels on 8 2602Bs", f"{jit_b:.1f} ms ({n} samples)",
+         f"16 2400s: {jit_k:.1f} ms", f"{jit_b / jit_k:.2f}x"),
+    ]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
-    for row in scale_rows(args.seconds):
+    for row in scale_rows(args.seconds) + rig_rows(args.seconds):
         print(" | ".join(row))

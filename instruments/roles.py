@@ -38,6 +38,12 @@ def channel_letters(driver: object) -> tuple[str, ...]:
     return tuple(getattr(cls, "CHANNELS", ()))
 
 
+def channel_role(instrument: str, channel: str) -> str:
+    """A channel's role name on the station: ``smu1a`` for a lettered channel, ``daq1:101``
+    for a numbered one."""
+    return f"{instrument}{channel}" if channel.isalpha() else f"{instrument}:{channel}"
+
+
 def trigger_linked(photodetector: object, source_meter: object) -> bool:
     """Whether ``photodetector`` can read once per step of ``source_meter``'s sweep: it
     declares the trigger link, and says that this source-meter can drive it."""

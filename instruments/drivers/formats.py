@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 
 def scpi_list(values: Iterable[float]) -> str:
@@ -58,3 +59,18 @@ def note_corrected(inst, text: str) -> None:
         corrected = []
         inst.corrected = corrected
     corrected.append(text)
+
+
+@contextlib.contextmanager
+def longer_timeout(inst, seconds: float) -> Iterator[None]:
+    """The connection's timeout raised to ``seconds`` (never lowered) for what runs inside:
+    an operation the instrument takes that long over before it answers."""
+    conn = getattr(inst.adapter, "connection", None)
+    saved = getattr(conn, "timeout", None)
+    if conn is not None and saved is not None:
+        conn.timeout = max(saved, seconds * 1000)
+    try:
+        yield
+    finally:
+        if conn is not None and saved is not None:
+            conn.timeout = saved

@@ -8,20 +8,15 @@ into its buffers and read back as binary singles of a known byte count, and a ph
 other channel read at every step of that sweep (its measure stimulus is the sweeping channel's
 source-complete event), so a J–V–L is still one trigger-linked run.
 
-The two channels share one link. Every exchange holds the box's lock, so calls of the two
-channels interleave exchange by exchange and neither waits for the other's whole operation. A
-box whose link was closed (by either channel's resilience layer, after a fault) refuses every
-call with ``ConnectionError``: each channel then reconnects, and puts back its own
-configuration, through the resilience layer (see ``resilience.shared_link``).
+The two channels share one link, held per exchange (``drivers.link``): calls of the two channels
+interleave exchange by exchange and neither waits for the other's whole operation; after a
+fault each channel reconnects, and puts back its own configuration, on its own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import struct
-import threading
 import time
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -29,8 +24,9 @@ from pymeasure.instruments.generic_types import SCPIUnknownMixin
 from pymeasure.instruments.keithley.keithley2600 import Channel as _PymeasureChannel
 from pymeasure.instruments.keithley.keithley2600 import Keithley2600 as _PymeasureKeithley2600
 
-from agelab.instruments.drivers.formats import read_block_verified
+from agelab.instruments.drivers.formats import longer_timeout, read_block_verified
 from agelab.instruments.drivers.keithley import checked_reading, ramp
+from agelab.instruments.drivers.link import LinkHandle, SharedLinkMixin
 from agelab.instruments.drivers.photodetectors import PHOTODIODE_NPLC, AcquisitionLost
 from agelab.instruments.roles import Capability, RampTiming, Sweep
 
@@ -44,15 +40,13 @@ BINARY = "format.data = format.REAL32 format.byteorder = format.LITTLEENDIAN"
 ASCII = "format.data = format.ASCII"
 
 
-class Keithley2600B(_PymeasureKeithley2600):
+class Keithley2600B(SharedLinkMixin, _PymeasureKeithley2600):
     """The box: one link, two channels, one lock per exchange."""
 
     CHANNELS = ("a", "b")
 
     def __init__(self, adapter, name: str = "Keithley 2600B SourceMeter", **kwargs) -> None:
-        self.lock = threading.RLock()
-        self.link_closed = False
-        self._identity: str | None = None
+        self._init_link(adapter)
         self._power_on_unseen: set[str] | None = None  # channels yet to hear of a power-on
         # Past pymeasure's Keithley2600.__init__ (its channels are replaced below) and the
         # mixin that warns it does not know whether a 2600 answers SCPI's common commands: a
@@ -65,44 +59,9 @@ class Keithley2600B(_PymeasureKeithley2600):
     def channel(self, letter: str) -> Keithley2600Channel:
         return self._channels[letter]
 
-    # ---------------------------------------------------------------- one exchange at a time
-    @contextlib.contextmanager
-    def exchange(self) -> Iterator[None]:
-        """Hold the link for one exchange (a message and its reply); refused once closed."""
-        with self.lock:
-            if self.link_closed:
-                raise ConnectionError(f"{self.name}: the box's link was closed after a fault")
-            yield
-
-    def write(self, command: str, **kwargs) -> None:
-        with self.exchange():
-            super().write(command, **kwargs)
-
-    def read(self, **kwargs) -> str:
-        with self.exchange():
-            return super().read(**kwargs)
-
-    def read_bytes(self, count: int, **kwargs) -> bytes:
-        with self.exchange():
-            return super().read_bytes(count, **kwargs)
-
-    def ask(self, command: str, query_delay: float | None = None) -> str:
-        with self.exchange():
-            return super().ask(command, query_delay)
-
-    def close_link(self) -> None:
-        """Close the link for both channels (each then reconnects on its next call)."""
-        with self.lock:
-            self.link_closed = True
-            with contextlib.suppress(Exception):
-                self.adapter.close()
-
     # ---------------------------------------------------------------- shared facts
     def identity(self) -> str:
-        """*IDN? once per link."""
-        if self._identity is None:
-            self._identity = self.ask("*IDN?").strip()
-        return self._identity
+        return self.ask("*IDN?").strip()
 
     def power_on_seen_by(self, letter: str) -> bool:
         """Whether the box powered on since the last link asked, told once to each channel:
@@ -123,16 +82,6 @@ class Keithley2600B(_PymeasureKeithley2600):
             return seen
 
 
-class _LinkHandle:
-    """What the resilience layer closes after a fault: the box's link, for both channels."""
-
-    def __init__(self, box: Keithley2600B) -> None:
-        self.box = box
-
-    def close(self) -> None:
-        self.box.close_link()
-
-
 class Keithley2600Channel(_PymeasureChannel):
     """One SMU channel of a 2600B: a ``SourceMeter`` and a ``Photodetector``."""
 
@@ -144,7 +93,7 @@ class Keithley2600Channel(_PymeasureChannel):
         self.letter = letter
         self.smu = f"smu{letter}"
         self.name = f"{box.name} channel {letter}"
-        self.adapter = _LinkHandle(box)
+        self.adapter = LinkHandle(box)
         self._compliance_for: str | None = None  # the source mode whose limit is set
         self._biased = False  # held at 0 V as a photodiode meter, in point mode
         self._filter = 1
@@ -152,7 +101,7 @@ class Keithley2600Channel(_PymeasureChannel):
 
     # ---------------------------------------------------------------- plumbing
     def identity(self) -> str:
-        return f"{self.box.identity()} channel {self.letter}"
+        return f"{self.box.link_identity()} channel {self.letter}"
 
     def ask_text(self, command: str) -> str:
         return self.box.ask(command).strip()
@@ -288,7 +237,7 @@ class Keithley2600Channel(_PymeasureChannel):
         else:
             source = f"{p}.trigger.source.list{src}({{{','.join(f'{v:.6g}' for v in points)}}})"
         budget = n * (delay_s + 3 * nplc / 50 + 0.01) + 5
-        with self._timeout(budget):
+        with self.box.exchange(), longer_timeout(self.box, budget):
             self.completed(
                 f"{p}.abort() {p}.source.output = {p}.OUTPUT_OFF {p}.source.func = "
                 f"{p}.OUTPUT_{func} {p}.source.level{src} = 0 {p}.source.limit{limit} = "
@@ -331,18 +280,6 @@ class Keithley2600Channel(_PymeasureChannel):
         resilience layer to put on record."""
         return getattr(self.box, "corrected", None)
 
-    @contextlib.contextmanager
-    def _timeout(self, seconds: float) -> Iterator[None]:
-        conn = getattr(self.box.adapter, "connection", None)
-        saved = getattr(conn, "timeout", None)
-        if conn is not None and saved is not None:
-            conn.timeout = max(saved, seconds * 1000)
-        try:
-            yield
-        finally:
-            if conn is not None and saved is not None:
-                conn.timeout = saved
-
     # ---------------------------------------------------------------- the Photodetector role
     def read_photocurrent(self, average: int = 1) -> float:
         """The photodiode's photocurrent at 0 V (it flows out of the channel); ``average`` > 1
@@ -371,7 +308,7 @@ class Keithley2600Channel(_PymeasureChannel):
         same box (its source-complete events), and with nothing else."""
         return (isinstance(source_meter, Keithley2600Channel)
                 and source_meter.letter != self.letter
-                and source_meter.box.identity() == self.box.identity())
+                and source_meter.box.resource == self.box.resource)
 
     def arm_linked(self, points: int, nplc: float = 0.1, source_meter: str = "") -> None:
         """Arm for ``points`` readings, one at each source step of the other channel's next

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from pyvisa import constants
-from pyvisa.errors import VisaIOError
+from pyvisa.errors import InvalidSession, VisaIOError
 
 # Refusals by a validator or by a safety check: retrying cannot help, so they are raised at once.
 # (pymeasure's validators say "Value of X is not in range [..]" / "... is not in the discrete set".)
@@ -59,6 +59,8 @@ def classify(exc: BaseException) -> str | None:
     """The fault kind of an exception, or None if it is a usage error not to be retried."""
     if isinstance(exc, VisaIOError):
         return "timeout" if exc.error_code == constants.StatusCode.error_timeout else "link-lost"
+    if isinstance(exc, InvalidSession):  # a session closed under it, or lost while opening
+        return "link-lost"
     if isinstance(exc, (ConnectionError, EOFError, BrokenPipeError)):
         return "link-lost"
     if isinstance(exc, OSError):

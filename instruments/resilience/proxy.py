@@ -141,15 +141,25 @@ class Resilient:
                         self._run("reconnect", lambda driver: driver, (), {}, known_since=began,
                                   failure=(began, time.time(), kind))
 
-    def close(self) -> None:
+    def close(self, poll: bool = True) -> None:
+        """Read the error queue one last time (unless ``poll`` is false: the station reads
+        every instrument's before it releases any, since channels of one instrument share a
+        link), then release the connection."""
+        with self._lock:
+            if poll:
+                self.final_errors()
+            self._drop()
+
+    def final_errors(self) -> None:
+        """The last errors the instrument holds, into the record (reconnecting once, without
+        restoring anything, if the link was lost)."""
         with self._lock:
             if self._driver is None and self._identity:
                 self._final_poll()
-            self.poll_errors(reconnect=False)  # the last errors it holds go into the record
+            self.poll_errors(reconnect=False)
             # Once more: an error raised while that read was answered lands in the queue after
             # its "No error".
             self.poll_errors(reconnect=False)
-            self._drop()
 
     def _final_poll(self) -> None:
         """Closing an instrument whose link was lost: reconnect once, without putting its

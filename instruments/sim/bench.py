@@ -14,7 +14,10 @@ With ``smu="keithley2602b"`` the source-meters are two-channel 2602Bs (``wiring`
 channel drives which pixel): with ``photodiodes="keithley2400"`` box k drives pixels 2k-1
 (``smu<k>a``) and 2k (``smu<k>b``), each photodiode read by its own 2400; with
 ``photodiodes="smu-channel"`` box i drives pixel i on channel a and reads its photodiode on
-channel b (a common wiring: one box per pixel, the J–V–L trigger-linked inside the box).
+channel b (a common wiring: one box per pixel, the J–V–L trigger-linked inside the box). With
+``photodiodes="daq6510"`` every photodiode goes through a transimpedance amplifier
+(``TIA_GAIN_V_PER_A``) to a channel of a DAQ6510's 20-channel card: pixel i on ``daq1:101+i-1``
+for the first twenty, ``daq2`` for the next.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agelab.instruments.sim.devices.daq6510 import DAQ6510Sim
 from agelab.instruments.sim.devices.e4980a import E4980ASim
 from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
 from agelab.instruments.sim.devices.keithley2450 import Keithley2450Sim
@@ -39,17 +43,24 @@ from agelab.instruments.sim.servers.tcp import InstrumentServer
 LOCKINS = {"sr830": SR830Sim, "sr860": SR860Sim}
 SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Sim,
                  "keithley2602b": Keithley2602BSim}
-PHOTODIODE_READERS = ("keithley2400", "smu-channel")
+PHOTODIODE_READERS = ("keithley2400", "smu-channel", "daq6510")
+SCANNER_CHANNELS = 20  # a 7700 card's
+TIA_GAIN_V_PER_A = 1e4  # each photodiode's transimpedance amplifier on the virtual rig
 
 
 def wiring(smu: str, photodiodes: str, pixel: int) -> tuple[str, str]:
     """The names of the source-meter (channel) driving ``pixel`` (from 1) and of the meter
-    reading its photodiode, as the bench wires them."""
-    if smu != "keithley2602b":
-        return f"smu{pixel}", f"pd{pixel}"
+    (channel) reading its photodiode, as the bench wires them."""
     if photodiodes == "smu-channel":
         return f"smu{pixel}a", f"smu{pixel}b"
-    return f"smu{(pixel + 1) // 2}{'ab'[(pixel - 1) % 2]}", f"pd{pixel}"
+    if photodiodes == "daq6510":
+        scanner, slot = divmod(pixel - 1, SCANNER_CHANNELS)
+        pd = f"daq{scanner + 1}:{101 + slot}"
+    else:
+        pd = f"pd{pixel}"
+    if smu != "keithley2602b":
+        return f"smu{pixel}", pd
+    return f"smu{(pixel + 1) // 2}{'ab'[(pixel - 1) % 2]}", pd
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,8 @@ class VirtualBench:
                              f"{', '.join(SOURCE_METERS)}")
         if photodiodes not in PHOTODIODE_READERS or (
                 photodiodes == "smu-channel" and smu != "keithley2602b"):
-            raise ValueError(f"photodiodes {photodiodes!r}: 'keithley2400', or 'smu-channel' "
-                             "with the two-channel keithley2602b")
+            raise ValueError(f"photodiodes {photodiodes!r}: 'keithley2400', 'daq6510', or "
+                             "'smu-channel' with the two-channel keithley2602b")
         self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
                                   port_base, lockin, smu, photodiodes)
         clock = DeviceClock(speedup)
@@ -131,6 +142,14 @@ class VirtualBench:
                 self.devices[f"pd{i + 1}"] = Keithley2400Sim(PhotodiodeLoad(site, self.rig),
                                                              timing, serial=f"{4100000 + i}")
                 self.fault_sites[f"pd{i + 1}"] = {"": site}
+        elif config.photodiodes == "daq6510":
+            scanners: dict[str, dict[int, tuple[PhotodiodeLoad, float]]] = {}
+            for i, site in enumerate(sites):
+                name, channel = wiring(config.smu, config.photodiodes, i + 1)[1].split(":")
+                scanners.setdefault(name, {})[int(channel)] = (PhotodiodeLoad(site, self.rig),
+                                                               TIA_GAIN_V_PER_A)
+            for k, (name, channels) in enumerate(scanners.items()):
+                self.devices[name] = DAQ6510Sim(channels, timing, serial=f"{4500000 + k}")
 
     def start(self) -> VirtualBench:
         base = self.config.port_base

@@ -9,7 +9,7 @@ from pydantic import Field
 from agelab.instruments.registry import driver_class
 from agelab.instruments.resilience import FaultEvent, Resilient
 from agelab.instruments.resilience.shared_link import SharedLink
-from agelab.instruments.roles import channel_letters
+from agelab.instruments.roles import channel_letters, channel_role
 from agelab.instruments.station.spec import (
     EXPECTED_IDENTITY,
     SOCKET_DEFAULTS,
@@ -39,7 +39,7 @@ class StationSpec(Strict):
                 letters = channel_letters(driver_class(spec.driver))
             except Exception:  # an unknown driver: the config check says so
                 letters = ()
-            names |= {f"{name}{letter}" for letter in letters} or {name}
+            names |= {channel_role(name, letter) for letter in letters} or {name}
         return names
 
 
@@ -87,7 +87,7 @@ class Station:
     def open(self) -> Station:
         """Every instrument behind its resilience layer (nothing is connected yet). Each
         channel of a multi-channel instrument is one, named after the instrument and its
-        letter (``smu1a``, ``smu1b``), all on the instrument's one link."""
+        channel (``smu1a``, ``daq1:101``), all on the instrument's one link."""
         self.start_bench()
         for name, spec in self.resolved_specs().items():
             expect = spec.expect_identity or EXPECTED_IDENTITY.get(spec.driver)
@@ -99,8 +99,9 @@ class Station:
                 continue
             link = SharedLink(lambda n=name, s=spec: open_driver(n, s))
             for letter in letters:
-                self.instruments[f"{name}{letter}"] = Resilient(
-                    f"{name}{letter}", lambda lk=link, c=letter: lk.channel(c),
+                role = channel_role(name, letter)
+                self.instruments[role] = Resilient(
+                    role, lambda lk=link, c=letter: lk.channel(c),
                     listener=self.listener, expect_identity=expect,
                     patience_s=spec.patience_s)
         return self
@@ -125,7 +126,9 @@ class Station:
                 if self.listener is not None:
                     self.listener(FaultEvent(name, "shutdown-failed", str(exc)))
         for inst in self.instruments.values():
-            inst.close()
+            inst.final_errors()
+        for inst in self.instruments.values():
+            inst.close(poll=False)
         self.instruments.clear()
         if self.bench is not None:
             self.bench.stop()

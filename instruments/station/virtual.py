@@ -32,6 +32,7 @@ from agelab.instruments.sim.bench import (
     LOCKINS,
     PHOTODIODE_READERS,
     SOURCE_METERS,
+    TIA_GAIN_V_PER_A,
     VirtualBench,
     wiring,
 )
@@ -45,7 +46,7 @@ from agelab.instruments.station.spec import InstrumentSpec, Strict
 __all__ = ["PRESETS", "BenchProcess", "BenchStartError", "ElevationLaw", "FaultKind",
            "FaultRecord", "QledPixel", "VirtualBench", "VirtualSpec", "add_bench_arguments",
            "bench_instruments",
-           "get_preset", "pid_alive", "serve_bench", "start_in_process"]
+           "get_preset", "pid_alive", "serve_bench", "start_in_process", "wiring"]
 
 
 class VirtualSpec(Strict):
@@ -59,7 +60,8 @@ class VirtualSpec(Strict):
     faults: list[str] = Field(default_factory=list)
     timeout_ms: int = Field(5000, ge=10)
     smu: str = "keithley2400"
-    # What reads each photodiode: its own 2400, or channel b of the pixel's 2602B.
+    # What reads each photodiode: its own 2400, channel b of the pixel's 2602B, or a channel
+    # of a DAQ6510 scanner through a transimpedance amplifier.
     photodiodes: str = "keithley2400"
 
     @property
@@ -89,8 +91,8 @@ class VirtualSpec(Strict):
                              f"{', '.join(SOURCE_METERS)}")
         if self.photodiodes not in PHOTODIODE_READERS or (
                 self.photodiodes == "smu-channel" and self.smu != "keithley2602b"):
-            raise ValueError(f"photodiodes {self.photodiodes!r}: 'keithley2400', or "
-                             "'smu-channel' with smu: keithley2602b")
+            raise ValueError(f"photodiodes {self.photodiodes!r}: 'keithley2400', 'daq6510', "
+                             "or 'smu-channel' with smu: keithley2602b")
         return self
 
     def wiring(self, pixel: int) -> tuple[str, str]:
@@ -124,7 +126,7 @@ def bench_instruments(resources: dict[str, str], smu: str = "keithley2400",
                       ) -> dict[str, InstrumentSpec]:
     """The specs of a bench's instruments from its resource strings (a bench in-process, or one
     running as its own process)."""
-    drivers = {"smu": smu, "pd": "keithley2400-photodiode", "lcr": "e4980a",
+    drivers = {"smu": smu, "pd": "keithley2400-photodiode", "daq": "daq6510", "lcr": "e4980a",
                "lockin": lockin, "spectrometer": "virtual-spectrometer",
                "relay": "relay-box", "laser": "laser-445"}
     specs = {}
@@ -134,6 +136,8 @@ def bench_instruments(resources: dict[str, str], smu: str = "keithley2400",
         # system VISA library (tens of ms, device-minutes at a high speed-up).
         options = ({"timeout": timeout_ms, "visa_library": "@py"} if "::SOCKET" in resource
                    else {})
+        if kind == "daq":
+            options["tia_gain_v_per_a"] = TIA_GAIN_V_PER_A
         specs[name] = InstrumentSpec(driver=drivers[kind], resource=resource, options=options)
     return specs
 

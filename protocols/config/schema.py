@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agelab.instruments.roles import channel_role
 from agelab.instruments.station import StationSpec
 from agelab.protocols.config.sampling import SamplingSchedule
 from agelab.protocols.config.units import (
@@ -182,12 +183,12 @@ class InstrumentChannel(_Strict):
     """One channel of a multi-channel instrument: ``{instrument: k2602, channel: a}``."""
 
     instrument: str = Field(min_length=1)
-    channel: str = Field(pattern=r"^[a-z]$")
+    channel: str = Field(pattern=r"^([a-z]|[0-9]{3})$")  # a 2602B's a/b, a scanner's 101...
 
     @property
     def role_name(self) -> str:
-        """Its name on the station (``k2602a``)."""
-        return f"{self.instrument}{self.channel}"
+        """Its name on the station (``k2602a``, ``daq1:101``)."""
+        return channel_role(self.instrument, self.channel)
 
 
 class ChannelSpec(_Strict):

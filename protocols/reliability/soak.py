@@ -198,10 +198,10 @@ def study_config(plan: SoakPlan, resources: dict[str, str], name: str) -> dict:
     }
 
 
-def station_of(resources: dict[str, str], timeout_ms: int) -> dict:
+def station_of(resources: dict[str, str], timeout_ms: int, smu: str = "keithley2400") -> dict:
     """A config's station section naming a bench's instruments one by one, as a rack's would:
     the engine then runs against a bench this process hosts (with its ground truth)."""
-    specs = bench_instruments(resources, timeout_ms=timeout_ms)
+    specs = bench_instruments(resources, smu=smu, timeout_ms=timeout_ms)
     return {"instruments": {k: v.model_dump() for k, v in specs.items()}}
 
 
