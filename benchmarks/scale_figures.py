@@ -1,6 +1,7 @@
 """Scale: one station process (``agelab run``) driving 64 virtual channels sampled every second,
 in real time (speed-up 1), against the same process driving one channel; and 16 pixels on eight
-two-channel 2602Bs (two pixels on each box's one link) against 16 on sixteen 2400s.
+two-channel 2602Bs (two pixels on each box's one link) with one DAQ6510 scanning their
+photodiodes, against today's rig of two 2400s a pixel.
 
 Figures: the engine process's CPU use (fraction of one core, from psutil over the stress phase)
 and its sampling-interval jitter (how late each sample is against its deadline k·1 s, from the
@@ -29,7 +30,7 @@ from agelab.protocols.store import RunFile  # noqa: E402
 
 
 def scale_config(resources: dict[str, str], channels: int, seconds: float,
-                 smu: str = "keithley2400") -> dict:
+                 smu: str = "keithley2400", photodiodes: str = "keithley2400") -> dict:
     return {
         "study": f"scale-{channels}", "speedup": 1.0,
         "station": station_of(resources, timeout_ms=2000, smu=smu),
@@ -40,17 +41,19 @@ def scale_config(resources: dict[str, str], channels: int, seconds: float,
                      "checkpoints": {"at_start": False},
                      "stop": {"max_time": f"{seconds / 3600:.6f} h"}},
         "channels": [{"name": f"ch{i:02d}", "pixel": i,
-                      "source_meter": wiring(smu, "keithley2400", i)[0]}
+                      "source_meter": wiring(smu, photodiodes, i)[0],
+                      "photodetector": wiring(smu, photodiodes, i)[1]}
                      for i in range(1, channels + 1)],
     }
 
 
-def measure(channels: int, seconds: float, out: Path, smu: str = "keithley2400"
-            ) -> tuple[float, float, int]:
+def measure(channels: int, seconds: float, out: Path, smu: str = "keithley2400",
+            photodiodes: str = "keithley2400") -> tuple[float, float, int]:
     """(CPU fraction of a core during the stress, jitter p99 in ms, samples)."""
-    with VirtualBench("blue-znsete", pixels=channels, speedup=1.0, seed=1, smu=smu) as bench:
-        run = run_engine(scale_config(bench.resources, channels, seconds, smu), out,
-                         f"scale{channels}{smu}")
+    with VirtualBench("blue-znsete", pixels=channels, speedup=1.0, seed=1, smu=smu,
+                      photodiodes=photodiodes) as bench:
+        run = run_engine(scale_config(bench.resources, channels, seconds, smu, photodiodes),
+                         out, f"scale{channels}{smu}{photodiodes}")
     if run.run_path is None:
         raise RuntimeError(f"the {channels}-channel run wrote no file:\n{run.log[-500:]}")
     with RunFile(run.run_path) as f:
@@ -85,16 +88,16 @@ def scale_rows(seconds: float = 60.0) -> list[tuple[str, str, str, str]]:
 
 
 def rig_rows(seconds: float = 60.0) -> list[tuple[str, str, str, str]]:
-    """16 pixels at 1-s sampling: eight 2602Bs (the two channels of a box share its link)
-    against sixteen 2400s; each photodiode on its own 2400 in both."""
+    """16 pixels at 1-s sampling: eight 2602Bs (the two channels of a box share its link) and
+    one DAQ6510 scanning the sixteen photodiodes, against today's rig of 32 2400s."""
     with tempfile.TemporaryDirectory() as tmp:
-        cpu_k, jit_k, _ = measure(16, seconds, Path(tmp), "keithley2400")
-        cpu_b, jit_b, n = measure(16, seconds, Path(tmp), "keithley2602b")
+        cpu_k, jit_k, _ = measure(16, seconds, Path(tmp))
+        cpu_b, jit_b, n = measure(16, seconds, Path(tmp), "keithley2602b", "daq6510")
     return [
-        ("rig: engine CPU, 16 pixels on 8 2602Bs", f"{cpu_b:.1%} of a core",
-         f"16 2400s: {cpu_k:.1%}", f"{cpu_b / cpu_k:.2f}x"),
-        ("rig: sampling jitter p99, 16 pixels on 8 2602Bs", f"{jit_b:.1f} ms ({n} samples)",
-         f"16 2400s: {jit_k:.1f} ms", f"{jit_b / jit_k:.2f}x"),
+        ("rig: engine CPU, 16 pixels on 8 2602Bs + 1 DAQ6510", f"{cpu_b:.1%} of a core",
+         f"32 2400s: {cpu_k:.1%}", f"{cpu_b / cpu_k:.2f}x"),
+        ("rig: sampling jitter p99, 8 2602Bs + 1 DAQ6510", f"{jit_b:.1f} ms ({n} samples)",
+         f"32 2400s: {jit_k:.1f} ms", f"{jit_b / jit_k:.2f}x"),
     ]
 
 

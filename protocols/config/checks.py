@@ -95,6 +95,10 @@ def _stress_problems(s: StressSpec, safety: Safety, where: tuple) -> list[tuple[
         problems.append(((*where, "current_density"),
                          f"{s.current_density:g} mA/cm^2 exceeds safety.max_current_density "
                          f"{safety.max_current_density:g} mA/cm^2"))
+    if s.hold_luminance is not None and s.current_density is None:
+        problems.append(((*where, "hold_luminance"), "constant luminance is held by adjusting "
+                                                     "a current: give current_density (the "
+                                                     "starting drive), not voltage"))
     if s.compliance > safety.max_voltage:
         problems.append(((*where, "compliance"),
                          f"{s.compliance:g} V exceeds safety.max_voltage "

@@ -108,9 +108,19 @@ class Milestone:
 
 
 # ---------------------------------------------------------------------------- channel parts
+class LuminanceHold(_Strict):
+    """Constant-luminance stress: the current is adjusted at each sample to hold the
+    photodiode reading at its first (L0) level, within ``band`` (a fraction of L0), never above
+    ``safety.max_current_density``. The milestones are then read from the drive: "T90" is
+    reached when the efficiency has fallen to 90 %, i.e. the current has risen by 1/0.9."""
+
+    band: float = Field(0.01, gt=0, le=0.2)
+
+
 class StressSpec(_Strict):
     """Constant current density (``current_density``) or constant voltage (``voltage``, with
-    its ``current_limit``): exactly one of the two."""
+    its ``current_limit``): exactly one of the two. With ``hold_luminance`` the current
+    density is the starting drive, adjusted from then on to hold the luminance."""
 
     current_density: CurrentDensity | None = Field(None, gt=0)
     voltage: Voltage | None = Field(None, gt=0)
@@ -119,6 +129,7 @@ class StressSpec(_Strict):
     nplc: float = Field(1.0, ge=0.01, le=10)
     ramp_steps: int = Field(10, ge=1, le=1000)
     ramp_dwell: Seconds = Field(0.005, ge=0, le=10)  # wall time between ramp steps
+    hold_luminance: LuminanceHold | None = None
 
     @property
     def mode(self) -> Literal["current", "voltage"]:

@@ -233,12 +233,12 @@ class Engine:
             closed = {e["channel"]: e for e in run.events(None, "gap")}  # each channel's last
             for info in run.channels():
                 states[info.name] = info.state
-                data = run.samples(info.name, ("t_h", "l_cd_m2", "v_v", "wall"))
-                histories[info.name] = [(t, lum, v) for t, lum, v, _ in data]
+                data = run.samples(info.name, ("t_h", "l_cd_m2", "v_v", "wall", "j_ma_cm2"))
+                histories[info.name] = [(t, lum, v, j) for t, lum, v, _, j in data]
                 if info.state.get("status") in FINAL_STATUSES or not len(data):
                     continue
                 ch = next(c for c in self.config.channels if c.name == info.name)
-                sourcing, level = self._still_sourcing(ch)
+                sourcing, level = self._still_sourcing(ch, info.state.get("level_a"))
                 since = (float(data[-1, 0]), float(data[-1, 3]))
                 gap = closed.get(info.name)
                 if gap is not None and gap["wall"] > since[1]:
@@ -269,9 +269,11 @@ class Engine:
             "counted_as_stress": sourcing}, last_t, wall=until_wall))
         return to_h
 
-    def _still_sourcing(self, ch) -> tuple[bool, float]:
+    def _still_sourcing(self, ch, level_a: float | None = None) -> tuple[bool, float]:
+        """Whether the channel's source-meter still holds its stress (``level_a``: the level
+        a held luminance had set)."""
         try:
-            return StressDrive.of(ch).still_sourcing(self.station[ch.smu_name])
+            return StressDrive.of(ch, level_a).still_sourcing(self.station[ch.smu_name])
         except Exception:  # unreachable: treat as not sourcing, and say so in the gap event
             return False, 0.0
 

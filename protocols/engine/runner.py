@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agelab.instruments.resilience import InstrumentFault
@@ -25,6 +25,7 @@ from agelab.instruments.roles import RampTiming
 from agelab.protocols.config import EXCLUSIVE_KINDS, ChannelSpec, RunConfig
 from agelab.protocols.engine.bus import RecordBus
 from agelab.protocols.engine.clock import EngineClock
+from agelab.protocols.engine.luminance_hold import LuminanceHold
 from agelab.protocols.engine.milestones import MilestoneTracker
 from agelab.protocols.engine.steps import STEPS, SharedLocks, StepContext
 from agelab.protocols.engine.stress import StressDrive
@@ -55,14 +56,19 @@ class StressOff:
 class ChannelRunner(threading.Thread):
     def __init__(self, config: RunConfig, channel: ChannelSpec, station, locks: SharedLocks,
                  bus: RecordBus, clock: EngineClock, resume_state: dict[str, Any] | None = None,
-                 history: list[tuple[float, float, float]] | None = None) -> None:
+                 history: list[tuple[float, float, float, float]] | None = None) -> None:
         super().__init__(name=f"channel:{channel.name}", daemon=True)
         self.config, self.ch, self.station, self.bus, self.clock = (config, channel, station,
                                                                     bus, clock)
         self.ctx = StepContext(station, channel, locks, self.t_h)
         self.smu = station[channel.smu_name]
         self.pd = station[channel.pd_name]
-        self.drive = StressDrive.of(channel)
+        s = resume_state or {}
+        self.drive = StressDrive.of(channel, s.get("level_a"))
+        hold = channel.stress.hold_luminance
+        self.hold = None if hold is None else LuminanceHold(
+            hold.band, channel.current_a,
+            config.safety.max_current_density * channel.area * 1e-3, self.drive.level)
         self.tracker = MilestoneTracker(config.milestones_of(channel), channel.smoothing,
                                         channel.settle)
         self.checkpoints = channel.checkpoints.times(self._horizon_h())
@@ -74,7 +80,6 @@ class ChannelRunner(threading.Thread):
         self._deferred: list[tuple[list[str], str]] = []  # concurrent steps waiting for the stress
         self._last_save = 0.0
         # Persistent state (saved in the run file; restored by resume).
-        s = resume_state or {}
         self.status: str = s.get("status", "pending")
         self.checkpoint_index: int = s.get("checkpoint_index", 0)
         self.interrupted_h: float = s.get("interrupted_h", 0.0)
@@ -86,8 +91,10 @@ class ChannelRunner(threading.Thread):
         self.last_v: float | None = None
         self.last_l: float | None = None
         self.error: BaseException | None = None
-        for t, lum, v in history or []:
-            self.tracker.add(t, lum)
+        j0 = channel.stress.current_density or 0.0
+        for t, lum, v, j in history or []:
+            # A held luminance's milestones follow the efficiency: L at the starting current.
+            self.tracker.add(t, lum * j0 / j if self.hold is not None and j > 0 else lum)
             self.last_v, self.last_l = v, lum
 
     # ---------------------------------------------------------------- time
@@ -166,7 +173,8 @@ class ChannelRunner(threading.Thread):
             "interrupted_h": self.interrupted_h, "samples": self.samples_taken,
             "t_h": self.t_h(), "stop_reason": self.stop_reason,
             "milestones": self.tracker.reached, "l0": self.tracker.l0,
-            "l_max": self.tracker.l_max, "t_max": self.tracker.t_max}))
+            "l_max": self.tracker.l_max, "t_max": self.tracker.t_max,
+            **({"level_a": self.drive.level} if self.hold is not None else {})}))
 
     def _set_status(self, status: str) -> None:
         self.status = status
@@ -361,7 +369,8 @@ class ChannelRunner(threading.Thread):
             return True
         stop = False
         holding = t < self._holdoff_until
-        for name, t_cross in self.tracker.add(t, lum, holding=holding):
+        tracked = lum if self.hold is None else self.hold.tracked(lum)
+        for name, t_cross in self.tracker.add(t, tracked, holding=holding):
             actions = list(self.ch.milestones.get(name, []))
             self._event("milestone", name=name, key=self.tracker.milestones[name].key,
                         t_cross_h=t_cross, l0=self.tracker.l0, l_max=self.tracker.l_max)
@@ -377,8 +386,25 @@ class ChannelRunner(threading.Thread):
         if stop:
             self.status = "finished"
             self._event("stop", reason=self.stop_reason)
+        elif self.hold is not None:
+            self._hold_luminance(lum)
         self._save(force=stop)
         return stop
+
+    def _hold_luminance(self, luminance: float) -> None:
+        """Constant-luminance stress: the current set to bring the luminance back to L0 when
+        it has left the band (ramped, in the channel's own steps; the stress stays on)."""
+        was_at_limit = self.hold.at_limit
+        level = self.hold.next_level(luminance, self.tracker.l0)
+        if self.hold.at_limit and not was_at_limit:
+            self._event("luminance-not-held", level_a=self.hold.max_a, l_cd_m2=luminance,
+                        l0=self.tracker.l0, detail="the current is at "
+                        "safety.max_current_density; the luminance falls from here")
+        if level is None:
+            return
+        self.drive = replace(self.drive, level=level)
+        self.hold.level_a = level
+        self.drive.ramp_on(self.smu)
 
     def _read_light(self, average: int) -> tuple[float, float, float, float]:
         """The photocurrent, stamped: (stress time, wall time, amperes, the stress hours its

@@ -26,11 +26,16 @@ class StressDrive:
     span: float | None = None  # the level the steps are sized on (default: ``level``)
 
     @classmethod
-    def of(cls, ch: ChannelSpec) -> StressDrive:
+    def of(cls, ch: ChannelSpec, level: float | None = None) -> StressDrive:
+        """The channel's stress drive; ``level`` a current that replaced its own (a held
+        luminance's), ramped in steps sized on the channel's own."""
         s = ch.stress
         if s.voltage is not None:
             return cls("voltage", s.voltage, (s.current_limit or 0.0) * ch.area * 1e-3,
                        s.ramp_steps, s.ramp_dwell, s.nplc)
+        if level is not None:
+            return cls("current", level, s.compliance, s.ramp_steps, s.ramp_dwell, s.nplc,
+                       ch.current_a)
         return cls("current", ch.current_a, s.compliance, s.ramp_steps, s.ramp_dwell, s.nplc)
 
     @classmethod
