@@ -172,6 +172,15 @@ class SpectrometerRole(Instrument, Protocol):
 
 
 @runtime_checkable
+class TemperatureController(Instrument, Protocol):
+    def hold(self, celsius: float) -> None:
+        """Regulate to ``celsius``."""
+
+    def read_temperature(self) -> float:
+        """The sensor's temperature, °C."""
+
+
+@runtime_checkable
 class Switch(Instrument, Protocol):
     def route(self, pixel: int, target: Literal["SMU", "LCR", "OPEN"]) -> None: ...
 

@@ -41,6 +41,7 @@ CONFIG_SLOTS: dict[str, Callable[[tuple], str]] = {
     "set_power": lambda args: "power",
     "enable": lambda args: "enable",
     "aim": lambda args: "aim",
+    "hold": lambda args: "hold",
     "route": lambda args: f"route {args[0] if args else ''}",
 }
 # An instrument that does not answer at all may be rebooting (a 2400 takes ~10 s) or behind a USB

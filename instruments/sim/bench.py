@@ -17,7 +17,9 @@ channel drives which pixel): with ``photodiodes="keithley2400"`` box k drives pi
 channel b (a common wiring: one box per pixel, the J–V–L trigger-linked inside the box). With
 ``photodiodes="daq6510"`` every photodiode goes through a transimpedance amplifier
 (``TIA_GAIN_V_PER_A``) to a channel of a DAQ6510's 20-channel card: pixel i on ``daq1:101+i-1``
-for the first twenty, ``daq2`` for the next.
+for the first twenty, ``daq2`` for the next. With ``tec=True`` each pixel sits on its own
+temperature-controlled stage, a Keithley 2510 (``tec<i>``) holding the pixel's sensor at its set
+point (``rig.Thermal``); without, every pixel stays at its reference temperature.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from agelab.instruments.sim.devices.daq6510 import DAQ6510Sim
 from agelab.instruments.sim.devices.e4980a import E4980ASim
 from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
 from agelab.instruments.sim.devices.keithley2450 import Keithley2450Sim
+from agelab.instruments.sim.devices.keithley2510 import Keithley2510Sim
 from agelab.instruments.sim.devices.keithley2602b import Keithley2602BSim
 from agelab.instruments.sim.devices.lockin import SR830Sim, SR860Sim
 from agelab.instruments.sim.devices.serial_devices import LaserDriverSim, RelayBoxSim
@@ -36,7 +39,7 @@ from agelab.instruments.sim.devices.spectrometer import SpectrometerSim
 from agelab.instruments.sim.faults import FaultInjector, FaultKind, FaultRecord, FaultSpec
 from agelab.instruments.sim.loads import OpenTerminals, PhotodiodeLoad, PixelLoad
 from agelab.instruments.sim.model.qled import Condition, QledPixel
-from agelab.instruments.sim.rig import DeviceClock, Rig, Site, Timing, TimingModel
+from agelab.instruments.sim.rig import DeviceClock, Rig, Site, Thermal, Timing, TimingModel
 from agelab.instruments.sim.servers.pty import SerialPty
 from agelab.instruments.sim.servers.tcp import InstrumentServer
 
@@ -46,6 +49,11 @@ SOURCE_METERS = {"keithley2400": Keithley2400Sim, "keithley2450": Keithley2450Si
 PHOTODIODE_READERS = ("keithley2400", "smu-channel", "daq6510")
 SCANNER_CHANNELS = 20  # a 7700 card's
 TIA_GAIN_V_PER_A = 1e4  # each photodiode's transimpedance amplifier on the virtual rig
+
+
+def temperature_controller(pixel: int) -> str:
+    """The TEC under pixel ``pixel`` on a bench with temperature control."""
+    return f"tec{pixel}"
 
 
 def wiring(smu: str, photodiodes: str, pixel: int) -> tuple[str, str]:
@@ -74,6 +82,7 @@ class BenchConfig:
     lockin: str = "sr860"
     smu: str = "keithley2400"
     photodiodes: str = "keithley2400"
+    tec: bool = False
 
 
 class VirtualBench:
@@ -84,7 +93,8 @@ class VirtualBench:
                  speedup: float = 1.0,
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
                  lockin: str = "sr860", faults: list[FaultSpec | str] = (),
-                 smu: str = "keithley2400", photodiodes: str = "keithley2400") -> None:
+                 smu: str = "keithley2400", photodiodes: str = "keithley2400",
+                 tec: bool = False) -> None:
         presets = [preset] * pixels if isinstance(preset, str) else list(preset)
         pixels = len(presets)
         if pixels < 1:
@@ -99,7 +109,7 @@ class VirtualBench:
             raise ValueError(f"photodiodes {photodiodes!r}: 'keithley2400', 'daq6510', or "
                              "'smu-channel' with the two-channel keithley2602b")
         self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
-                                  port_base, lockin, smu, photodiodes)
+                                  port_base, lockin, smu, photodiodes, tec)
         clock = DeviceClock(speedup)
         sites = [Site(i, QledPixel(name, seed=seed + i), clock) for i, name in enumerate(presets)]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
@@ -110,6 +120,12 @@ class VirtualBench:
         # Which pixel a pixel fault on each instrument strikes, by channel ('' for one).
         self.fault_sites: dict[str, dict[str, Site]] = {}
         self._wire_source_meters(sites)
+        if tec:  # each pixel on its own TEC stage, the controller's sensor at the pixel
+            for i, site in enumerate(sites):
+                site.thermal = Thermal(site.pixel.preset.thermal_resistance_k_per_w)
+                site.pixel.set_temperature(site.thermal.temperature_k)
+                self.devices[temperature_controller(i + 1)] = Keithley2510Sim(
+                    site, serial=f"{1250000 + i}")
         self.devices["lcr"] = E4980ASim(self.rig, timing_model)
         self.devices["lockin"] = LOCKINS[lockin](self.rig)
         self.devices["spectrometer"] = SpectrometerSim(self.rig, timing_model)

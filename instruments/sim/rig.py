@@ -8,6 +8,7 @@ model, so this is exact, and an idle bench costs nothing.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections import deque
@@ -130,6 +131,46 @@ class Route(str, Enum):
     OPEN = "OPEN"
 
 
+@dataclass
+class Thermal:
+    """A pixel on a temperature-controlled stage, its controller's sensor at the pixel.
+
+    Model choices: while the controller regulates, the pixel's temperature relaxes to the set
+    point with the loop's time constant; off, to the ambient plus its self-heating. A change of
+    the electrical power (J·V·area) moves it at once by the thermal resistance times the change
+    (the heat sink is slower than the pixel), and the loop then pulls it back: self-heating is
+    a transient at each change of drive, not an offset.
+    """
+
+    r_th_k_per_w: float
+    tau_h: float = 60.0 / 3600.0  # the loop's (and the passive stage's) time constant
+    ambient_k: float = 298.15
+    setpoint_k: float = 298.15
+    regulating: bool = False
+    temperature_k: float = 298.15
+    power_w: float = 0.0
+
+    def target_k(self) -> float:
+        if self.regulating:
+            return self.setpoint_k
+        return self.ambient_k + self.r_th_k_per_w * self.power_w
+
+    def evolve(self, dt_h: float) -> float:
+        """Advance ``dt_h`` device-hours at constant power; returns the mean temperature over
+        them."""
+        start, target = self.temperature_k, self.target_k()
+        if dt_h <= 0:
+            return start
+        x = dt_h / self.tau_h
+        decay = math.exp(-x)
+        self.temperature_k = target + (start - target) * decay
+        return target + (start - target) * -math.expm1(-x) / x
+
+    def power_changed(self, power_w: float) -> None:
+        self.temperature_k += self.r_th_k_per_w * (power_w - self.power_w)
+        self.power_w = power_w
+
+
 class Site:
     """One pixel on the rig, with whatever its source-meter currently forces on it."""
 
@@ -150,6 +191,9 @@ class Site:
         # The charge the pixel has passed (mA·h/cm²): over a constant-current stress, the hours
         # it was really stressed: the truth a run file's stress clock is checked against.
         self.charge_mah_cm2 = 0.0
+        # A temperature-controlled stage under it (None: the pixel stays at its reference
+        # temperature, the bench without temperature control).
+        self.thermal: Thermal | None = None
 
     def sync(self) -> QledPixel:
         """Advance the pixel to now under the drive it has had since the last sync (at rest
@@ -159,7 +203,11 @@ class Site:
             dt = now - self._last_h
             if dt > 0:
                 j = 0.0 if self._sweep_h is not None else self.present_j()
+                if self.thermal is not None:
+                    self.pixel.set_temperature(self.thermal.evolve(dt))
                 self.pixel.advance(dt, j)
+                if self.thermal is not None:
+                    self.pixel.set_temperature(self.thermal.temperature_k)
                 self.charge_mah_cm2 += dt * j
                 self._last_h = now
             return self.pixel
@@ -197,6 +245,11 @@ class Site:
             self.drive_j_ma_cm2, self.drive_v = j_ma_cm2, volts
             at = self._last_h if self._sweep_h is None else self._sweep_h
             self.drive_history.append((at, j_ma_cm2, volts))
+            if self.thermal is not None:
+                j = self.present_j()
+                volts_now = self.pixel.voltage(j) if j > 0 else 0.0
+                self.thermal.power_changed(j * 1e-3 * self.pixel.area_cm2 * volts_now)
+                self.pixel.set_temperature(self.thermal.temperature_k)
 
 
 @dataclass

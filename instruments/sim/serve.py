@@ -38,7 +38,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="the source-meters (keithley2602b: two channels a box)")
     p.add_argument("--photodiodes", choices=PHOTODIODE_READERS, default="keithley2400",
                    help="what reads each photodiode: its own 2400, or channel b of the "
-                        "pixel's 2602B (smu-channel)")
+                        "pixel's 2602B (smu-channel), or a DAQ6510 scanner")
+    p.add_argument("--tec", action="store_true",
+                   help="each pixel on its own temperature-controlled stage (a Keithley 2510)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject faults: KIND:RATE[:INSTRUMENT] or KIND@HOURS[:INSTRUMENT]; KIND is "
                         "timeout, garble, drop, reboot, error, open or short (repeatable)")
@@ -57,7 +59,8 @@ def serve_bench(args: argparse.Namespace) -> int:
         get_preset(name)  # an unknown preset is a one-line error before anything starts
     with VirtualBench(presets, speedup=args.speedup, timing=args.timing,
                       seed=args.seed, port_base=args.port_base, lockin=args.lockin,
-                      faults=args.fault, smu=args.smu, photodiodes=args.photodiodes) as bench:
+                      faults=args.fault, smu=args.smu, photodiodes=args.photodiodes,
+                      tec=args.tec) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
         print(f"# AgeLab virtual bench: {', '.join(presets)}; speed-up {args.speedup:g},"

@@ -14,7 +14,7 @@ SOCKET_DEFAULTS = {"read_termination": "\n", "write_termination": "\n", "timeout
 EXPECTED_IDENTITY = {
     "keithley2400": "MODEL 2400", "keithley2400-photodiode": "MODEL 2400",
     "keithley2450": "MODEL 2450", "keithley2602b": "Model 26",
-    "daq6510": "DAQ6510",
+    "daq6510": "DAQ6510", "keithley2510": "MODEL 2510",
     "e4980a": "E4980A", "sr830": "SR830", "sr860": "SR860",
     "virtual-spectrometer": "VSPEC", "relay-box": "RELAYBOX", "laser-445": "LASER",
 }

@@ -34,6 +34,7 @@ from agelab.instruments.sim.bench import (
     SOURCE_METERS,
     TIA_GAIN_V_PER_A,
     VirtualBench,
+    temperature_controller,
     wiring,
 )
 from agelab.instruments.sim.faults import FaultKind, FaultRecord
@@ -63,6 +64,8 @@ class VirtualSpec(Strict):
     # What reads each photodiode: its own 2400, channel b of the pixel's 2602B, or a channel
     # of a DAQ6510 scanner through a transimpedance amplifier.
     photodiodes: str = "keithley2400"
+    # Each pixel on its own temperature-controlled stage (a Keithley 2510, tec<i>).
+    tec: bool = False
 
     @property
     def presets(self) -> list[str]:
@@ -99,11 +102,16 @@ class VirtualSpec(Strict):
         """The names of pixel ``pixel``'s source-meter and photodiode meter on this bench."""
         return wiring(self.smu, self.photodiodes, pixel)
 
+    def temperature_controller(self, pixel: int) -> str | None:
+        """The TEC under pixel ``pixel``, if the bench has temperature control."""
+        return temperature_controller(pixel) if self.tec else None
+
     def instrument_names(self) -> set[str]:
         """Every role name the bench offers, each channel of a two-channel box its own."""
         names = {"lcr", "lockin", "spectrometer", "relay", "laser"}
         for pixel in range(1, len(self.presets) + 1):
             names.update(self.wiring(pixel))
+            names.update(filter(None, [self.temperature_controller(pixel)]))
         return names
 
 
@@ -112,7 +120,7 @@ def start_in_process(v: VirtualSpec) -> VirtualBench:
     """A virtual bench in this process (tests, the GUI's own studies)."""
     return VirtualBench(v.presets, speedup=v.speedup, timing=v.timing, seed=v.seed,
                         lockin=v.lockin, faults=v.faults, smu=v.smu,
-                        photodiodes=v.photodiodes).start()
+                        photodiodes=v.photodiodes, tec=v.tec).start()
 
 
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
@@ -126,9 +134,10 @@ def bench_instruments(resources: dict[str, str], smu: str = "keithley2400",
                       ) -> dict[str, InstrumentSpec]:
     """The specs of a bench's instruments from its resource strings (a bench in-process, or one
     running as its own process)."""
-    drivers = {"smu": smu, "pd": "keithley2400-photodiode", "daq": "daq6510", "lcr": "e4980a",
-               "lockin": lockin, "spectrometer": "virtual-spectrometer",
-               "relay": "relay-box", "laser": "laser-445"}
+    drivers = {"smu": smu, "pd": "keithley2400-photodiode", "daq": "daq6510",
+               "tec": "keithley2510", "lcr": "e4980a", "lockin": lockin,
+               "spectrometer": "virtual-spectrometer", "relay": "relay-box",
+               "laser": "laser-445"}
     specs = {}
     for name, resource in resources.items():
         kind = name.rstrip("0123456789")
@@ -159,6 +168,7 @@ class BenchProcess:
                ",".join(spec.presets), "--speedup", repr(spec.speedup), "--timing",
                spec.timing, "--seed", str(spec.seed), "--lockin", spec.lockin,
                "--smu", spec.smu, "--photodiodes", spec.photodiodes,
+               *(["--tec"] if spec.tec else []),
                "--idle-exit", repr(idle_exit_s)]
         for fault in spec.faults:
             cmd += ["--fault", fault]

@@ -16,7 +16,10 @@ import numpy as np
 from agelab.protocols.analysis.acceleration import (
     AccelerationFit,
     AccelerationPoint,
+    JointFit,
+    ThermalPoint,
     fit_acceleration,
+    fit_joint,
     fixed_n_acceleration,
 )
 from agelab.protocols.analysis.cv import CVFigures, cv_figures
@@ -79,6 +82,13 @@ class ChannelAnalysis:
     milestones: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # how a figure was obtained, where unusual
+    # The stage temperature each sample read (t_h, °C, its set point °C), where one was set.
+    temperatures: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
+
+    @property
+    def temperature_c(self) -> float | None:
+        """The mean stage temperature over the stress, if it was recorded."""
+        return float(np.mean(self.temperatures[:, 1])) if len(self.temperatures) else None
 
     def t_value(self, fraction: float, from_max: bool = False) -> float | None:
         if self.lifetimes is None:
@@ -97,6 +107,8 @@ class StudyAnalysis:
     group: str | None                            # the device group the fits are for
     options: Options
     missing: list[str] = field(default_factory=list)
+    # "T50" → n and Ea fitted together, where the group's channels ran at several temperatures
+    joint: dict[str, JointFit] = field(default_factory=dict)
 
 
 def _group(config: dict[str, Any], channel: dict[str, Any]) -> str:
@@ -238,6 +250,9 @@ def _analyse_channel(run: RunFile, info, config: dict, options: Options) -> Chan
     if not readings:
         ch.missing.append("PL: no lock-in reading taken")
     ch.el_pl = el_pl_trend(el_spectra, ch.el, readings)
+    temps = run.readings(info.name, "temperature")
+    if temps:
+        ch.temperatures = np.array([(r["t_h"], r["x"], r["y"]) for r in temps], dtype=float)
     return ch
 
 
@@ -278,6 +293,14 @@ def _fit_study(study: StudyAnalysis) -> None:
         fixed = fixed_n_acceleration(key, points, study.options.fixed_n)
         if fixed is not None:
             study.fixed[key] = fixed
+    for f in ACCELERATION_METRICS:
+        key = f"T{round(f * 100)}"
+        thermal = [ThermalPoint(c.name, c.lifetimes.l0, c.temperature_c, c.t_value(f))
+                   for c in members if c.lifetimes is not None and c.t_value(f) is not None
+                   and c.temperature_c is not None]
+        joint = fit_joint(key, thermal)
+        if joint is not None:
+            study.joint[key] = joint
     if "T50" not in study.fits:
         n = len(reached(members, 0.5))
         study.missing.append(f"acceleration fit: needs T50 on two or more channels at different "

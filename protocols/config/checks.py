@@ -56,6 +56,7 @@ def _identity_problems(config: RunConfig) -> list[list[tuple[tuple, str]]]:
     pixels, instruments = _station_inventory(config)
     seen_names: set[str] = set()
     seen_pixels: dict[int, str] = {}
+    seen_setpoints: dict[str, tuple[float, str]] = {}  # controller: (set point, channel)
     for i, ch in enumerate(config.channels):
         where = ("channels", i)
         problems: list[tuple[tuple, str]] = []
@@ -78,7 +79,29 @@ def _identity_problems(config: RunConfig) -> list[list[tuple[tuple, str]]]:
         for role, inst in (("source_meter", ch.smu_name), ("photodetector", ch.pd_name)):
             if instruments is not None and inst not in instruments:
                 problems.append(((*where, role), f"no instrument {inst!r} on the station"))
+        problems += _temperature_problems(ch, instruments, where, seen_setpoints)
     return per_channel
+
+
+def _temperature_problems(ch: ChannelSpec, instruments: set[str] | None, where: tuple,
+                          seen: dict[str, tuple[float, str]]) -> list[tuple[tuple, str]]:
+    """A set temperature needs a controller on the station, and channels on one controller
+    (one stage) must ask it for the same set point."""
+    t = ch.temperature
+    if t is None:
+        return []
+    at = (*where, "temperature", "controller")
+    if t.controller is None:
+        return [(at, "name the temperature controller (a virtual bench has one per pixel with "
+                     "station.virtual.tec: true)")]
+    if instruments is not None and t.controller not in instruments:
+        return [(at, f"no temperature controller {t.controller!r} on the station")]
+    setpoint, other = seen.setdefault(t.controller, (t.setpoint, ch.name))
+    if setpoint != t.setpoint:
+        return [((*where, "temperature", "setpoint"),
+                 f"{t.controller} holds {setpoint:g} °C for channel {other!r}; one stage has "
+                 "one set point")]
+    return []
 
 
 def _stress_problems(s: StressSpec, safety: Safety, where: tuple) -> list[tuple[tuple, str]]:

@@ -18,9 +18,11 @@ from agelab.instruments.station import StationSpec
 from agelab.protocols.config.sampling import SamplingSchedule
 from agelab.protocols.config.units import (
     AreaCm2,
+    Celsius,
     CurrentDensity,
     Hertz,
     Hours,
+    Kelvins,
     Seconds,
     Voltage,
     Watts,
@@ -202,6 +204,20 @@ class InstrumentChannel(_Strict):
         return channel_role(self.instrument, self.channel)
 
 
+class TemperatureSpec(_Strict):
+    """The pixel's stage held at ``setpoint`` by a temperature controller. The run waits until
+    it has stayed within ``tolerance`` for ``settle`` before any stress; every sample then
+    reads it, and a reading outside the band is handled as ``on_excursion`` says: ``log`` it,
+    ``pause`` the stress until it is back, or ``stop`` the channel."""
+
+    controller: str | None = None  # default: the virtual bench's TEC under the pixel
+    setpoint: Celsius = Field(ge=-40, le=150)
+    tolerance: Kelvins = Field(0.5, gt=0, le=20)
+    settle: Seconds = Field(300.0, ge=0)
+    timeout: Seconds = Field(3600.0, gt=0)  # longest wait for the stage to settle
+    on_excursion: Literal["log", "pause", "stop"] = "log"
+
+
 class ChannelSpec(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
     pixel: int = Field(ge=1)
@@ -226,6 +242,7 @@ class ChannelSpec(_Strict):
     checkpoints: CheckpointSpec = Field(default_factory=CheckpointSpec)
     milestones: dict[str, list[str]] = Field(default_factory=dict)
     stop: StopRules = Field(default_factory=StopRules)
+    temperature: TemperatureSpec | None = None
 
     @property
     def smu_name(self) -> str:
@@ -276,6 +293,8 @@ class RunConfig(_Strict):
                 smu, pd = virtual.wiring(ch.pixel)
                 ch.source_meter = ch.source_meter or smu
                 ch.photodetector = ch.photodetector or pd
+                if ch.temperature is not None and ch.temperature.controller is None:
+                    ch.temperature.controller = virtual.temperature_controller(ch.pixel)
         return self
 
     @property

@@ -6,6 +6,7 @@ in the canonical unit (documented per field), a string must carry a unit pint ca
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -45,6 +46,27 @@ def to_unit(value: object, unit: str) -> float:
         raise ValueError(f"{value!r} is not convertible to {unit}") from None
 
 
+def to_celsius(value: object) -> float:
+    """A temperature (a number in °C, or '85 °C', '85 degC', '358 K') in °C. Temperatures are
+    offset units: pint reads '85 degC' only as a magnitude and a unit, not as a product."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a temperature, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    m = re.fullmatch(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*)?", text)
+    if m is None:
+        raise ValueError(f"cannot read {value!r} as a temperature, e.g. '85 °C'")
+    magnitude, unit = float(m.group(1)), (m.group(2) or "degC").strip()
+    unit = {"°C": "degC", "C": "degC", "℃": "degC", "°F": "degF", "F": "degF"}.get(unit, unit)
+    import pint
+
+    try:
+        return float(unit_registry().Quantity(magnitude, unit).to("degC").magnitude)
+    except (pint.errors.UndefinedUnitError, pint.errors.DimensionalityError, AttributeError):
+        raise ValueError(f"{value!r} is not a temperature, e.g. '85 °C'") from None
+
+
 def quantity(unit: str):
     return BeforeValidator(lambda v: to_unit(v, unit))
 
@@ -58,3 +80,5 @@ Seconds = Annotated[float, quantity("s")]
 AreaCm2 = Annotated[float, quantity("cm^2")]
 Hertz = Annotated[float, quantity("Hz")]
 Watts = Annotated[float, quantity("W")]
+Celsius = Annotated[float, BeforeValidator(to_celsius)]
+Kelvins = Annotated[float, quantity("kelvin")]  # a temperature difference

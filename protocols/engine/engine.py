@@ -280,7 +280,9 @@ class Engine:
     # ---------------------------------------------------------------- faults
     def _on_fault(self, event: FaultEvent) -> None:
         owner = next((ch.name for ch in self.config.channels
-                      if event.instrument in (ch.smu_name, ch.pd_name)), None)
+                      if event.instrument in (ch.smu_name, ch.pd_name) or (
+                          ch.temperature is not None
+                          and event.instrument == ch.temperature.controller)), None)
         self.bus.publish(fault_record(event, owner))
         if event.output_off_s is not None and owner in self.runners:
             # A source-meter rebooted under stress, now back on: the hours it sat off are not

@@ -35,6 +35,7 @@ from agelab.protocols.store.records import (
     L0_AVERAGE,
     ChannelState,
     EventRecord,
+    ReadingRecord,
     Sample,
 )
 
@@ -63,6 +64,9 @@ class ChannelRunner(threading.Thread):
         self.ctx = StepContext(station, channel, locks, self.t_h)
         self.smu = station[channel.smu_name]
         self.pd = station[channel.pd_name]
+        self.tec = (station[channel.temperature.controller] if channel.temperature is not None
+                    else None)
+        self._excursion = False  # the temperature is outside its band now
         s = resume_state or {}
         self.drive = StressDrive.of(channel, s.get("level_a"))
         hold = channel.stress.hold_luminance
@@ -202,6 +206,8 @@ class ChannelRunner(threading.Thread):
         fresh = self.status == "pending"
         self._check_abort()
         self._set_status("running")
+        if self.tec is not None:
+            self._hold_temperature(wait=fresh)
         self.drive.configure(self.smu)
         if fresh:
             self._before_stress()
@@ -343,6 +349,65 @@ class ChannelRunner(threading.Thread):
         self._event("dark", i_pd_a=mean, readings=len(readings), average=average,
                     cd_m2=mean * self.ch.cd_m2_per_A)
 
+    # ---------------------------------------------------------------- temperature
+    def _hold_temperature(self, wait: bool) -> None:
+        """The stage to its set point; with ``wait``, no further until it has stayed within
+        its tolerance for the settling time (device time), which goes on record."""
+        spec = self.ch.temperature
+        self.tec.hold(spec.setpoint)
+        if not wait:
+            return
+        began = time.monotonic()
+        stable_since: float | None = None
+        while True:
+            self._check_abort()
+            celsius = self.tec.read_temperature()
+            now = time.monotonic()
+            waited_s = self.clock.hours_of(now - began) * 3600.0
+            if abs(celsius - spec.setpoint) <= spec.tolerance:
+                stable_since = now if stable_since is None else stable_since
+                if self.clock.hours_of(now - stable_since) * 3600.0 >= spec.settle:
+                    self._event("temperature-stable", setpoint_c=spec.setpoint,
+                                temperature_c=celsius, waited_s=waited_s)
+                    return
+            else:
+                stable_since = None
+            if waited_s > spec.timeout:
+                raise RuntimeError(f"the stage did not settle at {spec.setpoint:g} °C within "
+                              f"{spec.timeout:g} s (last {celsius:.2f} °C); no stress applied")
+            time.sleep(max(self.clock.wall_seconds(spec.settle / 3600.0) / 20, 1e-3))
+
+    def _read_temperature(self, t: float, holding: bool) -> str | None:
+        """Each sample's stage temperature on record; an excursion from the band is an event,
+        and what the config says to do: None (carry on), "pause" or "stop". Not while
+        ``holding``: the pixel's own heating when the stress comes on is a transient the
+        controller pulls back within the hold-off, not an excursion of the stage."""
+        spec = self.ch.temperature
+        celsius = self.tec.read_temperature()
+        self.bus.publish(ReadingRecord(self.ch.name, "temperature", "sample", t, celsius,
+                                       spec.setpoint))
+        if holding:
+            return None
+        outside = abs(celsius - spec.setpoint) > spec.tolerance
+        if outside and not self._excursion:
+            self._event("temperature-excursion", temperature_c=celsius,
+                        setpoint_c=spec.setpoint, tolerance_k=spec.tolerance,
+                        action=spec.on_excursion)
+        elif not outside and self._excursion:
+            self._event("temperature-back", temperature_c=celsius, setpoint_c=spec.setpoint)
+        self._excursion = outside
+        return spec.on_excursion if outside and spec.on_excursion != "log" else None
+
+    def _wait_out_excursion(self) -> None:
+        """The stress off until the stage is back within its band (the ``pause`` action)."""
+        spec = self.ch.temperature
+        with self._stress_off():
+            while abs(self.tec.read_temperature() - spec.setpoint) > spec.tolerance:
+                self._check_abort()
+                time.sleep(max(self.clock.wall_seconds(spec.settle / 3600.0) / 20, 1e-3))
+            self._event("temperature-back", setpoint_c=spec.setpoint, resumed=True)
+        self._excursion = False
+
     def _take_sample(self, average: int = 1, first: bool = False) -> bool:
         """Sample V and L; apply milestones and stop rules. True when the channel must stop.
         The first sample (L0) reads the light before V-I, so that no V-I retry delays it, and
@@ -383,11 +448,20 @@ class ChannelRunner(threading.Thread):
         if self.ch.stop.max_time is not None and self.t_h() >= self.ch.stop.max_time:
             self.stop_reason = f"max_time {self.ch.stop.max_time:g} h"
             stop = True
+        excursion = self._read_temperature(t, holding) if self.tec is not None else None
+        if excursion == "stop" and not stop:
+            self.stop_reason = "temperature excursion"
+            self._event("stop", reason=self.stop_reason)
+            self.status = "stopped"
+            self._save(force=True)
+            return True
         if stop:
             self.status = "finished"
             self._event("stop", reason=self.stop_reason)
         elif self.hold is not None:
             self._hold_luminance(lum)
+        if excursion == "pause" and not stop:
+            self._wait_out_excursion()
         self._save(force=stop)
         return stop
 

@@ -274,6 +274,51 @@ def acceleration(study: StudyAnalysis) -> Figure | None:
     return fig
 
 
+def arrhenius(study: StudyAnalysis) -> Figure | None:
+    """The joint fit's temperature axis: ln(T·L0^n) against 1000/T, one point a channel, the
+    slope Ea/k."""
+    fit = study.joint.get("T50") or study.joint.get("T90") or study.joint.get("T95")
+    if fit is None:
+        return None
+    fig, (ax,) = _figure(width=6.4)
+    inv_t = np.array([1000.0 / (p.temperature_c + 273.15) for p in fit.points])
+    y = np.array([p.t_h * p.l0_cd_m2 ** fit.n for p in fit.points])
+    ax.plot(inv_t, y, "o", color=_colour(0), ms=6)
+    for p, xi, yi in zip(fit.points, inv_t, y, strict=True):
+        ax.annotate(p.channel, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    x = np.linspace(inv_t.min() * 0.98, max(inv_t.max(), 1000 / 298.15) * 1.01, 100)
+    line = np.exp(fit.ln_c + fit.ea_ev / (8.617333262e-5 * 1000.0) * x)
+    ci = f"[{fit.ea_ci[0]:.3f}, {fit.ea_ci[1]:.3f}]" if fit.ea_ci else "n/a"
+    ax.plot(x, line, color=_colour(1), lw=1.4,
+            label=f"{fit.metric}: Ea = {fit.ea_ev:.3f} eV, 95 % CI {ci}; n = {fit.n:.2f}")
+    ax.axvline(1000 / 298.15, color="0.6", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel(f"{fit.metric} · L0^n (h · (cd/m²)^n)")
+    ax.set_title("Arrhenius: T = C · L0^(−n) · exp(Ea / kT)")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def temperature(study: StudyAnalysis) -> Figure | None:
+    """Each channel's stage temperature over its stress, from its set point: the self-heating
+    at each change of drive shows as a transient the controller pulls back."""
+    chans = [c for c in study.channels if len(c.temperatures)]
+    if not chans:
+        return None
+    fig, (ax,) = _figure(width=7.2)
+    for i, ch in enumerate(chans):
+        t, celsius, setpoint = ch.temperatures.T
+        ax.plot(np.maximum(t, 1e-4), celsius - setpoint, color=_colour(i), lw=1.0,
+                label=f"{ch.name} ({ch.j_ma_cm2:g} mA/cm² at {setpoint[0]:g} °C)")
+    ax.set_xscale("log")
+    ax.set_xlabel("stress time (h)")
+    ax.set_ylabel("temperature − set point (K)")
+    ax.set_title("Temperature at each sample")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
 STUDY_FIGURES = {
     "lifetime": ("L/L0 against stress time, milestones marked", lifetime),
     "voltage": ("Drive voltage against stress time", voltage),
@@ -281,6 +326,8 @@ STUDY_FIGURES = {
     "cv_onset": ("C–V onset against stress time", cv_onset),
     "el_peak_fwhm": ("EL peak and FWHM against stress time", el_peak_fwhm),
     "acceleration": ("Acceleration fit and extrapolation", acceleration),
+    "arrhenius": ("Acceleration with temperature: the joint fit's Arrhenius plot", arrhenius),
+    "temperature": ("Stage temperature at each sample", temperature),
 }
 CHANNEL_FIGURES = {
     "jvl": ("J–V–L family, coloured by age", jvl),

@@ -65,6 +65,7 @@ def channel_summary(ch: ChannelAnalysis) -> dict[str, Any]:
     out["pl_rel_last"] = _first_last(ch.el_pl, "pl_rel")[1]
     out["ege_rel_last"] = _first_last(ch.el_pl, "ege_rel")[1]
     out["stress_duty_cycle"] = _num(ch.duty_cycle)
+    out["temperature_c"] = _num(ch.temperature_c)
     out["missing"] = list(ch.missing)
     out["notes"] = list(ch.notes)
     return out
@@ -88,7 +89,23 @@ def study_summary(study: StudyAnalysis) -> dict[str, Any]:
             out[f"{metric}_at_{tag}_ci"] = [_num(v) for v in ci] if ci else None
             g = study.fixed.get(metric)
             out[f"{metric}_at_{tag}_fixed_n"] = _num(g.t_at(target)) if g else None
+    out["temperature_fits"] = {metric: _joint(fit) for metric, fit in study.joint.items()}
     out["missing"] = list(study.missing)
+    return out
+
+
+def _joint(fit) -> dict[str, Any]:
+    """A joint fit of n and Ea: the coefficients, their intervals, and the lifetime at 100 and
+    1000 cd/m² at 25 °C with its band."""
+    out: dict[str, Any] = {
+        "n": _num(fit.n), "n_ci": [_num(v) for v in fit.n_ci] if fit.n_ci else None,
+        "ea_ev": _num(fit.ea_ev),
+        "ea_ci": [_num(v) for v in fit.ea_ci] if fit.ea_ci else None,
+        "channels": [p.channel for p in fit.points]}
+    for target in (100.0, 1000.0):
+        ci = fit.t_ci_at(target, 25.0)
+        out[f"at_{target:g}_cd_m2_25C_h"] = _num(fit.t_at(target, 25.0))
+        out[f"at_{target:g}_cd_m2_25C_h_ci"] = [_num(v) for v in ci] if ci else None
     return out
 
 

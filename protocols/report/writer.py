@@ -157,6 +157,7 @@ def _html(study: StudyAnalysis, data: dict, figures, absent: list[str], live: bo
                          _fmt(st.get(f"{tag}_fixed_n"), 5)])
     parts.append(_table(["extrapolation", "fitted n (h)", "95 % band (h)",
                          f"n = {study.options.fixed_n:g} (h)"], rows))
+    parts += _temperature_section(study, st)
     parts.append("<h2>In-situ characterisation</h2>")
     rows = [[html.escape(c["name"]), _fmt(c["ideality_min_first"], 3),
              _fmt(c["ideality_min_last"], 3), _fmt(c["turn_on_V_first"], 3),
@@ -191,3 +192,35 @@ def _html(study: StudyAnalysis, data: dict, figures, absent: list[str], live: bo
                      + "".join(f"<li>{html.escape(m)}</li>" for m in missing) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _temperature_section(study, st: dict) -> list[str]:
+    """The joint fit of n and Ea, and each channel's lifetime by temperature and current."""
+    fits = st.get("temperature_fits") or {}
+    if not fits:
+        return []
+    parts = ["<h2>Acceleration with temperature</h2>"]
+    for metric, f in fits.items():
+        n_ci = f"{f['n_ci'][0]:.3g} to {f['n_ci'][1]:.3g}" if f["n_ci"] else "n/a"
+        ea_ci = f"{f['ea_ci'][0]:.3g} to {f['ea_ci'][1]:.3g}" if f["ea_ci"] else "n/a"
+        band = f["at_100_cd_m2_25C_h_ci"]
+        parts.append(
+            f"<p>{metric}: T = C·L0<sup>−n</sup>·exp(Ea/kT) over {len(f['channels'])} channels: "
+            f"<b>n = {f['n']:.3g}</b> (95 % CI {n_ci}), <b>Ea = {f['ea_ev']:.3g} eV</b> "
+            f"(95 % CI {ea_ci}); at 100 cd/m² and 25 °C, {f['at_100_cd_m2_25C_h']:,.4g} h"
+            + (f" ({band[0]:,.4g} – {band[1]:,.4g} h)" if band else "") + ".</p>")
+    chans = [c for c in study.channels if c.temperature_c is not None]
+    temps = sorted({round(c.temperature_c) for c in chans})
+    currents = sorted({c.j_ma_cm2 for c in chans})
+    metric = next(iter(fits))
+    fraction = int(metric[1:]) / 100
+    rows = []
+    for t in temps:
+        row = [f"{t:g} °C"]
+        for j in currents:
+            match = [c.t_value(fraction) for c in chans
+                     if round(c.temperature_c) == t and c.j_ma_cm2 == j]
+            row.append(_fmt(match[0], 4) if match and match[0] is not None else _fmt(None))
+        rows.append(row)
+    parts.append(_table([f"{metric} (h)", *[f"{j:g} mA/cm²" for j in currents]], rows))
+    return parts

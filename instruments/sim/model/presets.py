@@ -74,6 +74,13 @@ class Preset:
     transient_drop: float = 0.0
     transient_voltage_drop_v: float = 0.0
     figures: dict[str, str] = field(default_factory=dict)
+    # Temperature (model choices, not from the papers, which report room temperature only):
+    # the dose rate scales as exp(-Ea/k (1/T - 1/T_ref)), T_ref the pixel's 300 K; the
+    # turn-on voltage shifts by its temperature coefficient; J·V heats the pixel through its
+    # thermal resistance to the stage.
+    activation_energy_ev: float = 0.0
+    turn_on_tempco_v_per_k: float = -2e-3
+    thermal_resistance_k_per_w: float = 100.0
 
 
 J_REF_A_CM2 = 1e-6  # the diode current density at which ``turn_on_v`` is defined
@@ -81,6 +88,7 @@ J_REF_A_CM2 = 1e-6  # the diode current density at which ``turn_on_v`` is define
 _red_law = ElevationLaw()
 
 RED_CDSE = Preset(
+    activation_energy_ev=0.35,
     name="red-cdse",
     title="Red CdSe QDs / c-ZnO / Ag (efficiency elevation, He et al. 2023)",
     area_cm2=0.04,
@@ -118,6 +126,7 @@ RED_CDSE = Preset(
 )
 
 BLUE_ZNSETE = Preset(
+    activation_energy_ev=0.45,
     name="blue-znsete",
     title="Blue ZnSeTe QDs / ZnMgO / Al (oxygen vacancies, Tan et al.)",
     area_cm2=0.04,

@@ -18,7 +18,12 @@ import numpy as np
 from agelab.instruments.sim.model import diode
 from agelab.instruments.sim.model.aging import AcceleratedDecayLaw
 from agelab.instruments.sim.model.noise import Noise, NoiseSpec
-from agelab.instruments.sim.model.photometry import ELEMENTARY_C, photon_energy_j, thermal_voltage
+from agelab.instruments.sim.model.photometry import (
+    BOLTZMANN_J_K,
+    ELEMENTARY_C,
+    photon_energy_j,
+    thermal_voltage,
+)
 from agelab.instruments.sim.model.presets import J_REF_A_CM2, Preset, get_preset
 from agelab.instruments.sim.model.spectra import lumens_per_photon_s, mix, si_quantum_efficiency_of
 
@@ -90,6 +95,13 @@ def _require_finite(name: str, value: float) -> float:
     return value
 
 
+def arrhenius_factor(activation_energy_ev: float, temperature_k: float,
+                     reference_k: float) -> float:
+    """How much faster a process of activation energy Ea runs at T than at the reference."""
+    return math.exp(-activation_energy_ev * ELEMENTARY_C / BOLTZMANN_J_K
+                    * (1.0 / temperature_k - 1.0 / reference_k))
+
+
 class QledPixel:
     """One QLED pixel of a preset, aging in device time."""
 
@@ -104,6 +116,11 @@ class QledPixel:
         if temperature_k <= 0:
             raise ValueError(f"temperature must be > 0 K, got {temperature_k!r}")
         self.area_cm2 = area
+        # The temperature the preset's figures hold at; a stage (or self-heating) moves the
+        # pixel from it (``set_temperature``).
+        self.reference_k = temperature_k
+        self.temperature_k = temperature_k
+        self._arrhenius = 1.0
         self.vt = thermal_voltage(temperature_k)
         self.photodiode = photodiode or Photodiode()
         self.noise = Noise(seed, noise)
@@ -147,12 +164,27 @@ class QledPixel:
     def rest(self, dt_h: float) -> None:
         self.advance(dt_h, 0.0)
 
+    def set_temperature(self, temperature_k: float) -> None:
+        """The pixel at ``temperature_k``: it ages faster by the Arrhenius factor of the
+        preset's activation energy, and its J–V shifts by the turn-on voltage's temperature
+        coefficient (the diode's shape is kept: a forward voltage that falls ~2 mV/K at a
+        fixed current, as an LED's does)."""
+        temperature_k = _require_finite("temperature_k", temperature_k)
+        if temperature_k <= 0:
+            raise ValueError(f"temperature must be > 0 K, got {temperature_k!r}")
+        if temperature_k == self.temperature_k:
+            return
+        self.temperature_k = temperature_k
+        self._arrhenius = arrhenius_factor(self.preset.activation_energy_ev, temperature_k,
+                                           self.reference_k)
+        self._refresh()
+
     def _dose_rate(self, j: float) -> float:
         cached_j, rate = self._rate_cache
         if j != cached_j:
             rate = self.law.dose_rate_per_h(j)
             self._rate_cache = (j, rate)
-        return rate
+        return rate * self._arrhenius
 
     def _weights(self, progress: float) -> tuple[float, ...]:
         """Photon fractions of each band, clamped at zero and summing to one."""
@@ -175,7 +207,8 @@ class QledPixel:
             r_shunt = _OPEN_R_OHM_CM2
         self._diode = diode.DiodeParams.from_reference(
             ideality=p.ideality.at(prog),
-            v_ref=p.turn_on_v.at(prog) - p.transient_voltage_drop_v * self.transient,
+            v_ref=(p.turn_on_v.at(prog) - p.transient_voltage_drop_v * self.transient
+                   + p.turn_on_tempco_v_per_k * (self.temperature_k - self.reference_k)),
             j_ref_a_cm2=J_REF_A_CM2,
             r_series_ohm_cm2=_OPEN_R_OHM_CM2 if self.condition is Condition.OPEN
             else p.r_series_ohm_cm2,
