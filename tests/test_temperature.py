@@ -200,3 +200,21 @@ def test_the_temperature_study_recovers_the_virtual_devices_n_and_ea(tmp_path):
     assert fit.ea_ci[0] <= preset_ea <= fit.ea_ci[1], fit
     assert fit.n_ci[1] - fit.n_ci[0] < 0.5 and fit.ea_ci[1] - fit.ea_ci[0] < 0.15
     assert fit.t_ci_at(100, 25)[0] < fit.t_at(100, 25) < fit.t_ci_at(100, 25)[1]
+
+
+def test_faults_on_the_tec_are_on_record_and_a_rebooted_tec_holds_the_set_point_again(tmp_path):
+    data = _tec_study()
+    data["station"]["virtual"]["faults"] = ["timeout:0.01:tec", "garble:0.01:tec",
+                                            "reboot@0.5:tec1"]
+    engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
+    thread.join(300)
+    assert result.get("statuses") == {"hot": "finished"}, result
+    struck = [r for r in engine.virtual_bench.fault_log if r.instrument == "tec1"]
+    assert any(r.kind.value == "reboot" for r in struck)
+    with RunFile(tmp_path / "run.sqlite") as run:
+        faults = [e["detail"] for e in run.events("hot", "fault")]
+        celsius = np.array([r["x"] for r in run.readings("hot", "temperature")])
+    assert sum(f["instrument"] == "tec1" and f["fault"] in ("timeout", "garbled", "link-lost")
+               for f in faults) >= len(struck)
+    assert any(f["fault"] == "reconfigured" and "hold" in f["detail"] for f in faults)
+    assert abs(celsius[-1] - 45.0) < 0.5  # regulating again after the reboot

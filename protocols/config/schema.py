@@ -39,7 +39,12 @@ class _Strict(BaseModel):
 
 # ---------------------------------------------------------------------------- measurements
 class JVSpec(_Strict):
-    """A J–V–L sweep run by the source-meter, the photodiode meter reading on its trigger link."""
+    """A J–V–L sweep run by the source-meter, the photodiode meter reading on its trigger link.
+
+    J–V–L needs a photodetector that reads in step with the sweep: a 2400 on the trigger-link
+    cable of a 2400, or the other channel of the pixel's 2602B. A photodiode on a scanning meter
+    (DAQ6510) or a lock-in cannot follow a sweep: the J–V is then taken without light, and its
+    record says so."""
 
     kind: Literal["jv"]
     start: Voltage = 0.0
