@@ -159,7 +159,7 @@ def test_sixteen_pixels_on_eight_2602bs_and_one_daq6510_with_faults_lose_nothing
             inst + ("" if inst.startswith("smu") else ":")) for f in faults_seen)
         assert seen >= hit, (inst, seen, hit)
     for name, data_ in samples.items():
-        assert len(data_) >= 3 and np.all(np.isfinite(data_[:, 1])), name
+        assert len(data_) >= 2 and np.all(np.isfinite(data_[:, 1])), name
         assert np.all(np.diff(data_[:, 0]) > 0), name
         assert "T90" in t90[name], name
     # A J–V with the photodiode on a scanner: taken without light, and said so.

@@ -204,8 +204,11 @@ def test_the_temperature_study_recovers_the_virtual_devices_n_and_ea(tmp_path):
 
 def test_faults_on_the_tec_are_on_record_and_a_rebooted_tec_holds_the_set_point_again(tmp_path):
     data = _tec_study()
-    data["station"]["virtual"]["faults"] = ["timeout:0.01:tec", "garble:0.01:tec",
-                                            "reboot@0.5:tec1"]
+    data["channels"][0]["stop"] = {"max_time": "2 h"}
+    # A lost reply costs its timeout, 0.5 s here (25 device-minutes at 3000x) before the
+    # rebooted TEC is reconnected and given its set point back.
+    data["station"]["virtual"].update(timeout_ms=500, faults=[
+        "timeout:0.01:tec", "garble:0.01:tec", "reboot@0.5:tec1"])
     engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
     thread.join(300)
     assert result.get("statuses") == {"hot": "finished"}, result

@@ -57,7 +57,8 @@ class KeithleyDAQ6510Scanner(SharedLinkMixin, _PymeasureDAQ6510):
         self._average = 1
         self._cond = threading.Condition()
         self._scan: Scan | None = None  # the latest scan, done or under way
-        self._scan_seen_s: dict[tuple, float] = {}  # the longest scan seen, per configuration
+        # The longest scan seen, by (channels scanned, readings averaged): what a scan takes.
+        self._scan_seen_s: dict[tuple[int, int], float] = {}
 
     def channel(self, letter: str) -> ScannedPhotodiode:
         return self._channels[letter]
@@ -102,7 +103,7 @@ class KeithleyDAQ6510Scanner(SharedLinkMixin, _PymeasureDAQ6510):
         a scan like it has been seen, twice its time (a lost reply then costs a scan's time,
         not the worst case's). The connection's own timeout stays the floor."""
         worst = count * (1e-3 + 2 * PHOTODIODE_NPLC / 50 * self._average) * 1.5 + 2
-        seen = self._scan_seen_s.get((tuple(sorted(self._wanted)), self._average))
+        seen = self._scan_seen_s.get((count, self._average))
         return worst if seen is None else min(worst, 2 * seen)
 
     def _run_scan(self) -> dict[str, tuple[float, tuple[float, float]]]:
@@ -122,7 +123,7 @@ class KeithleyDAQ6510Scanner(SharedLinkMixin, _PymeasureDAQ6510):
             with longer_timeout(self, self._scan_timeout_s(len(channels))):
                 completed(self, ':TRAC:CLE "defbuffer1";:INIT;*WAI;*OPC?')
             done = time.monotonic()
-            key = (channels, self._average)
+            key = (len(channels), self._average)
             self._scan_seen_s[key] = max(done - sent, self._scan_seen_s.get(key, 0.0))
             reply = self.ask(f':TRAC:DATA? 1, {len(channels)}, "defbuffer1", READ, REL, CHAN'
                              ).strip().split(",")

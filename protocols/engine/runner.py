@@ -374,7 +374,8 @@ class ChannelRunner(threading.Thread):
                 stable_since = None
             if waited_s > spec.timeout:
                 raise RuntimeError(f"the stage did not settle at {spec.setpoint:g} °C within "
-                              f"{spec.timeout:g} s (last {celsius:.2f} °C); no stress applied")
+                                   f"{spec.timeout:g} s (last {celsius:.2f} °C); no stress "
+                                   "applied")
             time.sleep(max(self.clock.wall_seconds(spec.settle / 3600.0) / 20, 1e-3))
 
     def _read_temperature(self, t: float, holding: bool) -> str | None:
