@@ -294,16 +294,20 @@ def _box_study(photodiodes: str, faults: list[str]) -> dict:
 def test_a_study_on_2602b_boxes_with_faults_on_them_loses_nothing(tmp_path, photodiodes):
     # About 1 % of the boxes' transactions fail, as in the soak (docs/reliability.md).
     faults = ["timeout:0.0025:smu", "garble:0.0025:smu", "drop:0.0025:smu",
-              "reboot@0.25:smu1", "error:0.0025:smu"]
+              "error:0.0025:smu"]
     engine, thread, result = run_in_thread(_box_study(photodiodes, faults),
                                            tmp_path / "run.sqlite")
+    # Box 1 reboots under stress: 3 device-minutes after the run has started.
+    bench = engine.virtual_bench
+    bench.inject(f"reboot@{bench.rig.clock.hours() + 0.05:.6f}:smu1")
     thread.join(300)
     assert result.get("statuses") == {f"b{i}": "finished" for i in (1, 2, 3, 4)}, result
     bench = engine.virtual_bench
     assert bench.safety_violations() == {}
     assert all(site.present_j() == 0.0 for site in bench.rig.sites)  # every output off
     injected = bench.fault_log
-    assert {r.instrument for r in injected} >= {"smu1", "smu2"}, "no fault struck the boxes"
+    struck_boxes = {r.instrument for r in injected}
+    assert "smu1" in struck_boxes and len(struck_boxes) >= 2, struck_boxes
     with RunFile(tmp_path / "run.sqlite") as run:
         faults_seen = [e["detail"] for e in run.events(None, "fault")]
         jv = run.sweeps("b1", "jv")
