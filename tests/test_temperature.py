@@ -122,10 +122,16 @@ def test_no_stress_before_the_stage_is_stable_and_every_sample_has_its_temperatu
     assert np.all(np.abs(celsius[-10:] - 45.0) < 0.05)
 
 
-def test_an_excursion_is_logged_and_the_run_goes_on(tmp_path):
-    engine, thread, result = run_in_thread(_tec_study("log"), tmp_path / "run.sqlite")
-    _upset_stage_after(engine, 0.5)
+def _run_with_an_upset(tmp_path, action: str, off_for: float | None = None):
+    """A run at 45 °C whose TEC stops regulating 0.5 s in (for ``off_for`` s, if given)."""
+    engine, thread, result = run_in_thread(_tec_study(action), tmp_path / "run.sqlite")
+    _upset_stage_after(engine, 0.5, off_for)
     thread.join(300)
+    return engine, result
+
+
+def test_an_excursion_is_logged_and_the_run_goes_on(tmp_path):
+    _, result = _run_with_an_upset(tmp_path, "log")
     assert result.get("statuses") == {"hot": "finished"}, result
     with RunFile(tmp_path / "run.sqlite") as run:
         (excursion,) = run.events("hot", "temperature-excursion")
@@ -134,9 +140,7 @@ def test_an_excursion_is_logged_and_the_run_goes_on(tmp_path):
 
 
 def test_an_excursion_stops_the_channel_safely_when_the_config_says_stop(tmp_path):
-    engine, thread, result = run_in_thread(_tec_study("stop"), tmp_path / "run.sqlite")
-    _upset_stage_after(engine, 0.5)
-    thread.join(300)
+    engine, result = _run_with_an_upset(tmp_path, "stop")
     assert result.get("statuses") == {"hot": "stopped"}, result
     with RunFile(tmp_path / "run.sqlite") as run:
         assert run.channel("hot").state["stop_reason"] == "temperature excursion"
@@ -145,9 +149,7 @@ def test_an_excursion_stops_the_channel_safely_when_the_config_says_stop(tmp_pat
 
 
 def test_an_excursion_pauses_the_stress_until_the_stage_is_back(tmp_path):
-    engine, thread, result = run_in_thread(_tec_study("pause"), tmp_path / "run.sqlite")
-    _upset_stage_after(engine, 0.5, off_for=0.3)
-    thread.join(300)
+    engine, result = _run_with_an_upset(tmp_path, "pause", off_for=0.3)
     assert result.get("statuses") == {"hot": "finished"}, result
     with RunFile(tmp_path / "run.sqlite") as run:
         (excursion,) = run.events("hot", "temperature-excursion")

@@ -50,7 +50,51 @@ def checked_reading(volts: float, amps: float, status: float = 0.0) -> tuple[flo
     return volts, amps, int(status)
 
 
-class Keithley2400(_PymeasureKeithley2400):
+class SteppedSource:
+    """The source-meter ramps, whatever the command set: on at 0 if off, then in steps never
+    past the target, refused until the compliance of that source mode was set; and down in
+    steps before the output goes off. A driver gives ``source_state`` and four commands:
+    ``_apply_level``, ``_turn_on_at_zero``, ``_level_applied`` and ``_switch_off``."""
+
+    _compliance_for: str | None
+
+    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
+        return self._ramp_source("current", target_a, step_a, dwell_s)
+
+    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> RampTiming:
+        return self._ramp_source("voltage", target_v, step_v, dwell_s)
+
+    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float
+                     ) -> RampTiming:
+        if self._compliance_for != mode:
+            raise RuntimeError(f"compliance must be set (configure_{mode}_source) before the "
+                               "output goes on")
+        if not step > 0:
+            raise ValueError(f"ramp step must be > 0, got {step!r}")
+        began = time.monotonic()
+        on, _, level = self.source_state()
+        if not on:
+            self._turn_on_at_zero(mode)
+            level = 0.0
+        one_step = ramp(lambda value: self._apply_level(mode, value), level, target, step,
+                        dwell_s)
+        self._level_applied()
+        return RampTiming(began, time.monotonic(), one_step, found=level)
+
+    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> RampTiming:
+        """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
+        began = time.monotonic()
+        on, mode, level = self.source_state()
+        one_step = None
+        if on:
+            step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
+            one_step = ramp(lambda value: self._apply_level(mode, value), level, 0.0, step,
+                            dwell)
+        self._switch_off()
+        return RampTiming(began, time.monotonic(), one_step, found=level if on else 0.0)
+
+
+class Keithley2400(SteppedSource, _PymeasureKeithley2400):
     """A 2400 that also runs sweeps in hardware and satisfies the ``SourceMeter`` role."""
 
     CAPABILITIES = frozenset({Capability.OUTPUT})
@@ -114,31 +158,18 @@ class Keithley2400(_PymeasureKeithley2400):
                    f":SENS:CURR:NPLC {nplc:g};:SOUR:VOLT:RANG:AUTO 1")
         self._compliance_for = "voltage"
 
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
-        return self._ramp_source("current", target_a, step_a, dwell_s)
+    # The stepped ramps (SteppedSource) in this instrument's commands.
+    def _apply_level(self, mode: str, value: float) -> None:
+        self.write(f":SOUR:{_FUNCS[mode]} {value:g}")
 
-    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> RampTiming:
-        return self._ramp_source("voltage", target_v, step_v, dwell_s)
+    def _turn_on_at_zero(self, mode: str) -> None:
+        self.write(f":SOUR:{_FUNCS[mode]} 0;:OUTP ON")
 
-    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float
-                     ) -> RampTiming:
-        """Output on at 0 if it was off, then to ``target`` in steps, never past it. Refused
-        unless the compliance of this source mode was set first."""
-        if self._compliance_for != mode:
-            raise RuntimeError(f"compliance must be set (configure_{mode}_source) before the "
-                               "output goes on")
-        if not step > 0:
-            raise ValueError(f"ramp step must be > 0, got {step!r}")
-        began = time.monotonic()
-        func = _FUNCS[mode]
-        on, _, level = self.source_state()
-        if not on:
-            self.write(f":SOUR:{func} 0;:OUTP ON")
-            level = 0.0
-        one_step = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, target,
-                        step, dwell_s)
+    def _level_applied(self) -> None:
         completed(self)  # a write returns when sent: return only once the level is applied
-        return RampTiming(began, time.monotonic(), one_step, found=level)
+
+    def _switch_off(self) -> None:
+        completed(self, ":OUTP OFF;*OPC?")  # return only once the output is really off
 
     def source_state(self) -> tuple[bool, str, float]:
         """(output on, source mode, its present level) in one compound query."""
@@ -180,19 +211,6 @@ class Keithley2400(_PymeasureKeithley2400):
         if not 0.0 <= seconds < 1e9:
             raise ValueError(f"{self.name}: timestamp {seconds!r} s is no time since power-on")
         return seconds
-
-    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> RampTiming:
-        """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
-        began = time.monotonic()
-        on, mode, level = self.source_state()
-        one_step = None
-        if on:
-            func = _FUNCS[mode]
-            step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
-            one_step = ramp(lambda value: self.write(f":SOUR:{func} {value:g}"), level, 0.0,
-                            step, dwell)
-        completed(self, ":OUTP OFF;*OPC?")  # return only once the output is really off
-        return RampTiming(began, time.monotonic(), one_step, found=level if on else 0.0)
 
     @property
     def output_enabled(self) -> bool:

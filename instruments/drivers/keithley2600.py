@@ -25,10 +25,10 @@ from pymeasure.instruments.keithley.keithley2600 import Channel as _PymeasureCha
 from pymeasure.instruments.keithley.keithley2600 import Keithley2600 as _PymeasureKeithley2600
 
 from agelab.instruments.drivers.formats import longer_timeout, read_block_verified
-from agelab.instruments.drivers.keithley import checked_reading, ramp
+from agelab.instruments.drivers.keithley import SteppedSource, checked_reading
 from agelab.instruments.drivers.link import LinkHandle, SharedLinkMixin
 from agelab.instruments.drivers.photodetectors import PHOTODIODE_NPLC, AcquisitionLost
-from agelab.instruments.roles import Capability, RampTiming, Sweep
+from agelab.instruments.roles import Capability, Sweep
 
 BUFFER_MAX = 60_000  # readings a dedicated buffer (nvbuffer1/2) holds
 STATUS_COMPLIANCE = 64  # a buffer reading's status bit B6
@@ -82,7 +82,7 @@ class Keithley2600B(SharedLinkMixin, _PymeasureKeithley2600):
             return seen
 
 
-class Keithley2600Channel(_PymeasureChannel):
+class Keithley2600Channel(SteppedSource, _PymeasureChannel):
     """One SMU channel of a 2600B: a ``SourceMeter`` and a ``Photodetector``."""
 
     CAPABILITIES = frozenset({Capability.OUTPUT, Capability.TRIGGER_LINK})
@@ -146,46 +146,36 @@ class Keithley2600Channel(_PymeasureChannel):
     # ---------------------------------------------------------------- the SourceMeter role
     def configure_current_source(self, compliance_v: float, nplc: float = 1.0) -> None:
         """Current-source mode with its voltage limit set, output untouched, point mode."""
-        p = self.smu
-        self.completed(f"{p}.abort() {p}.source.func = {p}.OUTPUT_DCAMPS "
-                       f"{p}.source.limitv = {compliance_v:g} {p}.source.autorangei = 1 "
-                       f"{p}.measure.nplc = {nplc:g} {p}.measure.autozero = {p}.AUTOZERO_AUTO "
-                       f"{p}.measure.filter.enable = 0 {p}.measure.autorangev = 1")
-        self._compliance_for, self._biased = "current", False
+        self._configure_source("current", compliance_v, nplc)
 
     def configure_voltage_source(self, compliance_a: float, nplc: float = 1.0) -> None:
+        """Voltage-source mode with its current limit set, output untouched, point mode."""
+        self._configure_source("voltage", compliance_a, nplc)
+
+    def _configure_source(self, mode: str, limit: float, nplc: float) -> None:
         p = self.smu
-        self.completed(f"{p}.abort() {p}.source.func = {p}.OUTPUT_DCVOLTS "
-                       f"{p}.source.limiti = {compliance_a:g} {p}.source.autorangev = 1 "
+        func, source, measured = (("DCAMPS", "i", "v") if mode == "current"
+                                  else ("DCVOLTS", "v", "i"))
+        self.completed(f"{p}.abort() {p}.source.func = {p}.OUTPUT_{func} "
+                       f"{p}.source.limit{measured} = {limit:g} {p}.source.autorange{source} = 1 "
                        f"{p}.measure.nplc = {nplc:g} {p}.measure.autozero = {p}.AUTOZERO_AUTO "
-                       f"{p}.measure.filter.enable = 0 {p}.measure.autorangei = 1")
-        self._compliance_for, self._biased = "voltage", False
+                       f"{p}.measure.filter.enable = 0 {p}.measure.autorange{measured} = 1")
+        self._compliance_for, self._biased = mode, False
 
-    def ramp_current(self, target_a: float, step_a: float, dwell_s: float) -> RampTiming:
-        return self._ramp_source("current", target_a, step_a, dwell_s)
+    # The stepped ramps (SteppedSource) in TSP.
+    def _apply_level(self, mode: str, value: float) -> None:
+        self.box.write(f"{self.smu}.source.level{'i' if mode == 'current' else 'v'} = {value:g}")
 
-    def ramp_voltage(self, target_v: float, step_v: float, dwell_s: float) -> RampTiming:
-        return self._ramp_source("voltage", target_v, step_v, dwell_s)
+    def _turn_on_at_zero(self, mode: str) -> None:
+        self.box.write(f"{self.smu}.source.level{'i' if mode == 'current' else 'v'} = 0 "
+                       f"{self.smu}.source.output = {self.smu}.OUTPUT_ON")
 
-    def _ramp_source(self, mode: str, target: float, step: float, dwell_s: float
-                     ) -> RampTiming:
-        """Output on at 0 if it was off, then to ``target`` in steps, never past it. Refused
-        unless this source mode's limit was set first."""
-        if self._compliance_for != mode:
-            raise RuntimeError(f"compliance must be set (configure_{mode}_source) before the "
-                               "output goes on")
-        if not step > 0:
-            raise ValueError(f"ramp step must be > 0, got {step!r}")
-        began = time.monotonic()
-        level_attr = f"{self.smu}.source.level{'i' if mode == 'current' else 'v'}"
-        on, _, level = self.source_state()
-        if not on:
-            self.box.write(f"{level_attr} = 0 {self.smu}.source.output = {self.smu}.OUTPUT_ON")
-            level = 0.0
-        one_step = ramp(lambda value: self.box.write(f"{level_attr} = {value:g}"), level,
-                        target, step, dwell_s)
+    def _level_applied(self) -> None:
         self.completed("")  # a write returns when sent: return once the level is applied
-        return RampTiming(began, time.monotonic(), one_step, found=level)
+
+    def _switch_off(self) -> None:
+        self.completed(f"{self.smu}.source.output = {self.smu}.OUTPUT_OFF")
+        self._biased = False
 
     def read_vi(self) -> tuple[float, float, bool]:
         """One reading, and whether the source is in compliance, in one exchange."""
@@ -197,20 +187,6 @@ class Keithley2600Channel(_PymeasureChannel):
                              "a compliance state")
         volts, amps, _ = checked_reading(float(fields[1]), float(fields[0]))
         return volts, amps, fields[2] == "true"
-
-    def output_off(self, step_a: float = 1e-4, dwell_s: float = 0.0) -> RampTiming:
-        """Ramp to 0 (a current in ``step_a`` steps, a voltage in 0.1 V steps), then off."""
-        began = time.monotonic()
-        on, mode, level = self.source_state()
-        one_step = None
-        if on:
-            attr = f"{self.smu}.source.level{'i' if mode == 'current' else 'v'}"
-            step, dwell = (step_a, dwell_s) if mode == "current" else (0.1, 0.0)
-            one_step = ramp(lambda value: self.box.write(f"{attr} = {value:g}"), level, 0.0,
-                            step, dwell)
-        self.completed(f"{self.smu}.source.output = {self.smu}.OUTPUT_OFF")
-        self._biased = False
-        return RampTiming(began, time.monotonic(), one_step, found=level if on else 0.0)
 
     @property
     def output_enabled(self) -> bool:
