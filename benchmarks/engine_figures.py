@@ -94,9 +94,9 @@ def history_load(n: int = 3_600_000) -> tuple[str, str, str, str]:
         writer = RunWriter(db)
         writer.add_channel("b1", 1, 0.04, 50.0)
         with writer._db:  # bulk fill for the benchmark only; the engine writes through the queue
-            writer._db.executemany("INSERT INTO samples VALUES (1, ?, 0, ?, ?, ?, 0)",
+            writer._db.executemany("INSERT INTO samples (channel, t_h, wall, j_ma_cm2, v_v, "
+                                   "l_cd_m2, i_pd_a) VALUES (1, ?, 0, ?, ?, ?, 0)",
                                    rows.tolist())
-        writer.set_meta(schema="1")
         writer.close()
         RunWriter(db).close()  # opening a run file builds the columnar blocks it lacks
         csv_path = Path(tmp) / "h.csv"

@@ -184,7 +184,8 @@ class BenchtopSession:
 
     def _ensure_channel(self, ch: ChannelSpec) -> None:
         writer = self._ensure_writer()
-        writer.add_channel(ch.name, ch.pixel, ch.area, ch.stress.current_density or 0.0)
+        writer.add_channel(ch.name, ch.pixel, ch.area, ch.stress.current_density or 0.0,
+                           ch.sample.fields())
 
     def _write(self, record: Record) -> None:
         if self.writer is not None:

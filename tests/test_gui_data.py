@@ -55,7 +55,7 @@ def test_nan_samples_do_not_poison_a_bucket():
 def test_follower_reads_only_what_is_new_and_matches_a_full_read(tmp_path):
     path = tmp_path / "run.sqlite"
     writer = RunWriter(path)
-    writer.set_meta(schema="1", study="s", status="running")
+    writer.set_meta(study="s", status="running")
     writer.add_channel("a", 1, 0.04, 10.0)
     writer.start()
     follower = RunFollower(path)

@@ -85,7 +85,6 @@ def test_columnar_blocks_hold_exactly_the_rows(tmp_path):
     for part in (range(0, n // 2), range(n // 2, n)):  # a writer, then a second one (resume)
         writer = RunWriter(path, commit_interval_s=0.05)
         writer.add_channel("b1", 1, 0.04, 50.0)
-        writer.set_meta(schema="1")
         writer.start()
         for k in part:
             writer.write(Sample("b1", k / 3600, 50.0, 3.0 + k * 1e-6, 1000.0 - k * 1e-3, 1e-5))

@@ -15,10 +15,12 @@ from importlib.metadata import entry_points
 from agelab.instruments.resilience import InstrumentFault
 from agelab.instruments.station.virtual import BenchStartError
 from agelab.protocols import __version__
+from agelab.protocols.cli.central import add_central_parser
 from agelab.protocols.cli.check import add_check_parser
 from agelab.protocols.cli.export import add_export_parser
 from agelab.protocols.cli.report import add_report_parser
 from agelab.protocols.cli.run import add_run_parsers
+from agelab.protocols.cli.ship import add_ship_parser
 from agelab.protocols.cli.sim import add_sim_parser
 from agelab.protocols.cli.soak import add_soak_parser
 
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_report_parser(sub)
     add_soak_parser(sub)
+    add_ship_parser(sub)
+    add_central_parser(sub)
     add_plugin_parsers(sub)
     return parser
 

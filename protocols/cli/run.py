@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,9 +21,11 @@ from rich.live import Live
 from rich.table import Table
 
 from agelab.protocols.cli.report import describe
+from agelab.protocols.cli.ship import add_central_arguments
 from agelab.protocols.config import load_config
 from agelab.protocols.engine.engine import Engine, Terminated
 from agelab.protocols.report.writer import write_report
+from agelab.protocols.ship.client import read_token
 from agelab.protocols.store import RunFile, engine_is_writing
 
 
@@ -30,10 +35,12 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for the run file")
     p.add_argument("--in-process-bench", action="store_true",
                    help="run the virtual bench inside this process (no resume after a crash)")
+    add_central_arguments(p, required=False)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a run that was interrupted or killed")
     p.add_argument("run", type=Path)
+    add_central_arguments(p, required=False)
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("status", help="what a run file holds, and whether it is still running")
@@ -46,19 +53,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = args.out / f"{config.study}-{stamp}.sqlite"
+    shipper = start_shipper(args, path)
     engine = Engine(config, path, config_text=args.config.read_text(),
                     bench_process=not args.in_process_bench)
-    return _drive(engine, path, "run")
+    return _drive(engine, path, "run", shipper)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    shipper = start_shipper(args, args.run)
     engine = Engine.for_resume(args.run)
-    return _drive(engine, args.run, "resume")
+    return _drive(engine, args.run, "resume", shipper)
 
 
-def _drive(engine: Engine, path: Path, verb: str) -> int:
+def start_shipper(args: argparse.Namespace, path: Path) -> subprocess.Popen | None:
+    """With --central, a shipper for the run file in its own process (its own session, so a
+    Ctrl-C to the run leaves it to send the last rows); it ends once the run has ended and
+    every row is across."""
+    if (args.central is None) != (args.token_file is None):
+        raise ValueError("--central and --token-file go together")
+    if args.central is None:
+        return None
+    read_token(args.token_file)  # a missing or empty token file stops here, before the run
+    return subprocess.Popen(
+        [sys.executable, "-m", "agelab.protocols.cli", "ship", str(path), "--central",
+         args.central, "--token-file", str(args.token_file), "--engine-pid", str(os.getpid())],
+        start_new_session=True)
+
+
+def _drive(engine: Engine, path: Path, verb: str,
+           shipper: subprocess.Popen | None = None) -> int:
     console = Console()
     console.print(f"run file: {path}", highlight=False, soft_wrap=True)
+    if shipper is not None:
+        console.print(f"shipping to Central (shipper pid {shipper.pid})", highlight=False)
     progress = Progress(console)
     try:
         with progress:

@@ -223,6 +223,27 @@ class TemperatureSpec(_Strict):
     on_excursion: Literal["log", "pause", "stop"] = "log"
 
 
+_LABEL = r"^[^\x00-\x1f]*$"  # printable: no control characters
+
+
+class SampleSpec(_Strict):
+    """What the pixel is, for comparing runs: its batch, substrate, device, recipe, who made or
+    mounted it, and free ``tags``. Every field is optional."""
+
+    batch: str | None = Field(None, min_length=1, max_length=64, pattern=_LABEL)
+    substrate: str | None = Field(None, min_length=1, max_length=64, pattern=_LABEL)
+    device: str | None = Field(None, min_length=1, max_length=64, pattern=_LABEL)
+    recipe: str | None = Field(None, min_length=1, max_length=128, pattern=_LABEL)
+    operator: str | None = Field(None, min_length=1, max_length=64, pattern=_LABEL)
+    tags: dict[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
+               Annotated[str, Field(max_length=256, pattern=_LABEL)]] = Field(
+        default_factory=dict, max_length=32)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields given, as stored in the run file."""
+        return self.model_dump(exclude_none=True, exclude_defaults=True)
+
+
 class ChannelSpec(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
     pixel: int = Field(ge=1)
@@ -248,6 +269,7 @@ class ChannelSpec(_Strict):
     milestones: dict[str, list[str]] = Field(default_factory=dict)
     stop: StopRules = Field(default_factory=StopRules)
     temperature: TemperatureSpec | None = None
+    sample: SampleSpec = Field(default_factory=SampleSpec)
 
     @property
     def smu_name(self) -> str:

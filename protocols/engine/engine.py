@@ -158,7 +158,7 @@ class Engine:
                 config=self.config.model_dump(mode="json"), speedup=self.clock.speedup)
             for ch in self.config.channels:
                 self.writer.add_channel(ch.name, ch.pixel, ch.area,
-                                        ch.stress.current_density or 0.0)
+                                        ch.stress.current_density or 0.0, ch.sample.fields())
         self.bus.subscribe(self.writer.write)
         self.writer.set_meta(status="running", engine_pid=os.getpid())
         self.writer.start()

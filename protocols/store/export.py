@@ -4,7 +4,8 @@ as HDF5 (one group per channel, units as attributes).
 Files per channel: samples.csv (t_h, J_mA_cm2, V_V, L_cd_m2), jv.csv (sweep, t_h, V_V, J_mA_cm2,
 L_cd_m2), cv.csv (sweep, t_h, V_V, C_F, G_S), spectra.csv (spectrum, t_h, kind, wavelength_nm,
 counts), pl.csv (reading, t_h, X_V, Y_V, R_V) and events.csv (t_h, kind, detail); run-wide
-events go to the top folder's events.csv.
+events go to the top folder's events.csv, and channels.csv lists every channel with its sample
+fields (batch, substrate, device, recipe, operator, tags as JSON).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from agelab.protocols.store.reader import RunFile
 
+SAMPLE_FIELDS = ("batch", "substrate", "device", "recipe", "operator")
 SAMPLE_COLUMNS = (("t", "h"), ("J", "mA/cm^2"), ("V", "V"), ("L", "cd/m^2"))
 SWEEP_COLUMNS = {"jv": (("V", "V"), ("J", "mA/cm^2"), ("L", "cd/m^2")),
                  "cv": (("V", "V"), ("C", "F"), ("G", "S"))}
@@ -72,6 +74,12 @@ def export_csv(run_path: Path, out: Path) -> list[Path]:
             written.append(_write(d / "events.csv", ["t_h", "kind", "detail"],
                                   _events(run, ch.name)))
         written.append(_write(out / "events.csv", ["t_h", "kind", "detail"], _events(run, None)))
+        written.append(_write(
+            out / "channels.csv",
+            ["channel", "pixel", "area_cm2", "J_mA_cm2", *SAMPLE_FIELDS, "tags"],
+            ([ch.name, ch.pixel, _g(ch.area_cm2), _g(ch.j_ma_cm2),
+              *(ch.sample.get(k, "") for k in SAMPLE_FIELDS),
+              json.dumps(ch.sample.get("tags", {}), sort_keys=True)] for ch in run.channels())))
     return written
 
 
@@ -87,7 +95,7 @@ def export_hdf5(run_path: Path, target: Path) -> Path:
         for ch in run.channels():
             g = h5.create_group(ch.name)
             g.attrs.update(pixel=ch.pixel, area_cm2=ch.area_cm2, j_ma_cm2=ch.j_ma_cm2,
-                           state=json.dumps(ch.state))
+                           state=json.dumps(ch.state), sample=json.dumps(ch.sample))
             data = run.samples(ch.name)
             s = g.create_group("samples")
             for k, (name, unit) in enumerate(SAMPLE_COLUMNS):

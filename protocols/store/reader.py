@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
-from agelab.protocols.store.schema import BLOCK_COLUMNS, unblob
+from agelab.protocols.store.schema import BLOCK_COLUMNS, derived_uid, unblob
+
+# The tables whose rows are appended and never changed, each row keyed by its rowid (the
+# samples' ``seq``, the others' ``id``), with the columns that follow the key.
+APPEND_ONLY: dict[str, tuple[str, ...]] = {
+    "samples": ("channel", "t_h", "wall", "j_ma_cm2", "v_v", "l_cd_m2", "i_pd_a"),
+    "sweeps": ("channel", "kind", "label", "t_h", "wall", "params", "x", "y", "z"),
+    "spectra": ("channel", "kind", "label", "t_h", "wall", "integration_s", "wavelength",
+                "counts"),
+    "readings": ("channel", "kind", "label", "t_h", "wall", "x", "y", "params"),
+    "events": ("channel", "kind", "t_h", "wall", "detail"),
+}
 
 
 def engine_is_writing(meta: dict[str, Any]) -> bool:
@@ -29,6 +40,9 @@ def pid_alive(pid: int) -> bool:
         return psutil.pid_exists(pid)
 
 
+NULL_SAMPLE = "'{}'"  # a file from before channels had sample fields
+
+
 class RunFileError(ValueError):
     """A file that is not a readable AgeLab run."""
 
@@ -41,6 +55,7 @@ class ChannelInfo:
     area_cm2: float
     j_ma_cm2: float
     state: dict[str, Any]
+    sample: dict[str, Any] = field(default_factory=dict)  # batch, substrate, device, tags...
 
 
 class RunFile:
@@ -76,11 +91,35 @@ class RunFile:
                 out[key] = value
         return out
 
+    @property
+    def uid(self) -> str:
+        """The run's uid (a file from before uids: one derived from what made it)."""
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        return meta["uid"] if "uid" in meta else derived_uid(meta)
+
     def channels(self) -> list[ChannelInfo]:
+        has_sample = any(r[1] == "sample" for r in self._db.execute("PRAGMA table_info(channels)"))
         rows = self._db.execute(
-            "SELECT id, name, pixel, area_cm2, j_ma_cm2, state FROM channels ORDER BY id")
-        return [ChannelInfo(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"))
-                for r in rows]
+            "SELECT id, name, pixel, area_cm2, j_ma_cm2, state, "
+            f"{'sample' if has_sample else NULL_SAMPLE} FROM channels ORDER BY id")
+        return [ChannelInfo(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"),
+                            json.loads(r[6] or "{}")) for r in rows]
+
+    def meta_text(self) -> dict[str, str]:
+        """The meta table as stored (each value its JSON text)."""
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def rows_after(self, table: str, after: int, limit: int) -> list[tuple]:
+        """Up to ``limit`` rows of an append-only table with a key above ``after``, in key order,
+        each as stored: (key, *APPEND_ONLY[table])."""
+        columns = APPEND_ONLY[table]
+        return self._db.execute(f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid > ? "
+                                "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+
+    def last_key(self, table: str) -> int:
+        if table not in APPEND_ONLY:
+            raise ValueError(f"not an append-only table: {table!r}")
+        return self._db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0]
 
     def channel(self, name: str) -> ChannelInfo:
         for ch in self.channels():

@@ -13,6 +13,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ class RunWriter:
         writer = cls(path)
         writer.set_meta(study=study, config_yaml=config_yaml, config=config,
                         software=f"agelab {__version__}", created=time.time(), speedup=speedup,
-                        **meta)
+                        uid=str(uuid.uuid4()), **meta)
         return writer
 
     def _open(self) -> sqlite3.Connection:
@@ -99,21 +100,23 @@ class RunWriter:
                 text = value if isinstance(value, str) else json.dumps(value)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, text))
 
-    def add_channel(self, name: str, pixel: int, area_cm2: float, j_ma_cm2: float) -> None:
-        """Add a channel; once the writer runs, queued like any record (benchtop work adds
-        channels as pixels are used)."""
+    def add_channel(self, name: str, pixel: int, area_cm2: float, j_ma_cm2: float,
+                    sample: dict[str, Any] | None = None) -> None:
+        """Add a channel, with its sample's fields (batch, substrate, ...); once the writer
+        runs, queued like any record (benchtop work adds channels as pixels are used)."""
         if self._thread is not None:
-            self._queue.put(("channel", (name, pixel, area_cm2, j_ma_cm2)))
+            self._queue.put(("channel", (name, pixel, area_cm2, j_ma_cm2, sample)))
             return
         with self._db:
-            self._insert_channel(self._db, name, pixel, area_cm2, j_ma_cm2)
+            self._insert_channel(self._db, name, pixel, area_cm2, j_ma_cm2, sample)
 
     def _insert_channel(self, db: sqlite3.Connection, name: str, pixel: int, area_cm2: float,
-                        j_ma_cm2: float) -> None:
+                        j_ma_cm2: float, sample: dict[str, Any] | None = None) -> None:
         if name not in self._channel_ids:
             cur = db.execute(
-                "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2) VALUES (?,?,?,?)",
-                (name, pixel, area_cm2, j_ma_cm2))
+                "INSERT INTO channels (name, pixel, area_cm2, j_ma_cm2, sample) "
+                "VALUES (?,?,?,?,?)", (name, pixel, area_cm2, j_ma_cm2,
+                                       json.dumps(sample or {}, sort_keys=True)))
             self._channel_ids[name] = cur.lastrowid
             self._unblocked[cur.lastrowid] = []
 
@@ -229,7 +232,8 @@ class RunWriter:
     def _insert_samples(self, db: sqlite3.Connection, samples: list[Sample]) -> None:
         rows = [(self._cid(r.channel), r.t_h, r.wall, r.j_ma_cm2, r.v_v, r.l_cd_m2, r.i_pd_a)
                 for r in samples]
-        db.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO samples (channel, t_h, wall, j_ma_cm2, v_v, l_cd_m2, "
+                       "i_pd_a) VALUES (?,?,?,?,?,?,?)", rows)
         touched = set()
         for cid, t, _, j, v, lum, _ in rows:
             self._unblocked.setdefault(cid, []).append((t, j, v, lum))

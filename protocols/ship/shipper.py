@@ -1,0 +1,187 @@
+"""The shipper: reads run files (read-only) and sends Central what it lacks.
+
+It runs as its own process, never inside the engine, so it cannot slow acquisition or touch the
+file. On every (re)connect Central tells it the highest key it holds of each table; it sends
+the rows above, in key order, one batch at a time, and keeps no cursor of its own. So a cut
+network, a killed shipper, a restarted Central or one restored from an older backup all end
+with Central holding every row once. The rows that change in place (the run's metadata, its
+channels) go as snapshots when they change. When a run has ended and every row is across, the
+finished file is uploaded with its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agelab.protocols import __version__
+from agelab.protocols.ship.client import CentralClient, CentralRefused, CentralUnreachable
+from agelab.protocols.store.reader import APPEND_ONLY, RunFile, RunFileError, engine_is_writing
+
+BATCH_ROWS = {"samples": 20_000, "sweeps": 200, "spectra": 200, "readings": 5_000,
+              "events": 5_000}
+
+
+def file_snapshot(path: Path) -> bytes:
+    """The run file's consistent content (its write-ahead log included), via SQLite's backup."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "run.sqlite"
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        dst = sqlite3.connect(copy)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        return copy.read_bytes()
+
+
+@dataclass
+class RunProgress:
+    path: Path
+    uid: str | None = None
+    marks: dict[str, Any] | None = None          # Central's, from the last hello
+    last_keys: dict[str, int] = field(default_factory=dict)  # the file's, at the last look
+    sent_rows: int = 0
+    last_sample_wall: float | None = None        # when the newest sample sent was taken
+    snapshot_hash: str | None = None
+    uploaded_hash: str | None = None
+    done: bool = False                            # ended, every row across, file uploaded
+    refused: str | None = None
+
+    @property
+    def backlog(self) -> int:
+        if self.marks is None:
+            return sum(self.last_keys.values())
+        return sum(max(self.last_keys.get(t, 0) - int(self.marks.get(t) or 0), 0)
+                   for t in APPEND_ONLY)
+
+
+class Shipper:
+    """Ships the run files found at ``paths`` (files, or folders of ``*.sqlite``)."""
+
+    def __init__(self, client: CentralClient, paths: Iterable[Path],
+                 log: Callable[[str], None] = print) -> None:
+        self.client = client
+        self.paths = [Path(p) for p in paths]
+        self.runs: dict[Path, RunProgress] = {}
+        self.log = log
+        self.connected = False
+
+    def discover(self) -> None:
+        for p in self.paths:
+            found = sorted(p.glob("*.sqlite")) if p.is_dir() else [p] if p.is_file() else []
+            for f in found:
+                self.runs.setdefault(f.resolve(), RunProgress(f.resolve()))
+
+    def pass_once(self) -> bool:
+        """One exchange for every run not done yet; True if Central was reached for all."""
+        self.discover()
+        ok = True
+        for progress in self.runs.values():
+            if progress.done or progress.refused:
+                continue
+            try:
+                self._exchange(progress)
+            except CentralUnreachable as exc:
+                if self.connected:
+                    self.log(f"Central unreachable ({exc}); the run files keep everything, "
+                             "retrying")
+                self.connected = False
+                for p in self.runs.values():
+                    p.marks = None  # ask Central again once it is back
+                return False
+            except CentralRefused as exc:
+                progress.refused = str(exc)
+                self.log(f"{progress.path.name}: refused by Central: {exc}")
+                ok = False
+            except (RunFileError, sqlite3.Error) as exc:
+                self.log(f"{progress.path.name}: cannot be read yet ({exc}); retrying")
+        self._heartbeat()
+        return ok
+
+    def _exchange(self, progress: RunProgress) -> None:
+        with RunFile(progress.path) as run:
+            meta = run.meta_text()
+            if "study" not in meta:
+                return  # a file the engine is still creating
+            progress.uid = progress.uid or run.uid
+            if progress.marks is None:
+                progress.marks = self.client.hello(progress.uid, meta, self._identity())
+                if not self.connected:
+                    self.log(f"connected to {self.client.url}")
+                self.connected = True
+                progress.snapshot_hash = None
+            channels = [{"id": c.id, "name": c.name, "pixel": c.pixel, "area_cm2": c.area_cm2,
+                         "j_ma_cm2": c.j_ma_cm2, "state": json.dumps(c.state),
+                         "sample": json.dumps(c.sample, sort_keys=True)}
+                        for c in run.channels()]
+            digest = hashlib.sha256(json.dumps([meta, channels], sort_keys=True).encode()
+                                    ).hexdigest()
+            if digest != progress.snapshot_hash:
+                self.client.snapshot(progress.uid, meta, channels)
+                progress.snapshot_hash = digest
+            for table in APPEND_ONLY:
+                progress.last_keys[table] = run.last_key(table)
+                while True:
+                    mark = int(progress.marks.get(table) or 0)
+                    rows = run.rows_after(table, mark, BATCH_ROWS[table])
+                    if not rows:
+                        break
+                    self.client.rows(progress.uid, table, rows)
+                    progress.marks[table] = rows[-1][0]
+                    progress.sent_rows += len(rows)
+                    if table == "samples":
+                        progress.last_sample_wall = rows[-1][3]
+            decoded = {k: _loads(v) for k, v in meta.items() if k in ("status", "engine_pid")}
+            ended = decoded.get("status") != "running" and not engine_is_writing(decoded)
+        if ended and progress.backlog == 0:
+            if progress.uploaded_hash != digest or not progress.marks.get("file_sha256"):
+                data = file_snapshot(progress.path)
+                sha = hashlib.sha256(data).hexdigest()
+                self.client.upload(progress.uid, data, sha)
+                progress.marks["file_sha256"] = sha
+                progress.uploaded_hash = digest
+                self.log(f"{progress.path.name}: run ended; file uploaded "
+                         f"({len(data) / 1e6:.1f} MB, sha256 {sha[:12]})")
+            progress.done = decoded.get("status") in ("finished", "failed", "aborted")
+
+    def _identity(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "software": f"agelab {__version__}"}
+
+    def status(self) -> dict[str, Any]:
+        lags = [time.time() - p.last_sample_wall for p in self.runs.values()
+                if p.last_sample_wall is not None and not p.done]
+        return {**self._identity(), "runs": len(self.runs),
+                "sent_rows": sum(p.sent_rows for p in self.runs.values()),
+                "backlog_rows": sum(p.backlog for p in self.runs.values()),
+                "lag_s": max(lags) if lags else None, "connected": self.connected,
+                "at": time.time()}
+
+    def _heartbeat(self) -> None:
+        try:
+            self.client.heartbeat(self.status())
+        except (CentralUnreachable, CentralRefused):
+            self.connected = False
+
+    def all_done(self) -> bool:
+        return bool(self.runs) and all(p.done or p.refused for p in self.runs.values())
+
+    def drained(self) -> bool:
+        return all(p.refused or (p.marks is not None and p.backlog == 0)
+                   for p in self.runs.values())
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
