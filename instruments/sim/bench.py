@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from agelab.instruments.sim.devices.daq6510 import DAQ6510Sim
 from agelab.instruments.sim.devices.e4980a import E4980ASim
 from agelab.instruments.sim.devices.keithley2400 import Keithley2400Sim
@@ -83,6 +85,16 @@ class BenchConfig:
     smu: str = "keithley2400"
     photodiodes: str = "keithley2400"
     tec: bool = False
+    lifetime_spread: float = 0.0
+
+
+def lifetime_factors(pixels: int, spread: float, seed: int) -> list[float]:
+    """Each pixel's lifetime over its preset's: log-normal with σ = ``spread`` (ln units), as a
+    batch's devices scatter, drawn from the bench's seed (0: every pixel the preset's)."""
+    if spread == 0.0:
+        return [1.0] * pixels
+    rng = np.random.default_rng([seed, 0x11FE])
+    return [float(f) for f in np.exp(spread * rng.standard_normal(pixels))]
 
 
 class VirtualBench:
@@ -94,7 +106,7 @@ class VirtualBench:
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
                  lockin: str = "sr860", faults: list[FaultSpec | str] = (),
                  smu: str = "keithley2400", photodiodes: str = "keithley2400",
-                 tec: bool = False) -> None:
+                 tec: bool = False, lifetime_spread: float = 0.0) -> None:
         presets = [preset] * pixels if isinstance(preset, str) else list(preset)
         pixels = len(presets)
         if pixels < 1:
@@ -108,10 +120,14 @@ class VirtualBench:
                 photodiodes == "smu-channel" and smu != "keithley2602b"):
             raise ValueError(f"photodiodes {photodiodes!r}: 'keithley2400', 'daq6510', or "
                              "'smu-channel' with the two-channel keithley2602b")
+        if not 0.0 <= lifetime_spread <= 2.0:
+            raise ValueError(f"lifetime_spread is σ of ln T, 0 to 2, got {lifetime_spread!r}")
         self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
-                                  port_base, lockin, smu, photodiodes, tec)
+                                  port_base, lockin, smu, photodiodes, tec, lifetime_spread)
         clock = DeviceClock(speedup)
-        sites = [Site(i, QledPixel(name, seed=seed + i), clock) for i, name in enumerate(presets)]
+        factors = lifetime_factors(pixels, lifetime_spread, seed)
+        sites = [Site(i, QledPixel(name, seed=seed + i, lifetime_factor=f), clock)
+                 for i, (name, f) in enumerate(zip(presets, factors, strict=True))]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))
         specs = [f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in faults]
         self.injector = FaultInjector(specs, clock, seed) if specs else None

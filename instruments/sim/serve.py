@@ -47,6 +47,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fault-log", metavar="FILE",
                    help="write the injected faults here (JSON lines)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lifetime-spread", type=float, default=0.0, metavar="SIGMA",
+                   help="device-to-device lifetime scatter: σ of ln T across pixels (0: none)")
 
 
 def serve_bench(args: argparse.Namespace) -> int:
@@ -60,7 +62,7 @@ def serve_bench(args: argparse.Namespace) -> int:
     with VirtualBench(presets, speedup=args.speedup, timing=args.timing,
                       seed=args.seed, port_base=args.port_base, lockin=args.lockin,
                       faults=args.fault, smu=args.smu, photodiodes=args.photodiodes,
-                      tec=args.tec) as bench:
+                      tec=args.tec, lifetime_spread=args.lifetime_spread) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
         print(f"# AgeLab virtual bench: {', '.join(presets)}; speed-up {args.speedup:g},"

@@ -66,6 +66,8 @@ class VirtualSpec(Strict):
     photodiodes: str = "keithley2400"
     # Each pixel on its own temperature-controlled stage (a Keithley 2510, tec<i>).
     tec: bool = False
+    # Device-to-device lifetime scatter: σ of ln T across the pixels (0: every pixel alike).
+    lifetime_spread: float = Field(0.0, ge=0.0, le=2.0)
 
     @property
     def presets(self) -> list[str]:
@@ -120,7 +122,8 @@ def start_in_process(v: VirtualSpec) -> VirtualBench:
     """A virtual bench in this process (tests, the GUI's own studies)."""
     return VirtualBench(v.presets, speedup=v.speedup, timing=v.timing, seed=v.seed,
                         lockin=v.lockin, faults=v.faults, smu=v.smu,
-                        photodiodes=v.photodiodes, tec=v.tec).start()
+                        photodiodes=v.photodiodes, tec=v.tec,
+                        lifetime_spread=v.lifetime_spread).start()
 
 
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
@@ -169,6 +172,7 @@ class BenchProcess:
                spec.timing, "--seed", str(spec.seed), "--lockin", spec.lockin,
                "--smu", spec.smu, "--photodiodes", spec.photodiodes,
                *(["--tec"] if spec.tec else []),
+               "--lifetime-spread", repr(spec.lifetime_spread),
                "--idle-exit", repr(idle_exit_s)]
         for fault in spec.faults:
             cmd += ["--fault", fault]

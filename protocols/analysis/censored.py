@@ -23,7 +23,7 @@ from scipy import optimize, stats
 class LifetimePoint:
     """One channel: its L0, and its lifetime T (``reached``) or the stress time it stopped at."""
 
-    key: str
+    channel: str  # a run's channel; "run/channel" when pooled over runs
     l0_cd_m2: float
     t_h: float
     reached: bool
@@ -58,7 +58,7 @@ class CensoredFit:
         return {"metric": self.metric, "n": self.n, "n_ci": list(self.n_ci),
                 "ln_c": self.ln_c, "sigma": self.sigma, "channels": len(self.points),
                 "censored": self.censored,
-                "points": [{"key": p.key, "l0_cd_m2": p.l0_cd_m2, "t_h": p.t_h,
+                "points": [{"channel": p.channel, "l0_cd_m2": p.l0_cd_m2, "t_h": p.t_h,
                             "reached": p.reached} for p in self.points],
                 "extrapolated": [{"l0_cd_m2": lum, "t_h": self.t_at(lum),
                                   "ci": list(self.t_ci_at(lum))} for lum in extrapolate_to]}

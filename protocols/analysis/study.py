@@ -7,6 +7,7 @@ a run killed early, or one still being written, says what it lacks instead of fa
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from agelab.protocols.analysis.acceleration import (
     fit_joint,
     fixed_n_acceleration,
 )
+from agelab.protocols.analysis.censored import CensoredFit, FitError, LifetimePoint, fit_censored
 from agelab.protocols.analysis.cv import CVFigures, cv_figures
 from agelab.protocols.analysis.jv import JVFigures, jv_figures
 from agelab.protocols.analysis.l0 import L0_AT_H
@@ -102,7 +104,8 @@ class StudyAnalysis:
     status: str
     meta: dict[str, Any]
     channels: list[ChannelAnalysis]
-    fits: dict[str, AccelerationFit]             # "T50" → the fitted n, for the main group
+    # "T50" → the fitted n, for the main group (censored channels counted: a CensoredFit)
+    fits: dict[str, AccelerationFit | CensoredFit]
     fixed: dict[str, AccelerationFit]            # "T50" → the same with the given n
     group: str | None                            # the device group the fits are for
     options: Options
@@ -280,6 +283,11 @@ def _fit_study(study: StudyAnalysis) -> None:
         return [AccelerationPoint(c.name, c.lifetimes.l0, c.t_value(f)) for c in chs
                 if c.lifetimes is not None and c.t_value(f) is not None]
 
+    def stopped_short(chs: list[ChannelAnalysis], f: float) -> list[LifetimePoint]:
+        """Channels that stopped before the level: T > their last stress time."""
+        return [LifetimePoint(c.name, c.lifetimes.l0, c.lifetimes.t_end_h, False) for c in chs
+                if c.lifetimes is not None and c.t_value(f) is None and c.lifetimes.t_end_h > 0]
+
     if not groups:
         return
     name, members = max(groups.items(), key=lambda kv: (len(reached(kv[1], 0.5)), len(kv[1])))
@@ -288,6 +296,12 @@ def _fit_study(study: StudyAnalysis) -> None:
         key = f"T{round(f * 100)}"
         points = reached(members, f)
         fit = fit_acceleration(key, points)
+        censored = stopped_short(members, f)
+        if censored and fit is not None:
+            # Counted as T > t_end, not left out: leaving them out biases n low.
+            with contextlib.suppress(FitError):
+                fit = fit_censored(key, [LifetimePoint(p.channel, p.l0_cd_m2, p.t_h, True)
+                                         for p in points] + censored)
         if fit is not None:
             study.fits[key] = fit
         fixed = fixed_n_acceleration(key, points, study.options.fixed_n)

@@ -28,6 +28,8 @@ from agelab.protocols.report.writer import write_report
 from agelab.protocols.ship.client import read_token
 from agelab.protocols.store import RunFile, engine_is_writing
 
+SHIPPER_WAIT_S = 60.0  # how long `agelab run` waits for the last rows to reach Central
+
 
 def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a study: stress, sample, checkpoints, milestones")
@@ -65,31 +67,62 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _drive(engine, args.run, "resume", shipper)
 
 
-def start_shipper(args: argparse.Namespace, path: Path) -> subprocess.Popen | None:
-    """With --central, a shipper for the run file in its own process (its own session, so a
-    Ctrl-C to the run leaves it to send the last rows); it ends once the run has ended and
-    every row is across."""
+class ShipperProcess:
+    """The run's shipper, in its own process and session (a Ctrl-C to the run leaves it to send
+    the last rows). It is started again if it dies (a kill, a crash); it ends by itself once the
+    run has ended and every row is across, or once the engine is gone and nothing is left."""
+
+    def __init__(self, central: str, token_file: Path, path: Path) -> None:
+        self.cmd = [sys.executable, "-m", "agelab.protocols.cli", "ship", str(path),
+                    "--central", central, "--token-file", str(token_file),
+                    "--engine-pid", str(os.getpid())]
+        self.restarts = 0
+        self.popen = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(self.cmd, start_new_session=True, stdin=subprocess.DEVNULL)
+
+    def check(self) -> None:
+        code = self.popen.poll()
+        if code not in (None, 0):
+            self.restarts += 1
+            self.popen = self._spawn()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait for the shipper to finish; True if it did (and was not refused)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check()
+            if self.popen.poll() == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+
+def start_shipper(args: argparse.Namespace, path: Path) -> ShipperProcess | None:
+    """With --central, the run's shipper beside the engine."""
     if (args.central is None) != (args.token_file is None):
         raise ValueError("--central and --token-file go together")
     if args.central is None:
         return None
     read_token(args.token_file)  # a missing or empty token file stops here, before the run
-    return subprocess.Popen(
-        [sys.executable, "-m", "agelab.protocols.cli", "ship", str(path), "--central",
-         args.central, "--token-file", str(args.token_file), "--engine-pid", str(os.getpid())],
-        start_new_session=True)
+    return ShipperProcess(args.central, args.token_file, path)
 
 
-def _drive(engine: Engine, path: Path, verb: str,
-           shipper: subprocess.Popen | None = None) -> int:
+def _drive(engine: Engine, path: Path, verb: str, shipper: ShipperProcess | None = None
+           ) -> int:
     console = Console()
     console.print(f"run file: {path}", highlight=False, soft_wrap=True)
-    if shipper is not None:
-        console.print(f"shipping to Central (shipper pid {shipper.pid})", highlight=False)
     progress = Progress(console)
+
+    def tick(engine: Engine) -> None:
+        progress.update(engine)
+        if shipper is not None:
+            shipper.check()
+
     try:
         with progress:
-            statuses = engine.run(on_tick=progress.update)
+            statuses = engine.run(on_tick=tick)
     except (KeyboardInterrupt, Terminated) as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         console.print(f"agelab {verb}: {what}; every output was ramped down and switched off.\n"
@@ -99,6 +132,12 @@ def _drive(engine: Engine, path: Path, verb: str,
     progress.final(engine)
     console.print(f"run file: {path}", highlight=False, soft_wrap=True)
     _report(console, path)
+    if shipper is not None:
+        if shipper.wait(SHIPPER_WAIT_S):
+            console.print("every row and the run file are at Central", highlight=False)
+        else:
+            console.print(f"the shipper (pid {shipper.popen.pid}) goes on sending in the "
+                          "background; the run file keeps everything", highlight=False)
     return 0 if all(s == "finished" for s in statuses.values()) else 1
 
 

@@ -241,14 +241,19 @@ def acceleration(study: StudyAnalysis) -> Figure | None:
         col = _colour(i)
         l0 = np.array([p.l0_cd_m2 for p in fit.points])
         ts = np.array([p.t_h for p in fit.points])
-        ax.plot(l0, ts, "o", color=col, ms=6)
+        done = np.array([getattr(p, "reached", True) for p in fit.points])
+        ax.plot(l0[done], ts[done], "o", color=col, ms=6)
+        # Stopped before the level: T > t_end, drawn as an arrow up from t_end.
+        ax.plot(l0[~done], ts[~done], "^", color=col, ms=7, mfc="none")
         lo = min(min(targets), l0.min()) / 1.3
         x = np.geomspace(lo, l0.max() * 1.3, 200)
         if metric in study.fits:
             f = study.fits[metric]
             ci = f"[{f.n_ci[0]:.2f}, {f.n_ci[1]:.2f}]" if f.n_ci else "n/a"
+            censored = sum(not getattr(p, "reached", True) for p in f.points)
             ax.plot(x, [f.t_at(v) for v in x], color=col, lw=1.4,
-                    label=f"{metric}: n = {f.n:.2f}, 95 % CI {ci}")
+                    label=f"{metric}: n = {f.n:.2f}, 95 % CI {ci}"
+                    + (f" ({censored} censored, ▲ T > t_end)" if censored else ""))
             band = [f.t_ci_at(v) for v in x]
             if all(b is not None for b in band):
                 ax.fill_between(x, [b[0] for b in band], [b[1] for b in band], color=col,

@@ -78,6 +78,8 @@ def study_summary(study: StudyAnalysis) -> dict[str, Any]:
         "acceleration_n": _num(fit.n) if fit else None,
         "acceleration_n_ci": [_num(v) for v in fit.n_ci] if fit and fit.n_ci else None,
         "acceleration_channels": [p.channel for p in fit.points] if fit else [],
+        "acceleration_censored": [p.channel for p in fit.points
+                                  if not getattr(p, "reached", True)] if fit else [],
         "fixed_n": study.options.fixed_n,
     }
     for target in study.options.extrapolate_to:

@@ -107,7 +107,7 @@ class QledPixel:
 
     def __init__(self, preset: Preset | str, *, area_cm2: float | None = None, seed: int = 0,
                  temperature_k: float = 300.0, photodiode: Photodiode | None = None,
-                 noise: NoiseSpec | None = None) -> None:
+                 noise: NoiseSpec | None = None, lifetime_factor: float = 1.0) -> None:
         self.preset = get_preset(preset) if isinstance(preset, str) else preset
         area = self.preset.area_cm2 if area_cm2 is None else _require_finite("area_cm2", area_cm2)
         if area <= 0:
@@ -121,6 +121,10 @@ class QledPixel:
         self.reference_k = temperature_k
         self.temperature_k = temperature_k
         self._arrhenius = 1.0
+        # This pixel's lifetime over the preset's (device-to-device spread; 1: the preset's).
+        self.lifetime_factor = _require_finite("lifetime_factor", lifetime_factor)
+        if self.lifetime_factor <= 0:
+            raise ValueError(f"lifetime_factor must be > 0, got {lifetime_factor!r}")
         self.vt = thermal_voltage(temperature_k)
         self.photodiode = photodiode or Photodiode()
         self.noise = Noise(seed, noise)
@@ -184,7 +188,7 @@ class QledPixel:
         if j != cached_j:
             rate = self.law.dose_rate_per_h(j)
             self._rate_cache = (j, rate)
-        return rate * self._arrhenius
+        return rate * self._arrhenius / self.lifetime_factor
 
     def _weights(self, progress: float) -> tuple[float, ...]:
         """Photon fractions of each band, clamped at zero and summing to one."""
