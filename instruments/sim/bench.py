@@ -86,11 +86,19 @@ class BenchConfig:
     photodiodes: str = "keithley2400"
     tec: bool = False
     lifetime_spread: float = 0.0
+    lifetime_factors: tuple[float, ...] = ()
 
 
-def lifetime_factors(pixels: int, spread: float, seed: int) -> list[float]:
-    """Each pixel's lifetime over its preset's: log-normal with σ = ``spread`` (ln units), as a
-    batch's devices scatter, drawn from the bench's seed (0: every pixel the preset's)."""
+def lifetime_factors(pixels: int, spread: float, seed: int,
+                     given: Sequence[float] = ()) -> list[float]:
+    """Each pixel's lifetime over its preset's: ``given`` one per pixel, or log-normal with
+    σ = ``spread`` (ln units), as a batch's devices scatter, drawn from the bench's seed
+    (neither: every pixel the preset's)."""
+    if given:
+        if len(given) != pixels or not all(f > 0 for f in given):
+            raise ValueError(f"lifetime_factors: one factor > 0 per pixel ({pixels}), got "
+                             f"{list(given)}")
+        return [float(f) for f in given]
     if spread == 0.0:
         return [1.0] * pixels
     rng = np.random.default_rng([seed, 0x11FE])
@@ -106,7 +114,8 @@ class VirtualBench:
                  timing: Timing | str = Timing.FAST, seed: int = 0, port_base: int = 0,
                  lockin: str = "sr860", faults: list[FaultSpec | str] = (),
                  smu: str = "keithley2400", photodiodes: str = "keithley2400",
-                 tec: bool = False, lifetime_spread: float = 0.0) -> None:
+                 tec: bool = False, lifetime_spread: float = 0.0,
+                 lifetime_factors_given: Sequence[float] = ()) -> None:
         presets = [preset] * pixels if isinstance(preset, str) else list(preset)
         pixels = len(presets)
         if pixels < 1:
@@ -123,9 +132,10 @@ class VirtualBench:
         if not 0.0 <= lifetime_spread <= 2.0:
             raise ValueError(f"lifetime_spread is σ of ln T, 0 to 2, got {lifetime_spread!r}")
         self.config = BenchConfig(",".join(presets), pixels, speedup, Timing(timing), seed,
-                                  port_base, lockin, smu, photodiodes, tec, lifetime_spread)
+                                  port_base, lockin, smu, photodiodes, tec, lifetime_spread,
+                                  tuple(lifetime_factors_given))
         clock = DeviceClock(speedup)
-        factors = lifetime_factors(pixels, lifetime_spread, seed)
+        factors = lifetime_factors(pixels, lifetime_spread, seed, lifetime_factors_given)
         sites = [Site(i, QledPixel(name, seed=seed + i, lifetime_factor=f), clock)
                  for i, (name, f) in enumerate(zip(presets, factors, strict=True))]
         self.rig = Rig(sites=sites, clock=clock, timing=TimingModel(Timing(timing)))

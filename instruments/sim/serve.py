@@ -49,6 +49,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lifetime-spread", type=float, default=0.0, metavar="SIGMA",
                    help="device-to-device lifetime scatter: σ of ln T across pixels (0: none)")
+    p.add_argument("--lifetime-factors", metavar="F1,F2,...", default="",
+                   help="each pixel's lifetime over its preset's, one per pixel")
 
 
 def serve_bench(args: argparse.Namespace) -> int:
@@ -62,7 +64,9 @@ def serve_bench(args: argparse.Namespace) -> int:
     with VirtualBench(presets, speedup=args.speedup, timing=args.timing,
                       seed=args.seed, port_base=args.port_base, lockin=args.lockin,
                       faults=args.fault, smu=args.smu, photodiodes=args.photodiodes,
-                      tec=args.tec, lifetime_spread=args.lifetime_spread) as bench:
+                      tec=args.tec, lifetime_spread=args.lifetime_spread,
+                      lifetime_factors_given=[float(f) for f in
+                                              args.lifetime_factors.split(",") if f]) as bench:
         station = {"station": {"virtual": False, "instruments": {
             name: {"resource": resource} for name, resource in bench.resources.items()}}}
         print(f"# AgeLab virtual bench: {', '.join(presets)}; speed-up {args.speedup:g},"

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -68,6 +69,8 @@ class VirtualSpec(Strict):
     tec: bool = False
     # Device-to-device lifetime scatter: σ of ln T across the pixels (0: every pixel alike).
     lifetime_spread: float = Field(0.0, ge=0.0, le=2.0)
+    # Or each pixel's lifetime over its preset's, given: one factor per pixel.
+    lifetime_factors: list[Annotated[float, Field(gt=0, le=100)]] = Field(default_factory=list)
 
     @property
     def presets(self) -> list[str]:
@@ -94,6 +97,9 @@ class VirtualSpec(Strict):
         if self.smu not in SOURCE_METERS:
             raise ValueError(f"unknown source-meter {self.smu!r}; choose one of "
                              f"{', '.join(SOURCE_METERS)}")
+        if self.lifetime_factors and len(self.lifetime_factors) != len(self.presets):
+            raise ValueError(f"lifetime_factors: one per pixel ({len(self.presets)}), got "
+                             f"{len(self.lifetime_factors)}")
         if self.photodiodes not in PHOTODIODE_READERS or (
                 self.photodiodes == "smu-channel" and self.smu != "keithley2602b"):
             raise ValueError(f"photodiodes {self.photodiodes!r}: 'keithley2400', 'daq6510', "
@@ -123,7 +129,8 @@ def start_in_process(v: VirtualSpec) -> VirtualBench:
     return VirtualBench(v.presets, speedup=v.speedup, timing=v.timing, seed=v.seed,
                         lockin=v.lockin, faults=v.faults, smu=v.smu,
                         photodiodes=v.photodiodes, tec=v.tec,
-                        lifetime_spread=v.lifetime_spread).start()
+                        lifetime_spread=v.lifetime_spread,
+                        lifetime_factors_given=v.lifetime_factors).start()
 
 
 def virtual_instruments(bench: VirtualBench, timeout_ms: int = 5000
@@ -173,6 +180,7 @@ class BenchProcess:
                "--smu", spec.smu, "--photodiodes", spec.photodiodes,
                *(["--tec"] if spec.tec else []),
                "--lifetime-spread", repr(spec.lifetime_spread),
+               "--lifetime-factors", ",".join(repr(f) for f in spec.lifetime_factors),
                "--idle-exit", repr(idle_exit_s)]
         for fault in spec.faults:
             cmd += ["--fault", fault]

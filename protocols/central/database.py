@@ -131,10 +131,11 @@ class Database:
     # ---------------------------------------------------------------- stations
     def heard_from(self, station: str, shipper: dict[str, Any] | None = None) -> None:
         with self.pool.connection() as db:
-            db.execute("INSERT INTO stations (name, last_heard, shipper) VALUES (%s, now(), %s) "
-                       "ON CONFLICT (name) DO UPDATE SET last_heard = now(), shipper = "
-                       "COALESCE(EXCLUDED.shipper, stations.shipper)",
-                       (station, json.dumps(shipper or {})))
+            text = None if shipper is None else json.dumps(shipper)
+            db.execute("INSERT INTO stations (name, last_heard, shipper) VALUES "
+                       "(%s, now(), COALESCE(%s::jsonb, '{}')) ON CONFLICT (name) DO UPDATE SET "
+                       "last_heard = now(), shipper = COALESCE(%s::jsonb, stations.shipper)",
+                       (station, text, text))
 
     def stations(self) -> list[dict[str, Any]]:
         with self.pool.connection() as db:
