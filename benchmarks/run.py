@@ -18,12 +18,16 @@ Figures:
 - scale: see ``scale_figures.py`` (one ``agelab run`` process driving 64 channels at 1-s
   sampling in real time: CPU use and sampling jitter p99, against the same with one channel;
   16 pixels on eight 2602Bs against sixteen 2400s).
+- Central: see ``central_figures.py`` (ingest against one INSERT per row; the shipper's cost to a
+  16-channel station and its lag; a 24-hour backlog's catch-up; the cross-run comparison and a
+  1000-hour curve for a plot, each against reading the raw rows).
 """
 
 from __future__ import annotations
 
 import time
 
+from central_figures import central_rows
 from engine_figures import engine_rows
 from gui_figures import gui_rows
 from rich.console import Console
@@ -145,7 +149,7 @@ def main() -> None:
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
     for row in (sweep_rows() + engine_rows() + gui_rows() + model_rows() + scale_rows()
-                + rig_rows()):
+                + rig_rows() + central_rows()):
         table.add_row(*row)
     Console().print(table)
 

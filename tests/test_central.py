@@ -357,3 +357,31 @@ def test_the_private_postgresql_listens_on_loopback_and_asks_for_a_password(post
     with pytest.raises(psycopg.OperationalError, match="password"):
         psycopg.connect(wrong, connect_timeout=5)
     time.sleep(0)  # nothing else to wait for
+
+
+def test_a_long_curve_comes_as_min_max_buckets_no_more_points_than_asked(central, tmp_path):
+    url, db, tokens = central
+    uid = make_run(tmp_path / "run.sqlite", samples=3000)  # 50 h at 1-min samples
+    ship_all(url, tokens["st1"], tmp_path / "run.sqlite")
+    with RunFile(tmp_path / "run.sqlite") as run:
+        rows = run.rows_after("samples", 0, 10_000)
+    client = CentralClient(url, read_token(tokens["st1"]))
+    client.rows(uid, "samples", rows[:500])  # sent again: the rollup must not count them twice
+    client.close()
+    auth = {"Authorization": f"Bearer {read_token(tokens['viewer'])}"}
+    curve = httpx.get(f"{url}/api/v1/runs/{uid}/channels/a/curve", params={"points": 200},
+                      headers=auth).json()
+    assert curve["decimated"] and len(curve["t_h"]) <= 200
+    with RunFile(tmp_path / "run.sqlite") as run:
+        raw = run.samples("a")
+    lum = raw[:, 3][np.isfinite(raw[:, 3])]
+    assert max(curve["l_cd_m2"]) == lum.max() and min(curve["l_cd_m2"]) == lum.min()
+    assert curve["t_h"][0] == raw[0, 0] and curve["t_h"][-1] == raw[-1, 0]
+    with psycopg.connect(db.url) as pg:
+        counted = pg.execute("SELECT SUM(n) FROM sample_minutes").fetchone()[0]
+    assert counted == 6000
+    small = httpx.get(f"{url}/api/v1/runs/{uid}/channels/a/curve",
+                      params={"points": 5000}, headers=auth).json()
+    assert not small["decimated"] and len(small["t_h"]) == 3000
+    missing = httpx.get(f"{url}/api/v1/runs/{uid}/channels/zz/curve", headers=auth)
+    assert missing.status_code == 422 and "zz" in missing.json()["detail"]

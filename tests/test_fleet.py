@@ -82,7 +82,7 @@ def shippers_of(run: subprocess.Popen) -> list[psutil.Process]:
     try:
         for child in psutil.Process(run.pid).children():
             with contextlib.suppress(psutil.Error):  # a killed one, not yet reaped
-                if "ship" in child.cmdline():
+                if "agelab.protocols.ship" in child.cmdline():
                     found.append(child)
     except psutil.Error:
         pass

@@ -22,7 +22,7 @@ from agelab.protocols import __version__
 from agelab.protocols.analysis.censored import FitError
 from agelab.protocols.central.database import BYTEA, KEY, CentralError, Database
 from agelab.protocols.central.rebuild import run_file_bytes
-from agelab.protocols.central.results import compare, pooled_fit, summaries_of_bytes
+from agelab.protocols.central.results import pooled_fit, summaries_of_bytes
 from agelab.protocols.store.reader import APPEND_ONLY, RunFileError
 
 API = "/api/v1"
@@ -181,6 +181,13 @@ def create_app(db: Database) -> FastAPI:
             raise HTTPException(404, f"run {uid} has no uploaded file yet")
         return Response(data, media_type="application/vnd.sqlite3")
 
+    @app.get(f"{API}/runs/{{uid}}/channels/{{channel}}/curve", tags=["read"])
+    def curve(uid: str, channel: str, _: Annotated[Caller, Depends(caller)],
+              points: Annotated[int, Query(ge=10, le=100_000)] = 2000) -> dict[str, Any]:
+        """L and V against stress time, at most ``points`` points: min/max buckets of a long
+        history, never more points than the plot has pixels."""
+        return _clean(db.curve(any_run(uid), channel, points))
+
     @app.post(f"{API}/runs/{{uid}}/summaries", tags=["stations"])
     def recompute(uid: str, who: Annotated[Caller, Depends(station)]) -> dict[str, Any]:
         """Recompute the run's summary rows from its uploaded file."""
@@ -194,14 +201,8 @@ def create_app(db: Database) -> FastAPI:
 
     def selection(run: list[str], device: str | None, batch: list[str], where: list[str]
                   ) -> list[dict[str, Any]]:
-        filters = {}
-        for item in where:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise HTTPException(422, f"where: KEY=VALUE, not {item!r}")
-            filters[key.removeprefix("tag:")] = value
         return db.summaries(runs=[_uid(r) for r in run], device=device, batches=batch,
-                            field_filters=filters)
+                            field_filters=_filters(where))
 
     @app.get(f"{API}/summaries", tags=["read"])
     def summaries(_: Annotated[Caller, Depends(caller)],
@@ -221,10 +222,9 @@ def create_app(db: Database) -> FastAPI:
                  where: Annotated[list[str], Query()] = []  # noqa: B006
                  ) -> list[dict[str, Any]]:
         """Each group's lifetimes at each current density: median and spread."""
-        try:
-            return _clean(compare(selection(run, device, batch, where), by, level))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        filters = _filters(where)
+        return _clean(db.compare(by, level, runs=[_uid(r) for r in run], device=device,
+                                 batches=batch, field_filters=filters))
 
     @app.get(f"{API}/fit", tags=["read"])
     def fit(_: Annotated[Caller, Depends(caller)], level: str = "T50",
@@ -244,6 +244,16 @@ def create_app(db: Database) -> FastAPI:
 
 
 # ---------------------------------------------------------------------------- request parsing
+def _filters(where: list[str]) -> dict[str, str]:
+    filters = {}
+    for item in where:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise HTTPException(422, f"where: KEY=VALUE, not {item!r}")
+        filters[key.removeprefix("tag:")] = value
+    return filters
+
+
 def _uid(text: str) -> str:
     import uuid
     try:

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS samples (
     v_v float8, l_cd_m2 float8, i_pd_a float8, received timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, seq));
 CREATE INDEX IF NOT EXISTS samples_by_channel ON samples (run_id, channel, t_h);
+CREATE TABLE IF NOT EXISTS sample_minutes (
+    run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, channel int NOT NULL,
+    minute bigint NOT NULL, t_min float8 NOT NULL, t_max float8 NOT NULL, n int NOT NULL,
+    l_min float8, l_max float8, v_min float8, v_max float8,
+    PRIMARY KEY (run_id, channel, minute));
 CREATE TABLE IF NOT EXISTS sweeps (
     run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, id bigint NOT NULL,
     channel int NOT NULL, kind text NOT NULL, label text, t_h float8 NOT NULL,
@@ -75,6 +80,17 @@ CREATE INDEX IF NOT EXISTS summaries_by_batch ON summaries (batch, device);
 KEY = {table: ("seq" if table == "samples" else "id") for table in APPEND_ONLY}
 BYTEA = {"sweeps": {"x", "y", "z"}, "spectra": {"wavelength", "counts"}}
 FILE_PART = 8 << 20  # a finished run file is stored in parts of 8 MiB
+# New samples folded into per-minute (of stress time) minima and maxima: a curve for a plot is
+# then read from at most 60 rows an hour, however densely the run sampled.
+ROLLUP = """INSERT INTO sample_minutes SELECT %s, channel, floor(t_h * 60)::bigint, min(t_h),
+    max(t_h), count(*), min(l_cd_m2), max(l_cd_m2), min(v_v), max(v_v) FROM new GROUP BY 2, 3
+    ON CONFLICT (run_id, channel, minute) DO UPDATE SET
+    t_min = LEAST(sample_minutes.t_min, EXCLUDED.t_min),
+    t_max = GREATEST(sample_minutes.t_max, EXCLUDED.t_max), n = sample_minutes.n + EXCLUDED.n,
+    l_min = LEAST(sample_minutes.l_min, EXCLUDED.l_min),
+    l_max = GREATEST(sample_minutes.l_max, EXCLUDED.l_max),
+    v_min = LEAST(sample_minutes.v_min, EXCLUDED.v_min),
+    v_max = GREATEST(sample_minutes.v_max, EXCLUDED.v_max)"""
 
 
 class CentralError(ValueError):
@@ -189,9 +205,13 @@ class Database:
             with db.cursor().copy(f"COPY incoming_{table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur = db.execute(
-                f"INSERT INTO {table} (run_id, {names}) SELECT %s, {names} FROM "
-                f"incoming_{table} ORDER BY {KEY[table]} ON CONFLICT DO NOTHING", (run_id,))
+            insert = (f"INSERT INTO {table} (run_id, {names}) SELECT %s, {names} FROM "
+                      f"incoming_{table} ORDER BY {KEY[table]} ON CONFLICT DO NOTHING")
+            if table == "samples":  # and each new row into its minute's min/max for plots
+                cur = db.execute(f"WITH new AS ({insert} RETURNING channel, t_h, v_v, l_cd_m2) "
+                                 + ROLLUP, (run_id, run_id))
+            else:
+                cur = db.execute(insert, (run_id,))
             db.execute("UPDATE runs SET last_heard = now() WHERE id = %s", (run_id,))
             db.execute("SELECT pg_notify('agelab_rows', %s)", (f"{run_id} {table}",))
             return cur.rowcount
@@ -255,6 +275,36 @@ class Database:
                                            f"ORDER BY {key}", (run_id,)).fetchall()
         return {"meta": meta, "channels": channels, "tables": tables}
 
+    def curve(self, run_id: int, channel: str, points: int = 2000) -> dict[str, Any]:
+        """A channel's L and V against stress time for a plot of ``points`` pixels: the raw
+        samples if there are no more, else each bucket's minimum and maximum (two points a
+        bucket), from the per-minute rollup."""
+        with self.pool.connection() as db:
+            row = db.execute("SELECT id FROM channels WHERE run_id = %s AND name = %s",
+                             (run_id, channel)).fetchone()
+            if row is None:
+                raise CentralError(f"no channel {channel!r} in this run")
+            cid = row[0]
+            total, first, last = db.execute(
+                "SELECT COALESCE(SUM(n), 0), MIN(minute), MAX(minute) FROM sample_minutes "
+                "WHERE run_id = %s AND channel = %s", (run_id, cid)).fetchone()
+            if total <= points:
+                rows = db.execute("SELECT t_h, l_cd_m2, v_v FROM samples WHERE run_id = %s AND "
+                                  "channel = %s ORDER BY t_h", (run_id, cid)).fetchall()
+                return {"decimated": False, "t_h": [r[0] for r in rows],
+                        "l_cd_m2": [r[1] for r in rows], "v_v": [r[2] for r in rows]}
+            width = max(1, -(-(last - first + 1) // max(points // 2, 1)))
+            rows = db.execute(
+                "SELECT min(t_min), max(t_max), min(l_min), max(l_max), min(v_min), max(v_max) "
+                "FROM sample_minutes WHERE run_id = %s AND channel = %s "
+                "GROUP BY (minute - %s) / %s ORDER BY 1", (run_id, cid, first, width)).fetchall()
+        out: dict[str, list] = {"t_h": [], "l_cd_m2": [], "v_v": []}
+        for t0, t1, l_lo, l_hi, v_lo, v_hi in rows:
+            out["t_h"] += [t0, t1]
+            out["l_cd_m2"] += [l_hi, l_lo]  # a decaying trace: its maximum comes first
+            out["v_v"] += [v_lo, v_hi]
+        return {"decimated": True, "bucket_minutes": width, **out}
+
     # ---------------------------------------------------------------- summaries
     def store_summaries(self, run_id: int, rows: list[dict[str, Any]]) -> None:
         columns = ("channel", "device", "j_ma_cm2", "temperature_c", "l0", "l_max", "t_end_h",
@@ -268,9 +318,9 @@ class Database:
                 db.execute(f"INSERT INTO summaries (run_id, {', '.join(columns)}) VALUES "
                            f"(%s, {', '.join(['%s'] * len(columns))})", (run_id, *values))
 
-    def summaries(self, *, runs: Sequence[str] = (), device: str | None = None,
-                  batches: Sequence[str] = (), field_filters: dict[str, str] | None = None
-                  ) -> list[dict[str, Any]]:
+    @staticmethod
+    def _selection(runs: Sequence[str], device: str | None, batches: Sequence[str],
+                   field_filters: dict[str, str] | None) -> tuple[str, list[Any]]:
         where, args = [], []
         if runs:
             where.append("r.uid = ANY(%s::uuid[])")
@@ -288,18 +338,61 @@ class Database:
             else:
                 where.append("s.tags ->> %s = %s")
                 args += [name, value]
-        query = ("SELECT r.uid, r.station, s.channel, s.device, s.j_ma_cm2, s.temperature_c, "
-                 "s.l0, s.l_max, s.t_end_h, s.status, s.stop_reason, s.batch, s.substrate, "
-                 "s.device_id, s.recipe, s.operator, s.tags, s.t_values FROM summaries s "
-                 "JOIN runs r ON r.id = s.run_id")
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def summaries(self, *, runs: Sequence[str] = (), device: str | None = None,
+                  batches: Sequence[str] = (), field_filters: dict[str, str] | None = None
+                  ) -> list[dict[str, Any]]:
+        where, args = self._selection(runs, device, batches, field_filters)
         names = ("run", "station", "channel", "device", "j_ma_cm2", "temperature_c", "l0",
                  "l_max", "t_end_h", "status", "stop_reason", "batch", "substrate", "device_id",
                  "recipe", "operator", "tags", "t_values")
+        query = (f"SELECT r.uid, r.station, {', '.join('s.' + n for n in names[2:])} "
+                 "FROM summaries s JOIN runs r ON r.id = s.run_id" + where)
         with self.pool.connection() as db:
             rows = db.execute(query + " ORDER BY r.first_heard, s.channel", args).fetchall()
         return [dict(zip(names, (str(r[0]), *r[1:]), strict=True)) for r in rows]
+
+    def compare(self, by: str, level: str, *, runs: Sequence[str] = (),
+                device: str | None = None, batches: Sequence[str] = (),
+                field_filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Each group's lifetimes at ``level`` at each current density, computed in the
+        database: channels, how many reached it, the median and range of those that did, and
+        the longest stress of those that did not (their T is longer)."""
+        if by.startswith("tag:"):
+            group, group_args = "s.tags ->> %s", [by[4:]]
+        elif by in GROUP_COLUMNS:
+            group, group_args = GROUP_COLUMNS[by], []
+        else:
+            raise CentralError(f"cannot group by {by!r}: one of {', '.join(GROUP_COLUMNS)} "
+                               "or tag:NAME")
+        where, args = self._selection(runs, device, batches, field_filters)
+        query = (
+            "SELECT g, j, count(*), count(*) FILTER (WHERE done), "
+            "count(*) FILTER (WHERE NOT done), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY t) FILTER (WHERE done), "
+            "min(t) FILTER (WHERE done), max(t) FILTER (WHERE done), "
+            "max(t) FILTER (WHERE NOT done) FROM ("
+            f"SELECT COALESCE(({group})::text, '(none)') AS g, "
+            "round(s.j_ma_cm2::numeric, 6) AS j, (s.t_values -> %s ->> 't_h')::float8 AS t, "
+            "(s.t_values -> %s ->> 'reached')::bool AS done "
+            "FROM summaries s JOIN runs r ON r.id = s.run_id" + where
+            + ") x WHERE t IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")
+        params = [*group_args, level, level, *args]
+        with self.pool.connection() as db:
+            rows = db.execute(query, params).fetchall()
+        out = []
+        for name, j, n, reached, censored, median, low, high, beyond in rows:
+            out.append({by: name, "j_ma_cm2": float(j or 0), "channels": n, "reached": reached,
+                        "censored": censored, "median_h": median, "min_h": low, "max_h": high,
+                        "censored_beyond_h": beyond,
+                        "median_is_bound": censored >= reached and censored > 0})
+        return out
+
+
+GROUP_COLUMNS = {"batch": "s.batch", "substrate": "s.substrate", "recipe": "s.recipe",
+                 "operator": "s.operator", "device": "s.device", "device_id": "s.device_id",
+                 "station": "r.station"}
 
 
 def _loads(text: str | None) -> Any:

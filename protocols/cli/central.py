@@ -187,11 +187,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         client.close()
     console = Console()
     table = Table(title="stations")
-    for col in ("station", "last heard", "silent for"):
+    for col in ("station", "last heard", "silent for", "rows sent", "backlog", "lag"):
         table.add_column(col)
     for s in stations:
+        shipper = s.get("shipper") or {}
+        lag = shipper.get("lag_s")
         table.add_row(s["name"], s["last_heard"] or "-",
-                      "-" if s["silent_s"] is None else f"{s['silent_s']:.0f} s")
+                      "-" if s["silent_s"] is None else f"{s['silent_s']:.0f} s",
+                      str(shipper.get("sent_rows", "-")), str(shipper.get("backlog_rows", "-")),
+                      "-" if lag is None else f"{lag:.1f} s")
     console.print(table)
     table = Table(title="runs")
     table.add_column("uid", no_wrap=True, min_width=36)

@@ -73,7 +73,7 @@ class ShipperProcess:
     run has ended and every row is across, or once the engine is gone and nothing is left."""
 
     def __init__(self, central: str, token_file: Path, path: Path) -> None:
-        self.cmd = [sys.executable, "-m", "agelab.protocols.cli", "ship", str(path),
+        self.cmd = [sys.executable, "-m", "agelab.protocols.ship", str(path),
                     "--central", central, "--token-file", str(token_file),
                     "--engine-pid", str(os.getpid())]
         self.restarts = 0

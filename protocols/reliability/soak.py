@@ -240,8 +240,9 @@ def watch(proc: subprocess.Popen, rss: list[tuple[float, int]],
     return cpu[-1][1] if cpu else 0.0
 
 
-def run_engine(config: dict, out: Path, label: str) -> EngineRun:
-    """``agelab run`` on ``config`` in its own process, watched; its log goes to out/LABEL.log."""
+def run_engine(config: dict, out: Path, label: str, extra: tuple[str, ...] = ()) -> EngineRun:
+    """``agelab run`` on ``config`` (and ``extra`` arguments) in its own process, watched; its
+    log goes to out/LABEL.log."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / f"{label}.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -249,7 +250,7 @@ def run_engine(config: dict, out: Path, label: str) -> EngineRun:
     runs = out / label
     t0 = time.monotonic()
     with log_path.open("w") as log:
-        proc = subprocess.Popen(agelab("run", str(cfg), "--out", str(runs)), stdout=log,
+        proc = subprocess.Popen(agelab("run", str(cfg), "--out", str(runs), *extra), stdout=log,
                                 stderr=subprocess.STDOUT)
         rss: list[tuple[float, int]] = []
         cpu: list[tuple[float, float]] = []

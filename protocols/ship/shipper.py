@@ -26,6 +26,7 @@ from agelab.protocols import __version__
 from agelab.protocols.ship.client import CentralClient, CentralRefused, CentralUnreachable
 from agelab.protocols.store.reader import APPEND_ONLY, RunFile, RunFileError, engine_is_writing
 
+HEARTBEAT_S = 5.0  # the shipper's own heartbeat to Central, with its progress
 BATCH_ROWS = {"samples": 20_000, "sweeps": 200, "spectra": 200, "readings": 5_000,
               "events": 5_000}
 
@@ -56,6 +57,12 @@ class RunProgress:
     uploaded_hash: str | None = None
     done: bool = False                            # ended, every row across, file uploaded
     refused: str | None = None
+    file: RunFile | None = None                   # kept open between exchanges
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
     @property
     def backlog(self) -> int:
@@ -75,6 +82,7 @@ class Shipper:
         self.runs: dict[Path, RunProgress] = {}
         self.log = log
         self.connected = False
+        self._last_heartbeat = -HEARTBEAT_S
 
     def discover(self) -> None:
         for p in self.paths:
@@ -104,45 +112,50 @@ class Shipper:
                 self.log(f"{progress.path.name}: refused by Central: {exc}")
                 ok = False
             except (RunFileError, sqlite3.Error) as exc:
+                progress.close()
                 self.log(f"{progress.path.name}: cannot be read yet ({exc}); retrying")
-        self._heartbeat()
+            if progress.done or progress.refused:
+                progress.close()
+        if time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
+            self.heartbeat()
         return ok
 
     def _exchange(self, progress: RunProgress) -> None:
-        with RunFile(progress.path) as run:
-            meta = run.meta_text()
-            if "study" not in meta:
-                return  # a file the engine is still creating
-            progress.uid = progress.uid or run.uid
-            if progress.marks is None:
-                progress.marks = self.client.hello(progress.uid, meta, self._identity())
-                if not self.connected:
-                    self.log(f"connected to {self.client.url}")
-                self.connected = True
-                progress.snapshot_hash = None
-            channels = [{"id": c.id, "name": c.name, "pixel": c.pixel, "area_cm2": c.area_cm2,
-                         "j_ma_cm2": c.j_ma_cm2, "state": json.dumps(c.state),
-                         "sample": json.dumps(c.sample, sort_keys=True)}
-                        for c in run.channels()]
-            digest = hashlib.sha256(json.dumps([meta, channels], sort_keys=True).encode()
-                                    ).hexdigest()
-            if digest != progress.snapshot_hash:
-                self.client.snapshot(progress.uid, meta, channels)
-                progress.snapshot_hash = digest
-            for table in APPEND_ONLY:
-                progress.last_keys[table] = run.last_key(table)
-                while True:
-                    mark = int(progress.marks.get(table) or 0)
-                    rows = run.rows_after(table, mark, BATCH_ROWS[table])
-                    if not rows:
-                        break
-                    self.client.rows(progress.uid, table, rows)
-                    progress.marks[table] = rows[-1][0]
-                    progress.sent_rows += len(rows)
-                    if table == "samples":
-                        progress.last_sample_wall = rows[-1][3]
-            decoded = {k: _loads(v) for k, v in meta.items() if k in ("status", "engine_pid")}
-            ended = decoded.get("status") != "running" and not engine_is_writing(decoded)
+        if progress.file is None:
+            progress.file = RunFile(progress.path)  # kept open for the next exchange
+        run = progress.file
+        meta = run.meta_text()
+        if "study" not in meta:
+            return  # a file the engine is still creating
+        progress.uid = progress.uid or run.uid
+        if progress.marks is None:
+            progress.marks = self.client.hello(progress.uid, meta, self._identity())
+            if not self.connected:
+                self.log(f"connected to {self.client.url}")
+            self.connected = True
+            progress.snapshot_hash = None
+        channels = [{"id": c.id, "name": c.name, "pixel": c.pixel, "area_cm2": c.area_cm2,
+                     "j_ma_cm2": c.j_ma_cm2, "state": json.dumps(c.state),
+                     "sample": json.dumps(c.sample, sort_keys=True)} for c in run.channels()]
+        digest = hashlib.sha256(json.dumps([meta, channels], sort_keys=True).encode()
+                                ).hexdigest()
+        if digest != progress.snapshot_hash:
+            self.client.snapshot(progress.uid, meta, channels)
+            progress.snapshot_hash = digest
+        for table in APPEND_ONLY:
+            progress.last_keys[table] = run.last_key(table)
+            while True:
+                mark = int(progress.marks.get(table) or 0)
+                rows = run.rows_after(table, mark, BATCH_ROWS[table])
+                if not rows:
+                    break
+                self.client.rows(progress.uid, table, rows)
+                progress.marks[table] = rows[-1][0]
+                progress.sent_rows += len(rows)
+                if table == "samples":
+                    progress.last_sample_wall = rows[-1][3]
+        decoded = {k: _loads(v) for k, v in meta.items() if k in ("status", "engine_pid")}
+        ended = decoded.get("status") != "running" and not engine_is_writing(decoded)
         if ended and progress.backlog == 0:
             if progress.uploaded_hash != digest or not progress.marks.get("file_sha256"):
                 data = file_snapshot(progress.path)
@@ -166,7 +179,8 @@ class Shipper:
                 "lag_s": max(lags) if lags else None, "connected": self.connected,
                 "at": time.time()}
 
-    def _heartbeat(self) -> None:
+    def heartbeat(self) -> None:
+        self._last_heartbeat = time.monotonic()
         try:
             self.client.heartbeat(self.status())
         except (CentralUnreachable, CentralRefused):

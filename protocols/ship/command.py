@@ -1,0 +1,75 @@
+"""``agelab ship RUN_OR_DIR... --central URL --token-file F [--follow]``: send runs to Central.
+
+Without ``--follow`` it sends what the files hold (old runs too: a backfill) and exits; with it,
+it keeps watching for new rows and new run files. ``agelab run --central`` starts one beside
+the engine as its own process, told the engine's pid: it ends once the run has ended and every
+row is across.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from agelab.protocols.ship.client import CentralClient, read_token
+from agelab.protocols.ship.shipper import Shipper
+from agelab.protocols.store.reader import pid_alive
+
+PASS_INTERVAL_S = 0.5   # between exchanges, when all is well
+RETRY_MAX_S = 2.0       # the longest wait between attempts to reach Central
+PROGRESS_EVERY_S = 10.0
+
+
+def add_ship_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ship", help="send run files to AgeLab Central (a backfill, or --follow)")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN_OR_DIR")
+    add_central_arguments(p)
+    p.add_argument("--follow", action="store_true", help="keep sending new rows and new runs")
+    p.add_argument("--engine-pid", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_ship)
+
+
+def add_central_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--central", required=required, metavar="URL",
+                   help="Central's address, e.g. http://127.0.0.1:8765")
+    p.add_argument("--token-file", type=Path, required=required, metavar="F",
+                   help="a file holding this station's token")
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    client = CentralClient(args.central, read_token(args.token_file))
+    shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True))
+    last_progress, backoff = 0.0, PASS_INTERVAL_S
+    try:
+        while True:
+            engine_gone = args.engine_pid is not None and not pid_alive(args.engine_pid)
+            ok = shipper.pass_once()
+            if ok and shipper.drained():
+                if not args.follow and args.engine_pid is None:
+                    break
+                if shipper.all_done() or engine_gone:
+                    break
+            if not shipper.runs and engine_gone:
+                break
+            now = time.monotonic()
+            if now - last_progress >= PROGRESS_EVERY_S:
+                s = shipper.status()
+                lag = "-" if s["lag_s"] is None else f"{s['lag_s']:.1f} s"
+                print(f"ship: {s['runs']} runs, {s['sent_rows']} rows sent, backlog "
+                      f"{s['backlog_rows']} rows, lag {lag}", flush=True)
+                last_progress = now
+            backoff = PASS_INTERVAL_S if ok else min(backoff * 2, RETRY_MAX_S)
+            time.sleep(backoff)
+    except KeyboardInterrupt:
+        print("ship: stopped; run it again to send the rest (nothing is lost)", file=sys.stderr)
+        return 130
+    finally:
+        shipper.heartbeat()  # its last word: what it sent, and what is left
+        client.close()
+    refused = [p for p in shipper.runs.values() if p.refused]
+    s = shipper.status()
+    print(f"ship: done: {s['runs']} runs, {s['sent_rows']} rows sent"
+          + (f", {len(refused)} refused" if refused else ""), flush=True)
+    return 1 if refused else 0
