@@ -5,10 +5,10 @@ LISTEN/NOTIFY, the private server's binaries, and where Central may listen."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -240,7 +240,6 @@ def test_bad_requests_get_a_clear_answer_and_store_nothing(central, tmp_path):
     assert [r.status_code for r in cases] == [422] * 6, [r.text for r in cases]
     assert all("detail" in r.json() and "Traceback" not in r.text for r in cases)
     junk = b"not a run file"
-    import hashlib
     bad_file = httpx.put(f"{api}/file", content=junk,
                          headers={**auth, "X-Content-SHA256": hashlib.sha256(junk).hexdigest()})
     assert bad_file.status_code == 422 and "run file" in bad_file.json()["detail"]
@@ -356,7 +355,6 @@ def test_the_private_postgresql_listens_on_loopback_and_asks_for_a_password(post
     wrong = postgres_server.url.replace(settings["password"], "wrong")
     with pytest.raises(psycopg.OperationalError, match="password"):
         psycopg.connect(wrong, connect_timeout=5)
-    time.sleep(0)  # nothing else to wait for
 
 
 def test_a_long_curve_comes_as_min_max_buckets_no_more_points_than_asked(central, tmp_path):

@@ -12,11 +12,13 @@ import hashlib
 import json
 import logging
 import math
+import uuid
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from agelab.protocols import __version__
 from agelab.protocols.analysis.censored import FitError
@@ -106,9 +108,8 @@ def create_app(db: Database) -> FastAPI:
         base64); rows Central holds already are skipped."""
         if table not in APPEND_ONLY:
             raise HTTPException(404, f"no table {table!r}")
-        run_id = owned_run(uid, who)
+        run_id = await run_in_threadpool(owned_run, uid, who)
         batch = _rows(await _json(request), table)
-        from starlette.concurrency import run_in_threadpool
         added = await run_in_threadpool(db.insert_rows, run_id, table, batch)
         return {"added": added, "mark": max((r[0] for r in batch), default=0)}
 
@@ -133,11 +134,10 @@ def create_app(db: Database) -> FastAPI:
     async def upload(uid: str, request: Request, who: Annotated[Caller, Depends(station)],
                      x_content_sha256: Annotated[str, Header()]) -> dict[str, Any]:
         """The finished run file, checked against its SHA-256; its summary rows are computed."""
-        run_id = owned_run(uid, who)
+        run_id = await run_in_threadpool(owned_run, uid, who)
         data = await _body(request)
         if hashlib.sha256(data).hexdigest() != x_content_sha256.lower():
             raise HTTPException(422, "the file's SHA-256 does not match X-Content-SHA256")
-        from starlette.concurrency import run_in_threadpool
         try:
             summary = await run_in_threadpool(summaries_of_bytes, data)
         except (RunFileError, ValueError) as exc:
@@ -255,7 +255,6 @@ def _filters(where: list[str]) -> dict[str, str]:
 
 
 def _uid(text: str) -> str:
-    import uuid
     try:
         return str(uuid.UUID(text))
     except ValueError:
