@@ -8,6 +8,10 @@ import filecmp
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -15,9 +19,10 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
-from central_helpers import add_token, agelab, central_in_thread
+from central_helpers import add_token, agelab, central_in_thread, free_port, wait_for_port
 
 from agelab.protocols.central.database import Database
+from agelab.protocols.central.postgres import EmbeddedPostgres, server_binaries
 from agelab.protocols.central.rebuild import write_run_file
 from agelab.protocols.ship.client import CentralClient, CentralRefused, read_token
 from agelab.protocols.ship.shipper import Shipper
@@ -321,12 +326,8 @@ def test_a_missing_token_file_stops_a_run_before_anything_starts(tmp_path):
 
 
 # ---------------------------------------------------------------------------- its PostgreSQL
-def test_without_pg_ctl_on_path_the_pip_installed_postgresql_is_used(tmp_path):
+def test_without_pg_ctl_on_path_the_pip_installed_postgresql_is_used():
     """A fresh machine: no PostgreSQL on PATH, so the binaries pgserver ships serve."""
-    import tempfile
-
-    from agelab.protocols.central.postgres import EmbeddedPostgres, server_binaries
-
     saved = os.environ["PATH"]
     os.environ["PATH"] = "/nonexistent"
     try:
@@ -383,3 +384,48 @@ def test_a_long_curve_comes_as_min_max_buckets_no_more_points_than_asked(central
     assert not small["decimated"] and len(small["t_h"]) == 3000
     missing = httpx.get(f"{url}/api/v1/runs/{uid}/channels/zz/curve", headers=auth)
     assert missing.status_code == 422 and "zz" in missing.json()["detail"]
+
+
+def test_a_run_already_at_central_is_not_uploaded_again_until_it_changes(central, tmp_path):
+    url, _, tokens = central
+    path = tmp_path / "run.sqlite"
+    make_run(path, samples=10)
+    logs: list[str] = []
+    for _ in range(2):  # two `agelab ship` backfills of the same folder
+        client = CentralClient(url, read_token(tokens["st1"]))
+        shipper = Shipper(client, [path], log=logs.append)
+        while not (shipper.pass_once() and shipper.drained()):
+            pass
+        client.close()
+    assert sum("file uploaded" in line for line in logs) == 1
+    writer = RunWriter(path)  # resumed, and ended again
+    writer.start()
+    writer.write(EventRecord(None, "note", {"text": "resumed"}))
+    writer.update_meta(status="finished", ended=1.0)
+    writer.close()
+    client = CentralClient(url, read_token(tokens["st1"]))
+    shipper = Shipper(client, [path], log=logs.append)
+    while not (shipper.pass_once() and shipper.drained()):
+        pass
+    client.close()
+    assert sum("file uploaded" in line for line in logs) == 2
+
+
+def test_central_stopped_by_sigterm_stops_its_private_postgresql():
+    folder = Path(tempfile.mkdtemp(prefix="agelab-serve-"))
+    folder.chmod(0o755)
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "central", "serve",
+                              "--data", str(folder / "data"), "--port", str(port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, 60)
+        server = EmbeddedPostgres(folder / "data")
+        assert server.running()
+        serve.send_signal(signal.SIGTERM)
+        out = serve.communicate(timeout=60)[0]
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    assert "AgeLab Central stopped" in out and "Traceback" not in out, out
+    assert not server.running()

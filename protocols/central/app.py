@@ -132,7 +132,8 @@ def create_app(db: Database) -> FastAPI:
 
     @app.put(f"{API}/runs/{{uid}}/file", tags=["stations"])
     async def upload(uid: str, request: Request, who: Annotated[Caller, Depends(station)],
-                     x_content_sha256: Annotated[str, Header()]) -> dict[str, Any]:
+                     x_content_sha256: Annotated[str, Header()],
+                     x_run_state: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         """The finished run file, checked against its SHA-256; its summary rows are computed."""
         run_id = await run_in_threadpool(owned_run, uid, who)
         data = await _body(request)
@@ -142,7 +143,8 @@ def create_app(db: Database) -> FastAPI:
             summary = await run_in_threadpool(summaries_of_bytes, data)
         except (RunFileError, ValueError) as exc:
             raise HTTPException(422, f"not a readable run file: {exc}") from None
-        await run_in_threadpool(db.store_file, run_id, data, x_content_sha256.lower())
+        await run_in_threadpool(db.store_file, run_id, data, x_content_sha256.lower(),
+                                x_run_state)
         await run_in_threadpool(db.store_summaries, run_id, summary)
         return {"run": uid, "bytes": len(data), "channels": len(summary)}
 

@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS stations (
 CREATE TABLE IF NOT EXISTS runs (
     id serial PRIMARY KEY, uid uuid UNIQUE NOT NULL, station text NOT NULL, study text,
     status text, meta jsonb NOT NULL DEFAULT '{}', first_heard timestamptz NOT NULL DEFAULT now(),
-    last_heard timestamptz NOT NULL DEFAULT now(), file_sha256 text, file_size bigint);
+    last_heard timestamptz NOT NULL DEFAULT now(), file_sha256 text, file_size bigint,
+    file_state text);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS file_state text;  -- Centrals made before it
 CREATE TABLE IF NOT EXISTS channels (
     run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, id int NOT NULL, name text NOT NULL,
     pixel int, area_cm2 float8, j_ma_cm2 float8, state text NOT NULL DEFAULT '{}',
@@ -189,8 +191,8 @@ class Database:
             for table, key in KEY.items():
                 out[table] = db.execute(f"SELECT COALESCE(MAX({key}), 0) FROM {table} WHERE "
                                         "run_id = %s", (run_id,)).fetchone()[0]
-            out["file_sha256"] = db.execute("SELECT file_sha256 FROM runs WHERE id = %s",
-                                            (run_id,)).fetchone()[0]
+            out["file_sha256"], out["file_state"] = db.execute(
+                "SELECT file_sha256, file_state FROM runs WHERE id = %s", (run_id,)).fetchone()
         return out
 
     def insert_rows(self, run_id: int, table: str, rows: Sequence[Sequence[Any]]) -> int:
@@ -235,14 +237,17 @@ class Database:
                     (run_id, ch["id"], ch["name"], ch["pixel"], ch["area_cm2"], ch["j_ma_cm2"],
                      ch["state"], ch["sample"]))
 
-    def store_file(self, run_id: int, data: bytes, sha256: str) -> None:
+    def store_file(self, run_id: int, data: bytes, sha256: str, state: str | None = None
+                   ) -> None:
+        """The finished run file; ``state`` is the shipper's digest of the run's metadata and
+        channels when it was taken (a resumed run that ends again differs, and is sent again)."""
         with self.pool.connection() as db, db.transaction():
             db.execute("DELETE FROM run_files WHERE run_id = %s", (run_id,))
             for part, start in enumerate(range(0, max(len(data), 1), FILE_PART)):
                 db.execute("INSERT INTO run_files VALUES (%s, %s, %s)",
                            (run_id, part, data[start:start + FILE_PART]))
-            db.execute("UPDATE runs SET file_sha256 = %s, file_size = %s WHERE id = %s",
-                       (sha256, len(data), run_id))
+            db.execute("UPDATE runs SET file_sha256 = %s, file_size = %s, file_state = %s "
+                       "WHERE id = %s", (sha256, len(data), state, run_id))
 
     def run_file(self, run_id: int) -> bytes | None:
         with self.pool.connection() as db:

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import secrets
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from agelab.protocols.central.app import create_app
 
     _check_exposure(args)
+    # uvicorn re-raises SIGTERM once it has shut down; as an exception here, so the private
+    # PostgreSQL is stopped on the way out rather than left running.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with _database(args) as db:
         scheme = "https" if args.tls_cert else "http"
         where = f"database {args.db.split('@')[-1]}" if args.db else \
@@ -146,9 +150,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(create_app(db), host=args.host, port=args.port,
                                 log_level="warning", ssl_certfile=args.tls_cert,
                                 ssl_keyfile=args.tls_key, timeout_graceful_shutdown=5)
-        uvicorn.Server(config).run()
-    print("AgeLab Central stopped", flush=True)
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            print("AgeLab Central stopped", flush=True)
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:

@@ -79,9 +79,9 @@ class CentralClient:
     def snapshot(self, uid: str, meta: dict[str, str] | None, channels: list[dict]) -> None:
         self._call("PUT", f"/runs/{uid}/snapshot", json={"meta": meta, "channels": channels})
 
-    def upload(self, uid: str, data: bytes, sha256: str) -> None:
+    def upload(self, uid: str, data: bytes, sha256: str, state: str) -> None:
         self._call("PUT", f"/runs/{uid}/file", content=data,
-                   headers={"X-Content-SHA256": sha256,
+                   headers={"X-Content-SHA256": sha256, "X-Run-State": state,
                             "Content-Type": "application/vnd.sqlite3"})
 
     def heartbeat(self, progress: dict[str, Any]) -> None:

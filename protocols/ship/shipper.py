@@ -54,7 +54,6 @@ class RunProgress:
     sent_rows: int = 0
     last_sample_wall: float | None = None        # when the newest sample sent was taken
     snapshot_hash: str | None = None
-    uploaded_hash: str | None = None
     done: bool = False                            # ended, every row across, file uploaded
     refused: str | None = None
     file: RunFile | None = None                   # kept open between exchanges
@@ -157,12 +156,11 @@ class Shipper:
         decoded = {k: _loads(v) for k, v in meta.items() if k in ("status", "engine_pid")}
         ended = decoded.get("status") != "running" and not engine_is_writing(decoded)
         if ended and progress.backlog == 0:
-            if progress.uploaded_hash != digest or not progress.marks.get("file_sha256"):
+            if progress.marks.get("file_state") != digest:  # Central lacks this ending's file
                 data = file_snapshot(progress.path)
                 sha = hashlib.sha256(data).hexdigest()
-                self.client.upload(progress.uid, data, sha)
-                progress.marks["file_sha256"] = sha
-                progress.uploaded_hash = digest
+                self.client.upload(progress.uid, data, sha, digest)
+                progress.marks.update(file_sha256=sha, file_state=digest)
                 self.log(f"{progress.path.name}: run ended; file uploaded "
                          f"({len(data) / 1e6:.1f} MB, sha256 {sha[:12]})")
             progress.done = decoded.get("status") in ("finished", "failed", "aborted")
