@@ -298,6 +298,13 @@ def test_token_commands_and_a_shipped_backfill_from_the_command_line(postgres_ur
         assert exported.returncode == 0, exported.stderr
         export_csv(runs / "old.sqlite", tmp_path / "station-export")
         assert exported_equal(out, tmp_path / "station-export")
+        fetched = agelab("central", "export", uid, "--runfile", str(tmp_path / "back.sqlite"),
+                         "--central", url, "--token-file", str(tmp_path / "viewer.token"))
+        assert fetched.returncode == 0, fetched.stderr
+        report = agelab("report", str(tmp_path / "back.sqlite"))
+        assert report.returncode == 0 and "report" in report.stdout, report.stderr
+        with RunFile(tmp_path / "back.sqlite") as run:  # the station's own file, byte for byte
+            assert run.uid == uid and run.sample_count() == 400
         revoked = agelab("central", "token", "revoke", "alice", "--db", postgres_url)
         assert revoked.returncode == 0
         refused = agelab("central", "runs", "--central", url, "--token-file",
@@ -429,3 +436,19 @@ def test_central_stopped_by_sigterm_stops_its_private_postgresql():
             serve.kill()
     assert "AgeLab Central stopped" in out and "Traceback" not in out, out
     assert not server.running()
+
+
+def test_a_run_s_summary_rows_are_recomputed_on_demand(central, tmp_path):
+    url, db, tokens = central
+    uid = make_run(tmp_path / "run.sqlite", samples=200)
+    ship_all(url, tokens["st1"], tmp_path / "run.sqlite")
+    with psycopg.connect(db.url, autocommit=True) as pg:
+        pg.execute("DELETE FROM summaries")
+    auth = {"Authorization": f"Bearer {read_token(tokens['st1'])}"}
+    done = httpx.post(f"{url}/api/v1/runs/{uid}/summaries", headers=auth)
+    assert done.status_code == 200 and done.json()["channels"] == 2
+    viewer = {"Authorization": f"Bearer {read_token(tokens['viewer'])}"}
+    rows = httpx.get(f"{url}/api/v1/summaries", params={"batch": "B1"}, headers=viewer).json()
+    assert [(r["channel"], r["batch"], r["tags"]) for r in rows] == [
+        ("a", "B1", {"ligand": "oleate"})]
+    assert httpx.post(f"{url}/api/v1/runs/{uid}/summaries", headers=viewer).status_code == 403

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agelab.protocols.cli.ship import add_central_arguments
-from agelab.protocols.ship.client import CentralClient, read_token
+from agelab.protocols.ship.client import CentralClient, CentralRefused, read_token
 from agelab.protocols.store.export import export_csv, export_hdf5
 
 DEFAULT_DATA = Path("central-data")
@@ -62,12 +62,16 @@ def add_central_parser(sub: argparse._SubParsersAction) -> None:
     add_central_arguments(p)
     p.set_defaults(func=cmd_runs)
 
-    p = csub.add_parser("export", help="a run from Central, as `agelab export` writes it")
+    p = csub.add_parser("export", help="a run from Central, as `agelab export` writes it, or "
+                                       "its run file (for `agelab report`)")
     p.add_argument("run_uid")
     add_central_arguments(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--csv", type=Path, metavar="DIR")
     what.add_argument("--hdf5", type=Path, metavar="FILE")
+    what.add_argument("--runfile", type=Path, metavar="FILE",
+                      help="the file the station uploaded when the run ended (else the run as "
+                           "Central's rows hold it)")
     p.set_defaults(func=cmd_export)
 
     for name, helptext in (("compare", "lifetimes grouped by batch (or another field) and J"),
@@ -221,9 +225,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
-        data = client.get(f"/runs/{args.run_uid}/runfile")
+        data = None
+        if args.runfile is not None:
+            with contextlib.suppress(CentralRefused):  # 404: no file uploaded yet
+                data = client.get(f"/runs/{args.run_uid}/file")
+        if data is None:
+            data = client.get(f"/runs/{args.run_uid}/runfile")
     finally:
         client.close()
+    if args.runfile is not None:
+        args.runfile.parent.mkdir(parents=True, exist_ok=True)
+        args.runfile.write_bytes(data)
+        print(f"wrote {args.runfile}; `agelab report {args.runfile}` analyses it")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.sqlite"
         path.write_bytes(data)
