@@ -241,8 +241,11 @@ def test_bad_requests_get_a_clear_answer_and_store_nothing(central, tmp_path):
                                                          None]]}, headers=auth),
         httpx.put(f"{api}/file", content=b"junk", headers={**auth, "X-Content-SHA256": "0"}),
         httpx.post(f"{url}/api/v1/runs/not-a-uid/hello", json={"meta": {}}, headers=auth),
+        httpx.post(f"{api}/samples", content=b"\0" * 63, headers=auth),
+        httpx.post(f"{api}/samples", content=np.full(8, 0.5).tobytes(), headers=auth),
+        httpx.post(f"{api}/samples", content=np.full(8, np.nan).tobytes(), headers=auth),
     ]
-    assert [r.status_code for r in cases] == [422] * 6, [r.text for r in cases]
+    assert [r.status_code for r in cases] == [422] * 9, [r.text for r in cases]
     assert all("detail" in r.json() and "Traceback" not in r.text for r in cases)
     junk = b"not a run file"
     bad_file = httpx.put(f"{api}/file", content=junk,

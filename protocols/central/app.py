@@ -15,6 +15,7 @@ import math
 import uuid
 from typing import Annotated, Any
 
+import numpy as np
 import psycopg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agelab.protocols import __version__
 from agelab.protocols.analysis.censored import FitError
-from agelab.protocols.central.database import BYTEA, KEY, CentralError, Database
+from agelab.protocols.central.database import BYTEA, KEY, SAMPLE_WIDTH, CentralError, Database
 from agelab.protocols.central.rebuild import run_file_bytes
 from agelab.protocols.central.results import pooled_fit, summaries_of_bytes
 from agelab.protocols.store.reader import APPEND_ONLY, RunFileError
@@ -112,6 +113,20 @@ def create_app(db: Database) -> FastAPI:
         batch = _rows(await _json(request), table)
         added = await run_in_threadpool(db.insert_rows, run_id, table, batch)
         return {"added": added, "mark": max((r[0] for r in batch), default=0)}
+
+    @app.post(f"{API}/runs/{{uid}}/samples", tags=["stations"])
+    async def samples(uid: str, request: Request, who: Annotated[Caller, Depends(station)]
+                      ) -> dict[str, Any]:
+        """Append samples as one binary block: little-endian float64, rows of (seq, channel,
+        t_h, wall, j_ma_cm2, v_v, l_cd_m2, i_pd_a), NaN for a missing value. The same as
+        ``rows/samples``, at a fraction of the cost (a 24-hour backlog is millions of rows)."""
+        run_id = await run_in_threadpool(owned_run, uid, who)
+        data = await _body(request)
+        if len(data) % (8 * SAMPLE_WIDTH):
+            raise HTTPException(422, f"samples: a whole number of {SAMPLE_WIDTH}-value rows")
+        block = np.frombuffer(data, dtype="<f8").reshape(-1, SAMPLE_WIDTH)
+        added = await run_in_threadpool(db.insert_samples, run_id, block)
+        return {"added": added, "mark": int(block[:, 0].max()) if len(block) else 0}
 
     @app.put(f"{API}/runs/{{uid}}/snapshot", tags=["stations"])
     def snapshot(uid: str, body: dict[str, Any], who: Annotated[Caller, Depends(station)]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from agelab.protocols.store.reader import APPEND_ONLY
 
@@ -66,6 +67,10 @@ class CentralClient:
                           )["marks"]
 
     def rows(self, uid: str, table: str, rows: list[tuple]) -> int:
+        if table == "samples":  # millions of them after an outage: one binary block
+            block = np.array(rows, dtype="<f8")  # None (SQLite's NULL) becomes NaN
+            return self._call("POST", f"/runs/{uid}/samples", content=block.tobytes(),
+                              headers={"Content-Type": "application/octet-stream"})["added"]
         blobs = [k + 1 for k, c in enumerate(APPEND_ONLY[table]) if c in BYTES.get(table, ())]
         payload = []
         for row in rows:

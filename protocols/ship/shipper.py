@@ -27,7 +27,7 @@ from agelab.protocols.ship.client import CentralClient, CentralRefused, CentralU
 from agelab.protocols.store.reader import APPEND_ONLY, RunFile, RunFileError, engine_is_writing
 
 HEARTBEAT_S = 5.0  # the shipper's own heartbeat to Central, with its progress
-BATCH_ROWS = {"samples": 20_000, "sweeps": 200, "spectra": 200, "readings": 5_000,
+BATCH_ROWS = {"samples": 50_000, "sweeps": 200, "spectra": 200, "readings": 5_000,
               "events": 5_000}
 
 
