@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from central_helpers import add_token, central_in_thread, free_port, wait_for_port  # noqa: E402
+from central_helpers import add_token, free_port, wait_for_port  # noqa: E402
 from scale_figures import measure, scale_config  # noqa: E402
 
 from agelab.instruments.sim.bench import VirtualBench  # noqa: E402
@@ -116,7 +118,9 @@ def station_rows(server: EmbeddedPostgres, seconds: float) -> list[Row]:
                 time.sleep(0.5)
 
         watcher = threading.Thread(target=watch_shippers, daemon=True)
-        with central_in_thread(db) as url:
+        # Central in its own process, as on its own machine: in this one it would share the
+        # interpreter (and its lock) with the virtual bench, and slow the instruments' replies.
+        with serving(db.url) as url:
             watcher.start()
             with VirtualBench("blue-znsete", pixels=16, speedup=1.0, seed=1) as bench:
                 run = run_engine(scale_config(bench.resources, 16, seconds), Path(tmp) / "ship",
@@ -147,6 +151,21 @@ def station_rows(server: EmbeddedPostgres, seconds: float) -> list[Row]:
              f"{np.percentile(lags, 95):.2f} s ({len(lags)} samples; goal <= 2 s)",
              "0.25 s, the run file's own commit interval",
              f"{np.percentile(lags, 95) / 0.25:.1f}x")]
+
+
+@contextlib.contextmanager
+def serving(db_url: str) -> Iterator[str]:
+    """`agelab central serve` on ``db_url`` in its own process; yields its URL."""
+    port = free_port()
+    central = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "central",
+                                "serve", "--db", db_url, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        central.terminate()
+        central.wait(30)
 
 
 def backlog_file(path: Path, rows: int, channels: int = 96) -> None:
@@ -181,22 +200,14 @@ def catchup_rows(server: EmbeddedPostgres, rows: int) -> list[Row]:
         db = Database(url)
         token = add_token(db, "bench-station", "station", Path(tmp))
         db.close()
-        port = free_port()
-        central = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "central",
-                                    "serve", "--db", url, "--port", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port)
-            client = CentralClient(f"http://127.0.0.1:{port}", read_token(token), 120)
+        with serving(url) as central:
+            client = CentralClient(central, read_token(token), 120)
             shipper = Shipper(client, [path], log=lambda _: None)
             start = time.perf_counter()
             while not (shipper.pass_once() and shipper.drained()):
                 pass
             ship_s = time.perf_counter() - start
             client.close()
-        finally:
-            central.terminate()
-            central.wait(30)
     return [(f"central catch-up: {read:,} samples (96 channels, 24 h at 1 s)",
              f"{ship_s:.0f} s (goal 120 s)", f"{read_s:.0f} s reading the run file alone",
              f"{ship_s / read_s:.1f}x")]
@@ -210,8 +221,9 @@ def query_rows(server: EmbeddedPostgres) -> list[Row]:
         t_values = json.dumps({"T50": {"t_h": 100.0, "reached": True},
                                "T90": {"t_h": 10.0, "reached": True}})
         pg.execute("INSERT INTO summaries (run_id, channel, device, j_ma_cm2, l0, t_end_h, "
-                   "status, batch, t_values) SELECT r.id, 'ch' || c, 'blue-znsete', "
-                   "10 * (1 + c %% 6), 1000 + c, 500, 'finished', 'B' || (r.id %% 20), %s "
+                   "status, batch, t_values, t50_h, t50_done, t90_h, t90_done) SELECT r.id, "
+                   "'ch' || c, 'blue-znsete', 10 * (1 + c %% 6), 1000 + c, 500, 'finished', "
+                   "'B' || (r.id %% 20), %s, 100.0 + random(), c %% 7 > 0, 10.0, true "
                    "FROM runs r, generate_series(1, 96) c", (t_values,))
         pg.execute("ANALYZE")
         start = time.perf_counter()

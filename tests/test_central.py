@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from central_helpers import add_token, agelab, central_in_thread, free_port, wait_for_port
 
-from agelab.protocols.central.database import Database
+from agelab.protocols.central.database import CentralError, Database
 from agelab.protocols.central.postgres import EmbeddedPostgres, server_binaries
 from agelab.protocols.central.rebuild import write_run_file
 from agelab.protocols.ship.client import CentralClient, CentralRefused, read_token
@@ -455,3 +455,31 @@ def test_a_run_s_summary_rows_are_recomputed_on_demand(central, tmp_path):
     assert [(r["channel"], r["batch"], r["tags"]) for r in rows] == [
         ("a", "B1", {"ligand": "oleate"})]
     assert httpx.post(f"{url}/api/v1/runs/{uid}/summaries", headers=viewer).status_code == 403
+
+
+def test_compare_groups_lifetimes_by_a_field_and_current_with_censored_ones_as_bounds(
+        postgres_url):
+    db = Database(postgres_url)
+    run_id = db.register_run("00000000-0000-4000-8000-0000000000c1", "st1", {})
+    rows = []
+    for k, (batch, j, t, reached) in enumerate([
+            ("A", 10, 40.0, True), ("A", 10, 60.0, True), ("A", 10, 30.0, False),
+            ("A", 20, 12.0, True), ("B", 10, 30.0, False), ("B", 10, 30.0, False),
+            ("B", 10, 90.0, True), ("B", 20, 9.0, True)]):
+        rows.append({"channel": f"c{k}", "device": "blue-znsete", "j_ma_cm2": j, "l0": 80.0 * j,
+                     "t_end_h": t, "status": "finished", "batch": batch, "tags": {"k": str(k % 2)},
+                     "t_values": {"T50": {"t_h": t, "reached": reached}}})
+    db.store_summaries(run_id, rows)
+    groups = {(g["batch"], g["j_ma_cm2"]): g for g in db.compare("batch", "T50")}
+    a10, b10 = groups[("A", 10.0)], groups[("B", 10.0)]
+    assert (a10["channels"], a10["reached"], a10["censored"]) == (3, 2, 1)
+    assert a10["median_h"] == 50.0 and (a10["min_h"], a10["max_h"]) == (40.0, 60.0)
+    assert b10["median_is_bound"] and b10["censored_beyond_h"] == 30.0
+    assert groups[("B", 20.0)]["median_h"] == 9.0
+    by_tag = db.compare("tag:k", "T50", batches=["A"])
+    assert sum(g["channels"] for g in by_tag) == 4 and {g["tag:k"] for g in by_tag} == {"0", "1"}
+    with pytest.raises(CentralError, match="level"):
+        db.compare("batch", "T42")
+    with pytest.raises(CentralError, match="group by"):
+        db.compare("colour", "T50")
+    db.close()
