@@ -9,6 +9,7 @@ row is across.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from agelab.protocols.store.reader import pid_alive
 PASS_INTERVAL_S = 0.5   # between exchanges, when all is well
 RETRY_MAX_S = 2.0       # the longest wait between attempts to reach Central
 PROGRESS_EVERY_S = 10.0
+SHIPPER_NICENESS = 10
 
 
 def add_ship_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +42,9 @@ def add_central_arguments(p: argparse.ArgumentParser, required: bool = True) -> 
 
 def cmd_ship(args: argparse.Namespace) -> int:
     client = CentralClient(args.central, read_token(args.token_file))
+    if args.engine_pid is not None:
+        # Beside a running engine, the shipper yields the CPU to acquisition: it can wait.
+        os.nice(SHIPPER_NICENESS)
     shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True))
     last_progress, backoff = 0.0, PASS_INTERVAL_S
     try:
