@@ -286,12 +286,14 @@ def test_token_commands_and_a_shipped_backfill_from_the_command_line(postgres_ur
     runs = tmp_path / "runs"
     runs.mkdir()
     uid = make_run(runs / "old.sqlite", samples=200)
+    (runs / "notes.sqlite").write_bytes(b"not a run")  # a stray file does not stop a backfill
     db = Database(postgres_url)
     with central_in_thread(db) as url:
         shipped = agelab("ship", str(runs), "--central", url, "--token-file",
-                         str(tmp_path / "st.token"))
-        assert shipped.returncode == 0, shipped.stdout + shipped.stderr
-        assert "file uploaded" in shipped.stdout
+                         str(tmp_path / "st.token"), timeout=60)
+        assert shipped.returncode == 1, shipped.stdout + shipped.stderr
+        assert "file uploaded" in shipped.stdout and "1 refused" in shipped.stdout
+        assert "notes.sqlite: passed over" in shipped.stdout
         listed = agelab("central", "runs", "--central", url, "--token-file",
                         str(tmp_path / "viewer.token"))
         assert uid in listed.stdout and "lab-pc-1" in listed.stdout

@@ -45,7 +45,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
     if args.engine_pid is not None:
         # Beside a running engine, the shipper yields the CPU to acquisition: it can wait.
         os.nice(SHIPPER_NICENESS)
-    shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True))
+    shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True),
+                      patient=args.follow or args.engine_pid is not None)
     last_progress, backoff = 0.0, PASS_INTERVAL_S
     try:
         while True:

@@ -75,8 +75,11 @@ class Shipper:
     """Ships the run files found at ``paths`` (files, or folders of ``*.sqlite``)."""
 
     def __init__(self, client: CentralClient, paths: Iterable[Path],
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, patient: bool = True) -> None:
+        """``patient``: a file that cannot be read is tried again (one the engine is still
+        creating); otherwise (a one-off backfill) it is passed over and reported."""
         self.client = client
+        self.patient = patient
         self.paths = [Path(p) for p in paths]
         self.runs: dict[Path, RunProgress] = {}
         self.log = log
@@ -112,7 +115,11 @@ class Shipper:
                 ok = False
             except (RunFileError, sqlite3.Error) as exc:
                 progress.close()
-                self.log(f"{progress.path.name}: cannot be read yet ({exc}); retrying")
+                if self.patient:
+                    self.log(f"{progress.path.name}: cannot be read yet ({exc}); retrying")
+                else:
+                    progress.refused = f"not readable as a run file: {exc}"
+                    self.log(f"{progress.path.name}: passed over: {progress.refused}")
             if progress.done or progress.refused:
                 progress.close()
         if time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
