@@ -83,10 +83,15 @@ class ShipperProcess:
         return subprocess.Popen(self.cmd, start_new_session=True, stdin=subprocess.DEVNULL)
 
     def check(self) -> None:
+        """Called from the engine's tick: shipping trouble must never reach the run, so a
+        shipper that cannot be started again is left for the next tick."""
         code = self.popen.poll()
         if code not in (None, 0):
+            try:
+                self.popen = self._spawn()
+            except OSError:
+                return
             self.restarts += 1
-            self.popen = self._spawn()
 
     def wait(self, timeout_s: float) -> bool:
         """Wait for the shipper to finish; True if it did (and was not refused)."""
