@@ -146,7 +146,9 @@ def test_sixteen_pixels_on_eight_2602bs_and_one_daq6510_with_faults_lose_nothing
     assert bench.safety_violations() == {}
     assert all(site.present_j() == 0.0 for site in bench.rig.sites)  # every output off
     struck = {r.instrument for r in bench.fault_log}
-    assert "daq1" in struck and len(struck - {"daq1"}) >= 4  # the scanner and most boxes
+    # The scheduled reboots always strike; the random faults strike some other box too (how many
+    # depends on how many transactions the run made, so only "at least one" is certain).
+    assert {"daq1", "smu3"} <= struck and len(struck - {"daq1", "smu3"}) >= 1, struck
     met = ("timeout", "garbled", "link-lost", "device-error")
     with RunFile(tmp_path / "run.sqlite") as run:
         faults_seen = [e["detail"] for e in run.events(None, "fault")]
