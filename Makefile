@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench soak describe screenshot gui clean
+.PHONY: run test browser lint bench soak describe screenshot dashboard-screenshots gui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,22 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/agelab run config.yaml --out runs
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The dashboard's tests drive a real headless Chromium: Debian's chromium and its chromedriver,
+# installed when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium chromium-driver; }
+
+# The dashboard's fleet and compare pages, as the browser tests see them, saved to docs/.
+dashboard-screenshots: $(STAMP) browser
+	AGELAB_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_dashboard_browser.py
 
 # The window on the default study.
 gui: $(STAMP)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
+from agelab.protocols.central.alerts import CentralSettings
 from agelab.protocols.central.app import create_app
 from agelab.protocols.central.database import Database
 
@@ -33,11 +34,12 @@ def add_token(db: Database, name: str, role: str, folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def central_in_thread(db: Database) -> Iterator[str]:
+def central_in_thread(db: Database, settings: CentralSettings | None = None) -> Iterator[str]:
     """Central's app served by uvicorn on a thread; yields its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(db, settings), host="127.0.0.1",
+                                           port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

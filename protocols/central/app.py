@@ -8,11 +8,12 @@ station is the token's name); a viewer token only reads. The OpenAPI schema at `
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
-import math
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import numpy as np
@@ -23,12 +24,28 @@ from starlette.concurrency import run_in_threadpool
 
 from agelab.protocols import __version__
 from agelab.protocols.analysis.censored import FitError
+from agelab.protocols.central.alerts import Alerter, CentralSettings, recent_alerts
+from agelab.protocols.central.channel_view import channel_detail
 from agelab.protocols.central.database import BYTEA, KEY, SAMPLE_WIDTH, CentralError, Database
-from agelab.protocols.central.rebuild import run_file_bytes
+from agelab.protocols.central.feed import LiveFeed
+from agelab.protocols.central.fleet import fleet, run_tiles
+from agelab.protocols.central.operators import (
+    commands_of,
+    mark_delivered,
+    mark_done,
+    pending_for,
+    queue_stop,
+    session_caller,
+)
+from agelab.protocols.central.rebuild import export_bytes, report_html, run_file_bytes
 from agelab.protocols.central.results import pooled_fit, summaries_of_bytes
+from agelab.protocols.central.web import add_dashboard
+from agelab.protocols.central.wire import clean
 from agelab.protocols.store.reader import APPEND_ONLY, RunFileError
 
 API = "/api/v1"
+SESSION_COOKIE = "agelab_session"
+CSRF_HEADER = "X-AgeLab-CSRF"
 MAX_BODY = 512 << 20  # a finished run file may be large; nothing else comes near
 log = logging.getLogger("agelab.central")
 
@@ -38,17 +55,52 @@ class Caller:
         self.name, self.role = name, role
 
 
-def create_app(db: Database) -> FastAPI:
-    app = FastAPI(title="AgeLab Central", version=__version__,
-                  description="Every station's runs in one PostgreSQL, compared across runs.")
+def create_app(db: Database, settings: CentralSettings | None = None) -> FastAPI:
+    """Central's API and dashboard on ``db``; with ``settings.alerts``, the alerts too. The
+    live feed and the alerts run on their own threads for as long as the app is served."""
+    settings = settings or CentralSettings()
+    feed = LiveFeed(db)
+    alerter = Alerter(db, settings.alerts) if settings.alerts is not None else None
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        feed.start()
+        if alerter is not None:
+            alerter.start()
+        try:
+            yield
+        finally:
+            feed.close()
+            if alerter is not None:
+                alerter.close()
+
+    app = FastAPI(title="AgeLab Central", version=__version__, lifespan=lifespan,
+                  description="Every station's runs in one PostgreSQL, compared across runs.")
+    app.state.feed, app.state.alerter = feed, alerter
+
+    def caller(request: Request, authorization: Annotated[str | None, Header()] = None
+               ) -> Caller:
+        """Who calls: a bearer token (stations, scripts), or the dashboard's session cookie.
+        A cookie's write must also carry the header a page's own script sets: another site's
+        form cannot (cross-site request forgery)."""
         scheme, _, token = (authorization or "").partition(" ")
         who = db.who(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        session = request.cookies.get(SESSION_COOKIE)
+        if who is None and session:
+            who = session_caller(db, session)
+            if who is not None and request.method not in ("GET", "HEAD") and (
+                    request.headers.get(CSRF_HEADER) != "1"):
+                raise HTTPException(403, f"a write from the dashboard needs {CSRF_HEADER}")
         if who is None:
             raise HTTPException(401, "a valid bearer token is needed",
                                 headers={"WWW-Authenticate": "Bearer"})
         return Caller(*who)
+
+    def operator(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role != "operator":
+            raise HTTPException(403, f"token {who.name!r} is a {who.role} token: only an "
+                                "operator stops channels")
+        return who
 
     def station(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.role != "station":
@@ -112,6 +164,8 @@ def create_app(db: Database) -> FastAPI:
         run_id = await run_in_threadpool(owned_run, uid, who)
         batch = _rows(await _json(request), table)
         added = await run_in_threadpool(db.insert_rows, run_id, table, batch)
+        if table == "events":  # an operator's stop the engine carried out
+            await run_in_threadpool(mark_done, db, run_id, _commands_done(batch))
         return {"added": added, "mark": max((r[0] for r in batch), default=0)}
 
     @app.post(f"{API}/runs/{{uid}}/samples", tags=["stations"])
@@ -165,10 +219,34 @@ def create_app(db: Database) -> FastAPI:
 
     @app.post(f"{API}/heartbeat", tags=["stations"])
     def heartbeat(body: dict[str, Any], who: Annotated[Caller, Depends(station)]
-                  ) -> dict[str, str]:
-        """The shipper's own heartbeat, with its progress (sent, backlog, lag)."""
+                  ) -> dict[str, Any]:
+        """The shipper's own heartbeat, with its progress (sent, backlog, lag); the answer
+        carries the operators' commands queued for the station's runs."""
         db.heard_from(who.name, body)
-        return {"station": who.name}
+        return {"station": who.name, "commands": pending_for(db, who.name)}
+
+    @app.post(f"{API}/commands/{{command}}/delivered", tags=["stations"])
+    def delivered(command: int, who: Annotated[Caller, Depends(station)]) -> dict[str, Any]:
+        """The shipper handed the command to its run's engine."""
+        if not mark_delivered(db, command, who.name):
+            raise HTTPException(404, f"no command {command} waiting for station {who.name!r}")
+        return {"command": command}
+
+    # ---------------------------------------------------------------- operators act
+    @app.post(f"{API}/runs/{{uid}}/stop", tags=["operators"], status_code=202)
+    def stop(uid: str, body: dict[str, Any], who: Annotated[Caller, Depends(operator)]
+             ) -> dict[str, Any]:
+        """Stop a channel (``{"channel": NAME}``) or the whole run (``{}``): queued until the
+        station's shipper fetches it; the engine ramps the output down and off."""
+        run_id = any_run(uid)
+        channel = body.get("channel")
+        if channel is not None and (not isinstance(channel, str)
+                                    or not db.has_channel(run_id, channel)):
+            raise HTTPException(404, f"no channel {str(channel)[:60]!r} in run {uid}")
+        command = queue_stop(db, run_id, channel, who.name)
+        log.info("%s asked to stop %s of run %s (command %d)", who.name,
+                 channel or "every channel", uid, command)
+        return {"command": command, "run": uid, "channel": channel, "by": who.name}
 
     # ---------------------------------------------------------------- everyone reads
     @app.get(f"{API}/whoami", tags=["read"])
@@ -183,6 +261,55 @@ def create_app(db: Database) -> FastAPI:
     @app.get(f"{API}/runs", tags=["read"])
     def runs(_: Annotated[Caller, Depends(caller)]) -> list[dict[str, Any]]:
         return db.runs()
+
+    @app.get(f"{API}/fleet", tags=["read"])
+    def fleet_view(who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+        """Every station, its latest runs and a tile per channel, with a sparkline each;
+        ``feed``: the live feed's id as of this answer (stream from it, miss nothing)."""
+        feed_id = feed.newest_id()
+        return clean({**fleet(db), "feed": feed_id, "you": {"name": who.name,
+                                                           "role": who.role}})
+
+    @app.get(f"{API}/runs/{{uid}}", tags=["read"])
+    def run_view(uid: str, _: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+        """A run: its metadata, its channels' tiles, the operators' commands."""
+        run_id = any_run(uid)
+        info = next(r for r in db.runs() if r["uid"] == _uid(uid))
+        return clean({**info, "meta": db.run_meta(run_id),
+                      "channels": run_tiles(db, [run_id]).get(run_id, []),
+                      "commands": commands_of(db, run_id)})
+
+    @app.get(f"{API}/runs/{{uid}}/channels/{{channel}}", tags=["read"])
+    def channel_view(uid: str, channel: str, _: Annotated[Caller, Depends(caller)]
+                     ) -> dict[str, Any]:
+        """A channel's page: its sweeps, spectra, EL/PL trend and events (each capped)."""
+        return clean(channel_detail(db, any_run(uid), channel))
+
+    @app.get(f"{API}/alerts", tags=["read"])
+    def alerts(_: Annotated[Caller, Depends(caller)],
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """The latest alerts, each with what was sent and whether it was delivered."""
+        return recent_alerts(db, limit)
+
+    @app.get(f"{API}/runs/{{uid}}/report", tags=["read"])
+    def report(uid: str, _: Annotated[Caller, Depends(caller)]) -> Response:
+        """The run's report (``agelab report`` on the uploaded file, else on the rows
+        Central holds), as one self-contained HTML page."""
+        run_id = any_run(uid)
+        data = db.run_file(run_id) or run_file_bytes(db.dump_run(run_id))
+        html = report_html(data)
+        return Response(html, media_type="text/html", headers={
+            "Content-Disposition": f'attachment; filename="report-{uid[:8]}.html"'})
+
+    @app.get(f"{API}/runs/{{uid}}/export", tags=["read"])
+    def export(uid: str, _: Annotated[Caller, Depends(caller)],
+               format: Annotated[str, Query(pattern="^(csv|hdf5)$")] = "csv") -> Response:
+        """The run exported as ``agelab export`` writes it: CSV files in a zip, or HDF5."""
+        run_id = any_run(uid)
+        data = db.run_file(run_id) or run_file_bytes(db.dump_run(run_id))
+        body, kind, name = export_bytes(data, format)
+        return Response(body, media_type=kind, headers={
+            "Content-Disposition": f'attachment; filename="run-{uid[:8]}.{name}"'})
 
     @app.get(f"{API}/runs/{{uid}}/runfile", tags=["read"])
     def runfile(uid: str, _: Annotated[Caller, Depends(caller)]) -> Response:
@@ -203,7 +330,7 @@ def create_app(db: Database) -> FastAPI:
               points: Annotated[int, Query(ge=10, le=100_000)] = 2000) -> dict[str, Any]:
         """L and V against stress time, at most ``points`` points: min/max buckets of a long
         history, never more points than the plot has pixels."""
-        return _clean(db.curve(any_run(uid), channel, points))
+        return clean(db.curve(any_run(uid), channel, points))
 
     @app.post(f"{API}/runs/{{uid}}/summaries", tags=["stations"])
     def recompute(uid: str, who: Annotated[Caller, Depends(station)]) -> dict[str, Any]:
@@ -229,7 +356,7 @@ def create_app(db: Database) -> FastAPI:
                   where: Annotated[list[str], Query()] = []  # noqa: B006
                   ) -> list[dict[str, Any]]:
         """One row per channel of every run with an uploaded file."""
-        return _clean(selection(run, device, batch, where))
+        return clean(selection(run, device, batch, where))
 
     @app.get(f"{API}/compare", tags=["read"])
     def compared(_: Annotated[Caller, Depends(caller)], by: str = "batch", level: str = "T50",
@@ -240,7 +367,7 @@ def create_app(db: Database) -> FastAPI:
                  ) -> list[dict[str, Any]]:
         """Each group's lifetimes at each current density: median and spread."""
         filters = _filters(where)
-        return _clean(db.compare(by, level, runs=[_uid(r) for r in run], device=device,
+        return clean(db.compare(by, level, runs=[_uid(r) for r in run], device=device,
                                  batches=batch, field_filters=filters))
 
     @app.get(f"{API}/fit", tags=["read"])
@@ -253,14 +380,31 @@ def create_app(db: Database) -> FastAPI:
         """The pooled acceleration fit over the selected channels, censored ones as T > t_end,
         with its 95 % interval and the extrapolation to 100 and 1000 cd/m²."""
         try:
-            return _clean(pooled_fit(selection(run, device, batch, where), level, censored))
+            return clean(pooled_fit(selection(run, device, batch, where), level, censored))
         except FitError as exc:
             raise HTTPException(422, str(exc)) from None
 
+    add_dashboard(app, db, feed, caller, SESSION_COOKIE)
     return app
 
 
 # ---------------------------------------------------------------------------- request parsing
+def _commands_done(events: list[tuple]) -> list[int]:
+    """Central's command ids named by operator events (``central-<id>``)."""
+    done = []
+    for row in events:
+        try:
+            detail = json.loads(row[APPEND_ONLY["events"].index("detail") + 1] or "{}")
+        except (json.JSONDecodeError, TypeError):
+            continue
+        command = detail.get("command") if isinstance(detail, dict) else None
+        if isinstance(command, str) and command.startswith("central-"):
+            number = command.removeprefix("central-")
+            if number.isdigit():
+                done.append(int(number))
+    return done
+
+
 def _filters(where: list[str]) -> dict[str, str]:
     filters = {}
     for item in where:
@@ -313,14 +457,3 @@ def _rows(body: Any, table: str) -> list[tuple]:
                     raise HTTPException(422, f"{table}: column {k} is not base64") from None
         out.append(tuple(row))
     return out
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they go out as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value

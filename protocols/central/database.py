@@ -82,6 +82,40 @@ CREATE TABLE IF NOT EXISTS summaries (
     operator text, tags jsonb NOT NULL DEFAULT '{}', t_values jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, channel));
 CREATE INDEX IF NOT EXISTS summaries_by_batch ON summaries (batch, device);
+-- Operators stop channels from the dashboard (Centrals made before it knew two roles).
+ALTER TABLE tokens DROP CONSTRAINT IF EXISTS tokens_role_check;
+ALTER TABLE tokens ADD CONSTRAINT tokens_role_check
+    CHECK (role IN ('station', 'viewer', 'operator'));
+CREATE TABLE IF NOT EXISTS sessions (
+    hash text PRIMARY KEY, token text NOT NULL REFERENCES tokens ON DELETE CASCADE,
+    expires timestamptz NOT NULL);
+-- L against log stress time, ten buckets a decade from 3.6 s: a tile's sparkline in <= 70 rows.
+CREATE TABLE IF NOT EXISTS sample_sparks (
+    run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, channel int NOT NULL,
+    bucket int NOT NULL, n int NOT NULL, t_sum float8 NOT NULL, l_sum float8 NOT NULL,
+    PRIMARY KEY (run_id, channel, bucket));
+-- Each channel's newest sample (a tile shows it), kept as batches arrive.
+CREATE TABLE IF NOT EXISTS channel_latest (
+    run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, channel int NOT NULL,
+    seq bigint NOT NULL, t_h float8, l_cd_m2 float8, v_v float8,
+    PRIMARY KEY (run_id, channel));
+-- Channels' faults counted as their events arrive (a tile shows the count).
+CREATE TABLE IF NOT EXISTS fault_counts (
+    run_id int NOT NULL REFERENCES runs ON DELETE CASCADE, channel int NOT NULL,
+    n int NOT NULL, PRIMARY KEY (run_id, channel));
+-- An operator's stop, queued until the station's shipper fetches it.
+CREATE TABLE IF NOT EXISTS commands (
+    id serial PRIMARY KEY, run_id int NOT NULL REFERENCES runs ON DELETE CASCADE,
+    channel text, action text NOT NULL CHECK (action IN ('stop')), by_token text NOT NULL,
+    requested timestamptz NOT NULL DEFAULT now(), delivered timestamptz, done timestamptz);
+CREATE TABLE IF NOT EXISTS alerts (
+    id serial PRIMARY KEY, rule text NOT NULL, key text NOT NULL, fired timestamptz NOT NULL
+    DEFAULT now(), title text NOT NULL, body text NOT NULL, targets int NOT NULL,
+    delivered bool NOT NULL, error text);
+CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (rule, key, fired);
+CREATE TABLE IF NOT EXISTS alert_marks (
+    run_id int PRIMARY KEY REFERENCES runs ON DELETE CASCADE, event_id bigint NOT NULL,
+    status text);
 """ + "".join(f"ALTER TABLE summaries ADD COLUMN IF NOT EXISTS {c.lower()}_h float8, "
               f"ADD COLUMN IF NOT EXISTS {c.lower()}_done bool;\n" for c in LEVELS)
 
@@ -99,7 +133,20 @@ ROLLUP = """rolled AS (INSERT INTO sample_minutes SELECT %s, channel, floor(t_h 
     l_min = LEAST(sample_minutes.l_min, EXCLUDED.l_min),
     l_max = GREATEST(sample_minutes.l_max, EXCLUDED.l_max),
     v_min = LEAST(sample_minutes.v_min, EXCLUDED.v_min),
-    v_max = GREATEST(sample_minutes.v_max, EXCLUDED.v_max))"""
+    v_max = GREATEST(sample_minutes.v_max, EXCLUDED.v_max)),
+sparked AS (INSERT INTO sample_sparks SELECT %s, channel,
+    GREATEST(floor(10 * log(GREATEST(t_h, 1e-6) * 1000)), -30)::int, count(*), sum(t_h),
+    sum(l_cd_m2) FROM new WHERE l_cd_m2 IS NOT NULL GROUP BY 2, 3
+    ON CONFLICT (run_id, channel, bucket) DO UPDATE SET n = sample_sparks.n + EXCLUDED.n,
+    t_sum = sample_sparks.t_sum + EXCLUDED.t_sum, l_sum = sample_sparks.l_sum + EXCLUDED.l_sum),
+newest AS (INSERT INTO channel_latest SELECT DISTINCT ON (channel) %s, channel, seq, t_h,
+    l_cd_m2, v_v FROM new ORDER BY channel, seq DESC ON CONFLICT (run_id, channel) DO UPDATE
+    SET seq = EXCLUDED.seq, t_h = EXCLUDED.t_h, l_cd_m2 = EXCLUDED.l_cd_m2, v_v = EXCLUDED.v_v
+    WHERE channel_latest.seq < EXCLUDED.seq)"""
+# New events' faults added to each channel's count.
+FAULTS = """counted AS (INSERT INTO fault_counts SELECT %s, channel, count(*) FROM new
+    WHERE kind = 'fault' AND channel IS NOT NULL GROUP BY 2
+    ON CONFLICT (run_id, channel) DO UPDATE SET n = fault_counts.n + EXCLUDED.n)"""
 # A batch of samples as sent in binary: little-endian float64, one row of SAMPLE_WIDTH each
 # (seq, channel, then the file's columns; NaN where the file holds NULL, as SQLite stores NaN).
 SAMPLE_WIDTH = 1 + len(APPEND_ONLY["samples"])
@@ -168,6 +215,7 @@ class Database:
                        "(%s, now(), COALESCE(%s::jsonb, '{}')) ON CONFLICT (name) DO UPDATE SET "
                        "last_heard = now(), shipper = COALESCE(%s::jsonb, stations.shipper)",
                        (station, text, text))
+            db.execute("SELECT pg_notify('agelab_live', %s)", (f"station {station}",))
 
     def stations(self) -> list[dict[str, Any]]:
         with self.pool.connection() as db:
@@ -197,6 +245,17 @@ class Database:
         with self.pool.connection() as db:
             row = db.execute("SELECT id, station FROM runs WHERE uid = %s", (uid,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def has_channel(self, run_id: int, name: str) -> bool:
+        with self.pool.connection() as db:
+            return db.execute("SELECT 1 FROM channels WHERE run_id = %s AND name = %s",
+                              (run_id, name)).fetchone() is not None
+
+    def run_meta(self, run_id: int) -> dict[str, Any]:
+        """The run's metadata, each value decoded from the JSON text the file keeps."""
+        with self.pool.connection() as db:
+            meta = db.execute("SELECT meta FROM runs WHERE id = %s", (run_id,)).fetchone()[0]
+        return {k: _loads(v) for k, v in (meta or {}).items()}
 
     def marks(self, run_id: int) -> dict[str, Any]:
         """The high-water mark of each append-only table, and the finished file's checksum."""
@@ -256,9 +315,12 @@ class Database:
             insert = (f"INSERT INTO {table} (run_id, {names}) SELECT %s, {values} FROM "
                       f"incoming_{table} ORDER BY {KEY[table]} ON CONFLICT DO NOTHING")
             if table == "samples":  # and each new row into its minute's min/max for plots
-                added = db.execute(f"WITH new AS ({insert} RETURNING channel, t_h, v_v, "
-                                   f"l_cd_m2), {ROLLUP} SELECT count(*) FROM new",
-                                   (run_id, run_id)).fetchone()[0]
+                added = db.execute(f"WITH new AS ({insert} RETURNING seq, channel, t_h, "
+                                   f"v_v, l_cd_m2), {ROLLUP} SELECT count(*) FROM new",
+                                   (run_id,) * 4).fetchone()[0]
+            elif table == "events":
+                added = db.execute(f"WITH new AS ({insert} RETURNING channel, kind), {FAULTS} "
+                                   "SELECT count(*) FROM new", (run_id, run_id)).fetchone()[0]
             else:
                 added = db.execute(insert, (run_id,)).rowcount
             db.execute("UPDATE runs SET last_heard = now() WHERE id = %s", (run_id,))
@@ -283,6 +345,7 @@ class Database:
                     "sample = EXCLUDED.sample",
                     (run_id, ch["id"], ch["name"], ch["pixel"], ch["area_cm2"], ch["j_ma_cm2"],
                      ch["state"], ch["sample"]))
+            db.execute("SELECT pg_notify('agelab_rows', %s)", (f"{run_id} snapshot",))
 
     def store_file(self, run_id: int, data: bytes, sha256: str, state: str | None = None
                    ) -> None:

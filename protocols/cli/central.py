@@ -41,13 +41,17 @@ def add_central_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--insecure-lan", action="store_true",
                    help="listen beyond loopback without TLS (tokens travel in clear)")
+    p.add_argument("--config", type=Path, metavar="YAML",
+                   help="Central's settings: the alert rules and where alerts go")
     p.set_defaults(func=cmd_serve)
 
     p = csub.add_parser("token", help="add, list or revoke access tokens")
     tsub = p.add_subparsers(dest="token_command", required=True)
     t = tsub.add_parser("add", help="make a token and print it (Central keeps only its hash)")
     t.add_argument("name", help="the station's name, or the viewer's")
-    t.add_argument("--role", choices=("station", "viewer"), required=True)
+    t.add_argument("--role", choices=("station", "viewer", "operator"), required=True,
+                   help="station: ships its own runs; viewer: reads; operator: reads and "
+                   "stops channels from the dashboard")
     _database_arguments(t)
     t.set_defaults(func=cmd_token_add)
     t = tsub.add_parser("list")
@@ -139,9 +143,11 @@ def _check_exposure(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from agelab.protocols.central.alerts import CentralSettings, load_settings
     from agelab.protocols.central.app import create_app
 
     _check_exposure(args)
+    settings = load_settings(args.config) if args.config else CentralSettings()
     # uvicorn re-raises SIGTERM once it has shut down; as an exception here, so the private
     # PostgreSQL is stopped on the way out rather than left running.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -151,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"private PostgreSQL in {args.data or DEFAULT_DATA}"
         print(f"AgeLab Central on {scheme}://{args.host}:{args.port} ({where}); Ctrl-C stops it",
               flush=True)
-        config = uvicorn.Config(create_app(db), host=args.host, port=args.port,
+        config = uvicorn.Config(create_app(db, settings), host=args.host, port=args.port,
                                 log_level="warning", ssl_certfile=args.tls_cert,
                                 ssl_keyfile=args.tls_key, timeout_graceful_shutdown=5)
         try:

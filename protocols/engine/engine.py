@@ -32,7 +32,7 @@ from agelab.protocols.engine.clock import EngineClock
 from agelab.protocols.engine.runner import ChannelRunner
 from agelab.protocols.engine.steps import SharedLocks
 from agelab.protocols.engine.stress import StressDrive
-from agelab.protocols.store import RunFile, RunFileError, RunWriter
+from agelab.protocols.store import RunFile, RunFileError, RunWriter, inbox
 from agelab.protocols.store.records import FINAL_STATUSES, EventRecord
 
 
@@ -84,12 +84,15 @@ class Engine:
             r.request_resume()
         self._operator("resume", channel)
 
-    def abort(self, channel: str | None = None, reason: str = "operator abort") -> None:
+    def abort(self, channel: str | None = None, reason: str = "operator abort",
+              **origin: Any) -> None:
+        """Stop ``channel`` (every channel if None) through each runner's safe way out (ramp
+        down, output off). ``origin`` (who asked, through what) goes into the operator event."""
         if channel is None:  # the whole run; also holds for runners not started yet
             self._stop_reason = self._stop_reason or reason
         for r in self._select(channel):
             r.request_abort(reason)
-        self._operator("abort", channel)
+        self._operator("abort", channel, **origin)
 
     def _select(self, channel: str | None) -> list[ChannelRunner]:
         if channel is None:
@@ -98,8 +101,21 @@ class Engine:
             raise ValueError(f"no channel {channel!r}")
         return [self.runners[channel]]
 
-    def _operator(self, action: str, channel: str | None) -> None:
-        self.bus.publish(EventRecord(channel, "operator", {"action": action}))
+    def _operator(self, action: str, channel: str | None, **origin: Any) -> None:
+        self.bus.publish(EventRecord(channel, "operator", {"action": action, **origin}))
+
+    def take_commands(self) -> None:
+        """Carry out the commands dropped in the run's inbox (a stop from Central, say)."""
+        commands, problems = inbox.take(self.path)
+        for text in problems:
+            self.bus.publish(EventRecord(None, "command-rejected", {"detail": text}))
+        for c in commands:
+            origin = {"by": c.by, "via": c.via, "command": c.id}
+            try:
+                self.abort(c.channel, f"stopped by {c.by} via {c.via}", **origin)
+            except ValueError as exc:  # a channel this run does not have
+                self.bus.publish(EventRecord(None, "command-rejected",
+                                             {"detail": str(exc), **origin}))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [r.snapshot() for r in self.runners.values()]
@@ -119,6 +135,7 @@ class Engine:
             while any(r.is_alive() for r in self.runners.values()):
                 for r in self.runners.values():
                     r.join(timeout=tick_s / max(1, len(self.runners)))
+                self.take_commands()
                 if on_tick is not None:
                     try:
                         on_tick(self)

@@ -89,8 +89,14 @@ class CentralClient:
                    headers={"X-Content-SHA256": sha256, "X-Run-State": state,
                             "Content-Type": "application/vnd.sqlite3"})
 
-    def heartbeat(self, progress: dict[str, Any]) -> None:
-        self._call("POST", "/heartbeat", json=progress)
+    def heartbeat(self, progress: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send the shipper's progress; returns the operator commands queued for this station."""
+        reply = self._call("POST", "/heartbeat", json=progress)
+        commands = reply.get("commands") if isinstance(reply, dict) else None
+        return [c for c in commands or [] if isinstance(c, dict)]
+
+    def delivered(self, command: int) -> None:
+        self._call("POST", f"/commands/{command}/delivered")
 
     # ---------------------------------------------------------------- reading
     def get(self, path: str, **params: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 from agelab.protocols import __version__
 from agelab.protocols.ship.client import CentralClient, CentralRefused, CentralUnreachable
+from agelab.protocols.store import inbox
 from agelab.protocols.store.reader import APPEND_ONLY, RunFile, RunFileError, engine_is_writing
 
 HEARTBEAT_S = 5.0  # the shipper's own heartbeat to Central, with its progress
@@ -182,14 +183,28 @@ class Shipper:
                 "sent_rows": sum(p.sent_rows for p in self.runs.values()),
                 "backlog_rows": sum(p.backlog for p in self.runs.values()),
                 "lag_s": max(lags) if lags else None, "connected": self.connected,
-                "at": time.time()}
+                "at": time.time(), "interval_s": HEARTBEAT_S}
 
     def heartbeat(self) -> None:
+        """Tell Central the shipper lives; hand any operator command it queued for one of
+        these runs to the run's engine, and tell Central it was handed over."""
         self._last_heartbeat = time.monotonic()
         try:
-            self.client.heartbeat(self.status())
+            commands = self.client.heartbeat(self.status())
+            for c in commands:
+                progress = next((p for p in self.runs.values() if p.uid == c.get("run")), None)
+                if progress is None or progress.done:
+                    continue  # another shipper of this station has that run
+                inbox.post(progress.path, inbox.Command(
+                    id=f"central-{c['id']}", action=c["action"], channel=c.get("channel"),
+                    by=str(c.get("by")), via="central"))
+                self.client.delivered(c["id"])
+                self.log(f"{progress.path.name}: {c['by']} asked to {c['action']} "
+                         f"{c.get('channel') or 'the run'}; handed to the engine")
         except (CentralUnreachable, CentralRefused):
             self.connected = False
+        except (OSError, KeyError, ValueError) as exc:
+            self.log(f"an operator command could not be handed over: {exc}")
 
     def all_done(self) -> bool:
         return bool(self.runs) and all(p.done or p.refused for p in self.runs.values())
