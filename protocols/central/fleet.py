@@ -1,9 +1,9 @@
 """The dashboard's reads: every station with its runs and a tile per channel, in few queries.
 
-A tile is the channel's state as its run file last held it (status, L/L0, V, stress time,
-milestones), its fault count and a sparkline of L on a log time axis (the page draws L/L0). The sparkline comes
-from ``sample_sparks`` (ten buckets a decade), so a tile costs at most ~70 rows however long the
-run: the fleet of 16 stations x 96 channels is one call.
+A tile is the channel's state as its run file last held it (status, milestones), its newest
+sample (L/L0, V, stress time), its fault count and a sparkline of L on a log time axis (the page
+draws L/L0). The sparkline comes from ``sample_sparks`` (ten buckets a decade), so a tile costs
+at most ~70 rows however long the run: the fleet of 16 stations x 96 channels is one call.
 """
 
 from __future__ import annotations
