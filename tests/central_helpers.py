@@ -17,6 +17,7 @@ import uvicorn
 from agelab.protocols.central.alerts import CentralSettings
 from agelab.protocols.central.app import create_app
 from agelab.protocols.central.database import Database
+from agelab.protocols.central.server import CentralServer
 
 
 def free_port() -> int:
@@ -37,7 +38,7 @@ def add_token(db: Database, name: str, role: str, folder: Path) -> Path:
 def central_in_thread(db: Database, settings: CentralSettings | None = None) -> Iterator[str]:
     """Central's app served by uvicorn on a thread; yields its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db, settings), host="127.0.0.1",
+    server = CentralServer(uvicorn.Config(create_app(db, settings), host="127.0.0.1",
                                            port=port, log_level="warning",
                                            timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)

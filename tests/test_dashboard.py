@@ -4,25 +4,37 @@ alerts delivered through apprise to a webhook on loopback."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import itertools
 import json
 import queue
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from central_helpers import add_token, central_in_thread
+from central_helpers import add_token, agelab, central_in_thread
 from test_central import make_run, ship_all
 
-from agelab.protocols.central.alerts import AlertRules, BurstRule, CentralSettings, SilentRule
+from agelab.protocols.central.alerts import (
+    AlertRules,
+    BurstRule,
+    CentralSettings,
+    SettingsError,
+    SilentRule,
+    load_settings,
+)
 from agelab.protocols.central.database import Database
 from agelab.protocols.ship.client import CentralClient, read_token
 from agelab.protocols.ship.shipper import Shipper
 from agelab.protocols.store import inbox
+from agelab.protocols.store.export import export_csv
 
 
 @pytest.fixture
@@ -99,7 +111,50 @@ def test_only_an_operator_stops_and_the_stop_reaches_the_runs_inbox(central, tmp
     assert command["delivered"] is not None and command["done"] is None
     shipper.heartbeat()
     assert inbox.take(path) == ([], [])  # handed over once only
+    whole = boss.post(stop, json={}, headers={"X-AgeLab-CSRF": "1"})  # the whole run
+    assert whole.status_code == 202 and whole.json()["channel"] is None
+    shipper.heartbeat()
+    [taken] = inbox.take(path)[0]
+    assert taken.channel is None and taken.id == f"central-{whole.json()['command']}"
+    # The engine's operator event, shipped back, marks the command carried out.
+    events = [[900, None, "operator", None, time.time(),
+               json.dumps({"action": "abort", "by": "boss", "command": taken.id})]]
+    client.rows(uid, "events", events)
+    done = boss.get(f"/api/v1/runs/{uid}").json()["commands"]
+    assert [c["done"] is not None for c in done] == [False, True]
     client.close()
+
+
+def test_a_run_downloads_as_its_report_and_its_exports(central, tmp_path):
+    url, _, tokens = central
+    path = tmp_path / "run.sqlite"
+    uid = make_run(path, samples=200)
+    ship_all(url, tokens["st1"], path)
+    viewer = login(url, tokens["viewer"])
+    report = viewer.get(f"/api/v1/runs/{uid}/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert b"central-test" in report.content and b"<img" in report.content
+    packed = viewer.get(f"/api/v1/runs/{uid}/export", params={"format": "csv"})
+    export_csv(path, tmp_path / "station")
+    with zipfile.ZipFile(io.BytesIO(packed.content)) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(str(p.relative_to(tmp_path / "station"))
+                               for p in (tmp_path / "station").rglob("*") if p.is_file())
+        assert all(z.read(n) == (tmp_path / "station" / n).read_bytes() for n in names)
+    h5 = viewer.get(f"/api/v1/runs/{uid}/export", params={"format": "hdf5"})
+    assert h5.status_code == 200 and h5.content[:8] == b"\x89HDF\r\n\x1a\n"
+    assert viewer.get(f"/api/v1/runs/{uid}/export", params={"format": "xls"}).status_code == 422
+
+
+def test_a_bad_central_config_is_one_clear_line(tmp_path):
+    bad = tmp_path / "central.yaml"
+    bad.write_text("alerts:\n  fault_burst: {count: 0}\n")
+    with pytest.raises(SettingsError, match=r"alerts\.fault_burst\.count"):
+        load_settings(bad)
+    bad.write_text("alerts:\n  notify: ['nonsense-scheme-only']\n")
+    result = agelab("central", "serve", "--config", str(bad), "--db", "postgresql://x/y")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "apprise does not know the URL 'nonsense-scheme-only'" in result.stderr
 
 
 def test_the_inbox_rejects_what_is_not_a_command(tmp_path):
@@ -125,7 +180,8 @@ def test_the_fleet_call_holds_stations_tiles_sparklines_and_faults(central, tmp_
     tiles = {t["name"]: t for t in run["channels"]}
     assert tiles["a"]["status"] == "running" and tiles["a"]["t_h"] == pytest.approx(49.9)
     assert tiles["a"]["batch"] == "B1" and tiles["b"]["batch"] == "B2"
-    spark = tiles["a"]["spark"]
+    packed = np.frombuffer(base64.b64decode(tiles["a"]["spark"]), dtype="<f4")
+    spark = packed.reshape(2, -1).T  # every t_h, then every L
     # 600 samples from 0 to 10 h: ten buckets a decade from 1 min, time ascending
     assert 25 <= len(spark) <= 32 and all(a[0] < b[0] for a, b in itertools.pairwise(spark))
     assert fleet["feed"] and fleet["you"]["role"] == "viewer"

@@ -161,9 +161,12 @@ def test_the_fleet_page_shows_both_stations_tiles_moving_live(lab):
     reachable = driver.execute_script(
         "return [...document.querySelectorAll('.station')].map(s => s.dataset.reachable)")
     assert reachable == ["1", "1"]
-    sparks = driver.execute_script("return [...document.querySelectorAll('.tile canvas')]"
-                                   ".map(c => Number(c.dataset.points || 0))")
-    assert len(sparks) == 12 and min(sparks) >= 2, sparks  # every tile's sparkline drawn
+    def sparks(d) -> list[int]:
+        return d.execute_script("return [...document.querySelectorAll('.tile canvas')]"
+                                ".map(c => Number(c.dataset.points || 0))")
+
+    wait(driver, lambda d: len(sparks(d)) == 12 and min(sparks(d)) >= 2, 30,
+         "not every tile's sparkline was drawn")
     no_javascript_errors(driver)
 
 

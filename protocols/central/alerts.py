@@ -30,7 +30,7 @@ from typing import Any
 
 import apprise
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agelab.protocols.central.database import Database
 from agelab.protocols.config.units import Seconds
@@ -55,6 +55,15 @@ class BurstRule(_Rule):
 
 class AlertRules(_Rule):
     notify: list[str] = Field(default_factory=list)
+
+    @field_validator("notify")
+    @classmethod
+    def _apprise_knows(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not apprise.Apprise().add(url):
+                raise ValueError(f"apprise does not know the URL {url!r}")
+        return urls
+
     dashboard: str | None = None
     check_every: Seconds = Field(5.0, gt=0)
     cooldown: Seconds = Field(900.0, ge=0)
@@ -94,9 +103,8 @@ class Alerter:
     def __init__(self, db: Database, rules: AlertRules) -> None:
         self.db, self.rules = db, rules
         self.notifier = apprise.Apprise()
-        for url in rules.notify:
-            if not self.notifier.add(url):
-                raise SettingsError(f"alerts.notify: apprise does not know the URL {url!r}")
+        for url in rules.notify:  # each checked as the rules were read
+            self.notifier.add(url)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
 

@@ -263,12 +263,13 @@ def create_app(db: Database, settings: CentralSettings | None = None) -> FastAPI
         return db.runs()
 
     @app.get(f"{API}/fleet", tags=["read"])
-    def fleet_view(who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+    def fleet_view(who: Annotated[Caller, Depends(caller)]) -> JSONResponse:
         """Every station, its latest runs and a tile per channel, with a sparkline each;
         ``feed``: the live feed's id as of this answer (stream from it, miss nothing)."""
         feed_id = feed.newest_id()
-        return clean({**fleet(db), "feed": feed_id, "you": {"name": who.name,
-                                                           "role": who.role}})
+        # Straight to JSON: FastAPI's own encoder took 0.4 s over 16 stations x 96 tiles.
+        return JSONResponse(clean({**fleet(db), "feed": feed_id,
+                                   "you": {"name": who.name, "role": who.role}}))
 
     @app.get(f"{API}/runs/{{uid}}", tags=["read"])
     def run_view(uid: str, _: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:

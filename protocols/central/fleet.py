@@ -8,9 +8,12 @@ at most ~70 rows however long the run: the fleet of 16 stations x 96 channels is
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import defaultdict
 from typing import Any
+
+import numpy as np
 
 from agelab.protocols.central.database import Database
 
@@ -26,6 +29,14 @@ def _state(text: str | None) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+def spark_text(t_h: list[float], lum: list[float | None]) -> str:
+    """A sparkline as the page reads it: base64 of little-endian float32, every t_h then every
+    L (the page divides by L0, or before L0 is set by the first L). A fleet's thousands of
+    sparklines travel as a fifth of their JSON size, and cost no JSON encoding."""
+    values = np.array([*t_h, *(np.nan if v is None else v for v in lum)], dtype="<f4")
+    return base64.b64encode(values.tobytes()).decode()
+
+
 def tile(name: str, state: dict[str, Any], faults: int, sample: dict[str, Any],
          j_ma_cm2: float | None, latest: tuple[float | None, ...] = (None, None, None)
          ) -> dict[str, Any]:
@@ -38,6 +49,7 @@ def tile(name: str, state: dict[str, Any], faults: int, sample: dict[str, Any],
     t_state = state.get("t_h")
     return {"name": name, "status": state.get("status") or "pending",
             "t_h": max((t for t in (t_h, t_state) if isinstance(t, float | int)), default=None),
+            "t_sample": t_h,
             "l_rel": l_rel, "l0": l0, "l_cd_m2": l_now, "v_v": v_now,
             "milestones": sorted(milestones), "faults": faults,
             "stop_reason": state.get("stop_reason"), "j_ma_cm2": j_ma_cm2,
@@ -56,17 +68,16 @@ def run_tiles(db: Database, run_ids: list[int], sparks: bool = True
             "c.run_id AND f.channel = c.id LEFT JOIN channel_latest s ON s.run_id = c.run_id "
             "AND s.channel = c.id WHERE c.run_id = ANY(%s) ORDER BY c.run_id, c.id",
             (run_ids,)).fetchall()
-        spark_rows = pg.execute(
-            "SELECT run_id, channel, t_sum / n, l_sum / n FROM sample_sparks WHERE run_id = "
-            "ANY(%s) ORDER BY run_id, channel, bucket", (run_ids,)).fetchall() if sparks else []
-    lines: dict[tuple[int, int], list[list[float]]] = defaultdict(list)
-    for run_id, cid, t, lum in spark_rows:
-        lines[run_id, cid].append([t, lum])
+        spark_rows = pg.cursor(binary=True).execute(
+            "SELECT run_id, channel, array_agg(t_sum / n ORDER BY bucket), array_agg(l_sum / n "
+            "ORDER BY bucket) FROM sample_sparks WHERE run_id = ANY(%s) GROUP BY 1, 2",
+            (run_ids,)).fetchall() if sparks else []
+    lines = {(run_id, cid): spark_text(ts, ls) for run_id, cid, ts, ls in spark_rows}
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for run_id, cid, name, state, sample, j, faults, *latest in channels:
         t = tile(name, _state(state), faults, _state(sample), j, tuple(latest))
-        if sparks:  # [t_h, L]: the page divides by L0 (or, before L0 is set, the first L)
-            t["spark"] = lines[run_id, cid]
+        if sparks:
+            t["spark"] = lines.get((run_id, cid), "")
         out[run_id].append(t)
     return out
 

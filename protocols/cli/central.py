@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from agelab.protocols.central.alerts import CentralSettings, load_settings
     from agelab.protocols.central.app import create_app
+    from agelab.protocols.central.server import CentralServer
 
     _check_exposure(args)
     settings = load_settings(args.config) if args.config else CentralSettings()
@@ -161,7 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                 log_level="warning", ssl_certfile=args.tls_cert,
                                 ssl_keyfile=args.tls_key, timeout_graceful_shutdown=5)
         try:
-            uvicorn.Server(config).run()
+            CentralServer(config).run()
         finally:
             print("AgeLab Central stopped", flush=True)
     return 0

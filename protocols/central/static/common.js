@@ -113,6 +113,16 @@ const AgeLab = (() => {
     ctx.stroke();
   }
 
+  // A sparkline as Central sends it: base64 of float32, every t then every L.
+  function decodeSpark(text) {
+    if (!text) return [];
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const values = new Float32Array(bytes.buffer);
+    const n = values.length / 2, points = [];
+    for (let k = 0; k < n; k++) points.push([values[k], values[n + k]]);
+    return points;
+  }
+
   // Keep a sparkline's points few: a new point within 1/40 of a decade of the last replaces it.
   function sparkAppend(points, point) {
     const last = points[points.length - 1];
@@ -139,7 +149,7 @@ const AgeLab = (() => {
     return plot;
   }
 
-  return { api, live, esc, num, hours, ago, header, showError, ageColour, sparkline, sparkAppend, chart, setStatus };
+  return { api, live, esc, num, hours, ago, header, showError, ageColour, sparkline, sparkAppend, decodeSpark, chart, setStatus };
 })();
 
 // A page's script error is shown on the page, not only in the console.

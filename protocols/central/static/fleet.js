@@ -1,7 +1,25 @@
 // The fleet page: a panel per station, a tile per channel, kept live by the feed.
 "use strict";
 
-const state = { stations: new Map(), tiles: new Map(), clockOffset: 0, source: null };
+const state = { stations: new Map(), tiles: new Map(), l0: new Map(), visible: new Set(),
+                clockOffset: 0, source: null };
+
+// Sparklines are drawn only for tiles on screen (a fleet is thousands of tiles): a tile drawn as
+// it scrolls into view, and redrawn on updates while it is in view.
+const onScreen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const key = e.target.closest(".tile").id;
+    if (e.isIntersecting) {
+      state.visible.add(key);
+      drawSpark(key);
+    } else state.visible.delete(key);
+  }
+});
+
+function drawSpark(key) {
+  const box = document.getElementById(key);
+  if (box) AgeLab.sparkline(box.querySelector("canvas"), state.tiles.get(key) || [], state.l0.get(key));
+}
 const SILENT_AFTER_S = 30; // a heartbeat comes every 5 s; six missed is silence
 
 function tileId(uid, name) { return `tile-${uid}-${name}`; }
@@ -37,7 +55,8 @@ function updateTile(uid, t) {
   const spark = state.tiles.get(key) || [];
   if (t.point) AgeLab.sparkAppend(spark, t.point);
   state.tiles.set(key, spark);
-  AgeLab.sparkline(box.querySelector("canvas"), spark, t.l0);
+  if (t.l0) state.l0.set(key, t.l0);
+  if (state.visible.has(key)) drawSpark(key);
   return true;
 }
 
@@ -75,18 +94,24 @@ function refreshHeard() {
 
 async function loadFleet() {
   const data = await AgeLab.api("/fleet");
+  performance.mark("fleet-fetched");
   state.clockOffset = data.now - Date.now() / 1000;
   state.stations = new Map(data.stations.map((s) => [s.name, s]));
   state.tiles.clear();
+  state.visible.clear();
+  onScreen.disconnect();
   const html = data.stations.map(stationHtml).join("");
   document.getElementById("stations").innerHTML = html || '<p class="muted">No station has shipped a run yet.</p>';
+  performance.mark("fleet-built");
   for (const s of data.stations) for (const r of s.runs) for (const t of r.channels) {
     const key = tileId(r.uid, t.name);
-    state.tiles.set(key, t.spark || []);
+    state.tiles.set(key, AgeLab.decodeSpark(t.spark));
+    state.l0.set(key, t.l0);
     const box = document.getElementById(key);
-    if (box) AgeLab.sparkline(box.querySelector("canvas"), t.spark || [], t.l0);
+    if (box) onScreen.observe(box.querySelector("canvas"));
   }
   refreshHeard();
+  performance.mark("fleet-drawn");
   document.body.dataset.loaded = String(Date.now());
   return data.feed;
 }
