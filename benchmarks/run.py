@@ -21,6 +21,9 @@ Figures:
 - Central: see ``central_figures.py`` (ingest against one INSERT per row; the shipper's cost to a
   16-channel station and its lag; a 24-hour backlog's catch-up; the cross-run comparison and a
   1000-hour curve for a plot, each against reading the raw rows).
+- dashboard: see ``dashboard_figures.py`` (in headless Chromium: the fleet page and its API call
+  at 16 stations x 96 channels; a sample's way to an open browser; a 1000-hour channel page
+  against the same fed raw; how soon a silent station and a runaway are alerted).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import time
 
 from central_figures import central_rows
+from dashboard_figures import dashboard_rows
 from engine_figures import engine_rows
 from gui_figures import gui_rows
 from rich.console import Console
@@ -149,7 +153,7 @@ def main() -> None:
     for col in ("figure", "measured", "baseline (same run)", "ratio"):
         table.add_column(col)
     for row in (sweep_rows() + engine_rows() + gui_rows() + model_rows() + scale_rows()
-                + rig_rows() + central_rows()):
+                + rig_rows() + central_rows() + dashboard_rows()):
         table.add_row(*row)
     Console().print(table)
 

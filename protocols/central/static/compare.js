@@ -108,7 +108,8 @@ async function drawOverlay(rows) {
     const ys = new Array(xs.length).fill(null);
     c.t_h.forEach((t, j) => { if (t > 0 && c.l_cd_m2[j] != null) ys[index.get(t)] = c.l_cd_m2[j] / l0; });
     data.push(ys);
-    series.push({ label: `${chosen[k][selection().by.replace("tag:", "")] ?? chosen[k].batch ?? ""} ${chosen[k].channel}`,
+    const by = selection().by, group = by.startsWith("tag:") ? (chosen[k].tags || {})[by.slice(4)] : chosen[k][by];
+    series.push({ label: `${chosen[k].station}/${chosen[k].channel} (${group ?? "–"})`,
                   stroke: COLOURS[k % COLOURS.length], width: 1, spanGaps: true });
   });
   AgeLab.chart(box, `${chosen.length} of ${rows.length} channels`, series, data, { logX: true, xLabel: "stress time (h)", yLabel: "L/L0" });
