@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from central_helpers import add_token, agelab, central_in_thread
+from engine_helpers import channel, run_in_thread, study
 from test_central import make_run, ship_all
 
 from agelab.protocols.central.alerts import (
@@ -33,7 +34,7 @@ from agelab.protocols.central.alerts import (
 from agelab.protocols.central.database import Database
 from agelab.protocols.ship.client import CentralClient, read_token
 from agelab.protocols.ship.shipper import Shipper
-from agelab.protocols.store import inbox
+from agelab.protocols.store import RunFile, inbox
 from agelab.protocols.store.export import export_csv
 
 
@@ -323,3 +324,34 @@ def test_alerts_fire_once_per_condition_through_apprise(postgres_url, tmp_path):
     titles = " | ".join(hook.titles())
     assert "a on st1 stopped" in titles and "silent" in titles and "finished" in titles
     assert "b on st1 reached T90" in titles
+
+
+def test_the_engine_carries_out_an_inbox_stop_through_its_abort_and_ignores_junk(tmp_path):
+    chs = [channel("a", 1, "blue-znsete", 50, stop={"max_time": "200 h"}),
+           channel("b", 2, "blue-znsete", 50, stop={"max_time": "200 h"})]
+    path = tmp_path / "run.sqlite"
+    engine, thread, result = run_in_thread(study(chs, ["blue-znsete"] * 2, speedup=3000), path)
+    deadline = time.monotonic() + 30
+    while engine.runners["a"].status != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (inbox.inbox_of(path)).mkdir(exist_ok=True)
+    (inbox.inbox_of(path) / "junk.json").write_text('{"action": "stop"}')  # no id, no by
+    inbox.post(path, inbox.Command(id="central-7", action="stop", channel="a", by="boss"))
+    inbox.post(path, inbox.Command(id="central-8", action="stop", channel="zz", by="boss"))
+    deadline = time.monotonic() + 30
+    while engine.runners["a"].status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.runners["a"].status == "aborted"
+    assert engine.runners["b"].status == "running"  # the other channel goes on
+    site = engine.virtual_bench.rig.sites[0]
+    assert site.present_j() == 0.0  # ramped down and off
+    engine.abort()
+    thread.join(60)
+    assert "error" not in result, result
+    with RunFile(path) as run:
+        [stop] = [e for e in run.events("a", "operator") if e["detail"].get("by") == "boss"]
+        rejected = [e["detail"] for e in run.events(None, "command-rejected")]
+    assert stop["detail"] == {"action": "abort", "by": "boss", "via": "central",
+                              "command": "central-7"}
+    assert len(rejected) == 2 and any("junk" in r["detail"] for r in rejected)
+    assert any("zz" in r["detail"] for r in rejected)

@@ -59,6 +59,7 @@ class Engine:
         self.bench: BenchProcess | None = None
         self.virtual_bench = None
         self._stop_reason: str | None = None
+        self._inbox_error: str | None = None
         self._started = threading.Event()
 
     @classmethod
@@ -105,8 +106,17 @@ class Engine:
         self.bus.publish(EventRecord(channel, "operator", {"action": action, **origin}))
 
     def take_commands(self) -> None:
-        """Carry out the commands dropped in the run's inbox (a stop from Central, say)."""
-        commands, problems = inbox.take(self.path)
+        """Carry out the commands dropped in the run's inbox (a stop from Central, say). An
+        inbox that cannot be read is reported, never raised into the run."""
+        try:
+            commands, problems = inbox.take(self.path)
+        except OSError as exc:  # said once, not every tick
+            if str(exc) != self._inbox_error:
+                self.bus.publish(EventRecord(None, "command-rejected",
+                                             {"detail": f"the inbox cannot be read: {exc}"}))
+            self._inbox_error = str(exc)
+            return
+        self._inbox_error = None
         for text in problems:
             self.bus.publish(EventRecord(None, "command-rejected", {"detail": text}))
         for c in commands:

@@ -8,6 +8,7 @@ engine never reads half of one. Nothing listens on a port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -53,7 +54,7 @@ def take(run_path: Path | str) -> tuple[list[Command], list[str]]:
     if not folder.is_dir():
         return [], []
     commands, problems = [], []
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
+    for path in sorted(folder.glob("*.json"), key=_written):
         try:
             fields: Any = json.loads(path.read_text())
             command = Command(**fields)
@@ -61,11 +62,23 @@ def take(run_path: Path | str) -> tuple[list[Command], list[str]]:
                 raise ValueError(f"unknown action {command.action!r}")
         except (OSError, ValueError, TypeError) as exc:
             problems.append(f"{path.name}: not a command ({exc})")
-            path.replace(path.with_suffix(".rejected"))
+            with contextlib.suppress(OSError):
+                path.replace(path.with_suffix(".rejected"))
             continue
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # it would be read again: say so rather than run it twice
+            problems.append(f"{path.name}: read but not removable ({exc}); not carried out")
+            continue
         commands.append(command)
     return commands, problems
+
+
+def _written(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:  # gone since the listing: sorted first, then not found and reported
+        return 0
 
 
 def _safe(text: str) -> str:
