@@ -23,6 +23,7 @@ import pytest
 import yaml
 from central_helpers import add_token, central_in_thread
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -109,7 +110,13 @@ def lab(postgres_server, tmp_path_factory):
 
 
 def wait(driver, condition, timeout_s: float = 30, message: str = ""):
-    return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, message)
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(condition, message)
+    except TimeoutException:  # say what the page said
+        shown = driver.execute_script("const e = document.getElementById('error'); "
+                                      "return e ? e.textContent : null")
+        raise AssertionError(f"{message}; the page showed {shown!r}; its log: "
+                             f"{driver.get_log('browser')[-5:]}") from None
 
 
 def log_in(lab: dict, who: str, path: str = "/") -> None:
@@ -265,7 +272,7 @@ def test_the_compare_page_groups_two_runs_by_batch(lab):
         assert "every row and the run file are at Central" in out, (name, out[-2000:])
     driver = lab["driver"]
     log_in(lab, "viewer", "/compare?by=batch&level=T90")
-    wait(driver, lambda d: d.execute_script("return document.body.dataset.compared"), 30,
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.compared"), 60,
          "the comparison did not load")
     groups = {row.get_attribute("data-group") for row in
               driver.find_elements(By.CSS_SELECTOR, "#lifetimes tbody tr")}
