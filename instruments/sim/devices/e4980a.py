@@ -4,7 +4,9 @@ It measures whichever pixel the relay routes to it (an open fixture otherwise), 
 frequency and AC level, with the DC bias applied when ``:BIAS:STAT ON``. Beyond pymeasure's
 ``AgilentE4980`` set it supports ``:BIAS:VOLT``, list sweeps over frequency or DC bias
 (``:LIST:FREQ``, ``:LIST:BIAS:VOLT``, ``:LIST:MODE``) triggered by ``:TRIG`` / ``*TRG``, and
-``:FETC?`` in the instrument's format: ``A,B,status`` (plus a bin number per point in list mode).
+``:FETC?`` in the instrument's format: ``A,B,status`` (plus a bin number per point in list mode);
+``:FETC:IMP:CORR?`` as ``R,X`` whatever the function; the impedance and bias ranges, the open and
+short corrections' states, and ``*OPT?``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,20 @@ LIST_MAX = 201
 _OPEN_C_F, _OPEN_G_S = 5e-15, 1e-12
 
 
+# The installed options *OPT? reports: 001, Power and DC Bias Enhance (the ±40 V bias this
+# bench offers; the standard unit stops at ±2 V).
+OPTIONS = "001"
+# The impedance ranges of :FUNCtion:IMPedance:RANGe, in ohms (programming guide).
+IMPEDANCE_RANGES = (0.1, 1.0, 10.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5)
+
+
 def _defaults() -> dict:
     return {"freq": 1000.0, "ac_volt": 1.0, "ac_curr": 0.01, "function": "CPD",
             "trig_source": "INT", "bias_on": False, "bias_volt": 0.0, "display": "MEAS",
             "format": "ASC", "aperture": "MED", "averages": 1, "init_cont": True,
-            "list_mode": "SEQ", "list_param": None, "list_values": []}
+            "list_mode": "SEQ", "list_param": None, "list_values": [], "imp_range": 1e5,
+            "imp_range_auto": True, "bias_range_auto": True, "open_on": False,
+            "short_on": False}
 
 
 def express(function: str, c_p: float, g_p: float, freq_hz: float) -> tuple[float, float]:
@@ -109,12 +120,26 @@ class E4980ASim:
                   query=lambda c, p=param: ",".join(
                       f"{v:+.6E}" for v in (s["list_values"] if s["list_param"] == p else [])))
         t.add(":FETCh[:IMPedance][:FORMatted]", query=lambda c: self._fetch())
-        t.add(":FETCh[:IMPedance]:CORRected", query=lambda c: self._fetch())
+        t.add(":FETCh[:IMPedance]:CORRected", query=lambda c: self._fetch_rx())
+        t.add("*OPT", query=lambda c: OPTIONS)
+        t.add(":FUNCtion:IMPedance:RANGe[:VALue]", write=self._set_range,
+              query=lambda c: g(s["imp_range"]))
+        t.setting(":FUNCtion:IMPedance:RANGe:AUTO", s, "imp_range_auto", lambda c: c.boolean(), b)
+        t.setting(":BIAS:RANGe:AUTO", s, "bias_range_auto", lambda c: c.boolean(), b)
+        for node, key in (("OPEN", "open_on"), ("SHORt", "short_on")):
+            t.add(f":CORRection:{node}[:EXECute]", write=lambda c, k=key: s.update({k: True}))
+            t.setting(f":CORRection:{node}:STATe", s, key, lambda c: c.boolean(), b)
 
     def _set_aperture(self, c: Call) -> None:
         self.s["aperture"] = c.choice({"SHORt": "SHOR", "MEDium": "MED", "LONG": "LONG"})
         if len(c.args) > 1:
             self.s["averages"] = int(c.number(1, minimum=1, maximum=256))
+
+    def _set_range(self, c: Call) -> None:
+        """A fixed range: the smallest that holds the value asked for; autoranging off."""
+        value = c.number(minimum=0, maximum=IMPEDANCE_RANGES[-1])
+        self.s["imp_range"] = next(r for r in IMPEDANCE_RANGES if r >= value)
+        self.s["imp_range_auto"] = False
 
     def _set_list(self, param: str, c: Call) -> None:
         if not 1 <= len(c.args) <= LIST_MAX:
@@ -161,3 +186,10 @@ class E4980ASim:
                             for a, b, st, n in self.list_results)
         a, b, status = self._point(self.s["freq"], self._bias())
         return f"{a:+.5E},{b:+.5E},{status:+d}"
+
+    def _fetch_rx(self) -> str:
+        """:FETCh:IMPedance:CORRected? answers R and X, whatever the displayed function."""
+        freq = self.s["freq"]
+        c, g = self.measure(freq, self._bias())
+        r, x = express("RX", c, g, freq)
+        return f"{r:+.5E},{x:+.5E}"

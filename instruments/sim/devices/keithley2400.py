@@ -112,7 +112,7 @@ class Keithley2400Sim:
             limit = "v_compliance" if key == "v" else "i_compliance"
             t.setting(f"[:SENSe]:{node}[:DC]:PROTection[:LEVel]", s, limit, num(-lim, lim),
                       gfmt, on_change=lambda limit=limit: self._limits_written.add(limit))
-            t.setting(f"[:SENSe]:{node}[:DC]:NPLCycles", s, f"nplc_{key}", num(0.01, 10.0), str)
+            t.setting(f"[:SENSe]:{node}[:DC]:NPLCycles", s, f"nplc_{key}", num(0.01, 10.0), gfmt)
             t.setting(f"[:SENSe]:{node}[:DC]:RANGe[:UPPer]", s, f"sense_{key}_range",
                       num(-lim, lim), gfmt)
             t.setting(f"[:SENSe]:{node}[:DC]:RANGe:AUTO", s, f"sense_{key}_auto", onoff, b)
@@ -133,7 +133,7 @@ class Keithley2400Sim:
         t.setting("[:SENSe]:RESistance:RANGe:AUTO", s, "sense_r_auto", onoff, b)
         t.setting("[:SENSe]:RESistance:MODE", s, "res_mode",
                   lambda c: c.choice({"MANual": "MAN", "AUTO": "AUTO"}))
-        t.setting("[:SENSe]:RESistance:NPLCycles", s, "nplc_r", num(0.01, 10.0), str)
+        t.setting("[:SENSe]:RESistance:NPLCycles", s, "nplc_r", num(0.01, 10.0), gfmt)
         t.add("[:SENSe]:FUNCtion[:ON]", write=self._sense_on,
               query=lambda c: ",".join(f'"{f}:DC"' for f in sorted(s["sense_funcs"])))
         t.add("[:SENSe]:FUNCtion:ALL", write=lambda c: s.update(sense_funcs={"VOLT", "CURR",

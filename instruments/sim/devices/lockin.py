@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import cmath
 import math
+import struct
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import ClassVar
 
 from agelab.instruments.sim.devices.scpi import (
@@ -26,6 +29,7 @@ from agelab.instruments.sim.devices.scpi import (
     Call,
     CommandTree,
     ScpiError,
+    Unterminated,
     add_common_commands,
 )
 from agelab.instruments.sim.model.photometry import ELEMENTARY_C
@@ -117,10 +121,7 @@ class LockinCore:
         self._target = self.target()
         self._advance(now, self._target)
         value = self._stages[self.slope_order - 1]
-        _, el_dc = self._pixel_inputs()
-        enbw = _ENBW_FACTOR[self.slope_order] / self.time_constant_s
-        shot = math.sqrt(2 * ELEMENTARY_C * abs(el_dc)) * PL_DETECTOR_GAIN_V_PER_A
-        sigma = math.hypot(shot, INPUT_NOISE_V_RT_HZ) * math.sqrt(enbw)
+        sigma = self.noise_v()
         rng = self.rig.sites[self.rig.optics_site].pixel.noise.rng
         value += complex(rng.standard_normal(), rng.standard_normal()) * sigma / math.sqrt(2)
         limit = OVERLOAD_FACTOR * self.sensitivity_v
@@ -129,6 +130,14 @@ class LockinCore:
             value = complex(max(-limit, min(limit, value.real)),
                             max(-limit, min(limit, value.imag)))
         return value
+
+    def noise_v(self) -> float:
+        """The output noise (V rms): the detector's shot noise and the input noise in the
+        filter's equivalent noise bandwidth."""
+        _, el_dc = self._pixel_inputs()
+        enbw = _ENBW_FACTOR[self.slope_order] / self.time_constant_s
+        shot = math.sqrt(2 * ELEMENTARY_C * abs(el_dc)) * PL_DETECTOR_GAIN_V_PER_A
+        return math.hypot(shot, INPUT_NOISE_V_RT_HZ) * math.sqrt(enbw)
 
     def aux_in(self, index: int) -> float:
         """AUX IN 1: the luminance monitor (photodiode through a TIA); the others read 0 V."""
@@ -140,12 +149,88 @@ class LockinCore:
         return max(-10.5, min(10.5, volts))
 
     def snap_value(self, name: str) -> float:
-        xy = self.outputs()
-        values = {"X": xy.real, "Y": xy.imag, "R": abs(xy), "TH": math.degrees(cmath.phase(xy)),
-                  "F": self.frequency_hz}
         if name.startswith("IN"):
             return self.aux_in(int(name[2:]) - 1)
-        return values[name]
+        if name in ("XNOISE", "YNOISE"):
+            return self.noise_v()
+        if name == "F":
+            return self.frequency_hz
+        xy = self.outputs()
+        return {"X": xy.real, "Y": xy.imag, "R": abs(xy),
+                "TH": math.degrees(cmath.phase(xy))}[name]
+
+
+class StorageBuffer:
+    """A lock-in's data storage: points taken at a set rate from the simulated outputs, while
+    storage runs (SR830 ``SRAT/STRT/STRD/PAUS/REST``, SR860 ``CAPTURE*``).
+
+    Points are kept as they fall due and filled in when the buffer is next looked at: each one
+    is a fresh reading of the outputs (filter and noise as they are then), so a buffered PL
+    acquisition reads as on hardware, without a thread sampling at up to 512 Hz."""
+
+    def __init__(self, read: Callable[[], tuple[float, ...]], capacity: int) -> None:
+        self.read = read
+        self.capacity = capacity
+        self.rate_hz: float | None = 1.0      # None: a point per trigger
+        self.loop = True                      # full: go on over the oldest (else stop)
+        self.points: deque[tuple[float, ...]] = deque(maxlen=capacity)
+        self.stored = 0                       # points taken since the reset (beyond capacity)
+        self.running = False
+        self._since = 0.0                     # monotonic time the running stretch began
+        self._due_before = 0                  # points that fell due in earlier stretches
+
+    def reset(self) -> None:
+        self.points.clear()
+        self.stored = self._due_before = 0
+        self.running = False
+
+    def start(self, delay_s: float = 0.0) -> None:
+        if not self.running:
+            self.running = True
+            self._since = time.monotonic() + delay_s
+
+    def pause(self) -> None:
+        self.update()
+        self._due_before = self.stored
+        self.running = False
+
+    def trigger(self) -> None:
+        if self.running and self.rate_hz is None:
+            self._take(1)
+
+    def update(self) -> None:
+        if not self.running or self.rate_hz is None:
+            return
+        due = self._due_before + max(0, int((time.monotonic() - self._since) * self.rate_hz))
+        self._take(due - self.stored)
+
+    def _take(self, count: int) -> None:
+        if not self.loop:
+            count = min(count, self.capacity - self.stored)
+        skipped = max(0, count - self.capacity)  # only the newest capacity survive a wrap
+        self.stored += skipped
+        for _ in range(count - skipped):
+            self.points.append(self.read())
+            self.stored += 1
+        if not self.loop and self.stored >= self.capacity:
+            self.running = False
+
+    def values(self, column: int, start: int, count: int) -> list[float]:
+        self.update()
+        if start < 0 or count < 1 or start + count > len(self.points):
+            raise ScpiError(ILLEGAL_PARAMETER, f"points {start}..{start + count - 1} of "
+                            f"{len(self.points)} stored")
+        return [self.points[k][column] for k in range(start, start + count)]
+
+
+def lia_float(value: float) -> bytes:
+    """A value in the SR830's TRCL format: a 16-bit mantissa m and exponent e (little-endian),
+    the value m x 2^(e - 124)."""
+    if value == 0 or not math.isfinite(value):
+        return struct.pack("<hh", 0, 124)
+    exponent = math.ceil(math.log2(abs(value) / 32767))
+    mantissa = max(-32768, min(32767, round(value / 2.0 ** exponent)))
+    return struct.pack("<hh", mantissa, exponent + 124)
 
 
 def _settings(tree: CommandTree, store: dict, specs: dict[str, tuple]) -> None:
@@ -168,8 +253,12 @@ class _SrsLockinSim:
         self.tree = CommandTree()
         self._declare()
 
+    SPACE_BEFORE_QUERY = False
+    JOINER = b";"
+
     def handle(self, message: str) -> bytes | None:
-        return self.tree.execute_srs(message)
+        return self.tree.execute_srs(message, space_before_query=self.SPACE_BEFORE_QUERY,
+                                     joiner=self.JOINER)
 
     def reset(self) -> None:
         self.__init__(self.core.rig, self.serial)
@@ -181,20 +270,30 @@ class _SrsLockinSim:
 class SR830Sim(_SrsLockinSim):
     IDN = "Stanford_Research_Systems,SR830,s/n{serial},ver1.07 "
     SNAP: ClassVar[dict[int, str]] = {1: "X", 2: "Y", 3: "R", 4: "TH", 5: "IN1", 6: "IN2",
-                                      7: "IN3", 8: "IN4", 9: "F"}
+                                      7: "IN3", 8: "IN4", 9: "F", 10: "CH1", 11: "CH2"}
+    # What each display shows (DDEF i, j): channel 1 X, R, X noise, AUX 1, AUX 2; channel 2
+    # Y, θ, Y noise, AUX 3, AUX 4.
+    DISPLAYS: ClassVar[dict[int, tuple[str, ...]]] = {
+        1: ("X", "R", "XNOISE", "IN1", "IN2"), 2: ("Y", "TH", "YNOISE", "IN3", "IN4")}
+    # The manual writes its queries with a space ("SRAT ?") and real units take it; each
+    # answer to a line of several queries comes with its own terminator.
+    SPACE_BEFORE_QUERY = True
+    JOINER = b"\n"
+    BUFFER_POINTS = 16383
+    STRD_DELAY_S = 0.5
 
     def __init__(self, rig: Rig, serial: str = "80001") -> None:
         super().__init__(rig, serial, {
             "isrc": 0, "ignd": 0, "icpl": 0, "ilin": 0, "fmod": 1, "rslp": 0, "sync": 0,
             "rmod": 1, "slvl": 1.0, "ddef1": 0, "ddef2": 0, "srat": 4, "send": 1, "tstr": 0,
-            "fast": 0})
+            "fast": 0, "outx": 1, "oexp": {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)}})
 
     def _declare(self) -> None:
         t, s, core = self.tree, self.s, self.core
         integer = lambda lo, hi: lambda c: int(c.number(minimum=lo, maximum=hi))  # noqa: E731
         add_common_commands(t, idn=lambda: self.IDN.format(serial=self.serial), reset=self.reset)
         ranges = {"ISRC": 3, "IGND": 1, "ICPL": 1, "ILIN": 3, "FMOD": 1, "RSLP": 2, "SYNC": 1,
-                  "RMOD": 2, "SRAT": 14, "SEND": 1, "TSTR": 1, "FAST": 2}
+                  "RMOD": 2, "TSTR": 1, "FAST": 2}
         _settings(t, s, {m: (m.lower(), integer(0, hi), str) for m, hi in ranges.items()})
         t.setting("SLVL", s, "slvl", lambda c: c.number(minimum=0.004, maximum=5.0),
                   lambda v: f"{v:.3f}")
@@ -212,7 +311,7 @@ class SR830Sim(_SrsLockinSim):
         t.add("OFSL", write=lambda c: setattr(core, "slope_order", _index(c, 4) + 1),
               query=lambda c: str(core.slope_order - 1))
         t.add("OUTP", query=lambda c: self._snap(c, [0], highest=4))
-        t.add("SNAP", query=lambda c: self._snap(c, range(len(c.args)), highest=9))
+        t.add("SNAP", query=lambda c: self._snap(c, range(len(c.args)), highest=11))
         t.add("OAUX", query=lambda c: f"{core.aux_in(_index(c, 5) - 1):.4f}")
         t.add("AUXV", write=lambda c: core.aux_out.__setitem__(
             int(c.number(0, minimum=1, maximum=4)) - 1, c.number(1, minimum=-10.5, maximum=10.5)),
@@ -222,13 +321,64 @@ class SR830Sim(_SrsLockinSim):
               query=lambda c: f"{s[f'ddef{int(c.number(0, minimum=1, maximum=2))}']},0")
         t.add("LIAS", query=self._lias)
         t.add("ERRS", query=lambda c: "0")
-        for command in ("AGAN", "APHS", "ARSV", "AOFF", "REST", "STRT", "PAUS", "TRIG", "STRD"):
+        for command in ("AGAN", "APHS", "ARSV", "AOFF"):
             t.add(command, write=lambda c: None)
-        t.add("SPTS", query=lambda c: "0")
+        self.buffer = StorageBuffer(lambda: (self._display(1), self._display(2)),
+                                    self.BUFFER_POINTS)
+        self._buffer_settings()
+        t.add("REST", write=lambda c: self.buffer.reset())
+        t.add("STRT", write=lambda c: self.buffer.start())
+        t.add("STRD", write=lambda c: self.buffer.start(self.STRD_DELAY_S))
+        t.add("PAUS", write=lambda c: self.buffer.pause())
+        t.add("TRIG", write=lambda c: self.buffer.trigger())
+        t.add("SPTS", query=lambda c: self._stored())
+        t.add("TRCA", query=lambda c: ",".join(f"{v:.6e}" for v in self._trace(c)))
+        t.add("TRCB", query=lambda c: Unterminated(struct.pack(
+            f"<{int(c.number(2))}f", *self._trace(c))))
+        t.add("TRCL", query=lambda c: Unterminated(b"".join(lia_float(v)
+                                                            for v in self._trace(c))))
+        t.add("OUTX", write=lambda c: s.update(outx=int(c.number(minimum=0, maximum=1))),
+              query=lambda c: str(s["outx"]))
+        t.add("OEXP", write=self._set_offset, query=lambda c: "{:.2f},{}".format(
+            *s["oexp"][int(c.number(0, minimum=1, maximum=3))]))
+
+    def _buffer_settings(self) -> None:
+        """SRAT and SEND also set the storage's rate and mode."""
+        s, buffer = self.s, self.buffer
+
+        def apply() -> None:
+            buffer.rate_hz = None if s["srat"] == 14 else 2.0 ** (s["srat"] - 4)
+            buffer.loop = s["send"] == 1
+
+        for mnemonic, hi in (("SRAT", 14), ("SEND", 1)):
+            self.tree.setting(mnemonic, s, mnemonic.lower(), lambda c, hi=hi: int(c.number(
+                minimum=0, maximum=hi)), str, on_change=apply)
+        apply()
+
+    def _display(self, channel: int) -> float:
+        return self.core.snap_value(self.DISPLAYS[channel][self.s[f"ddef{channel}"]])
+
+    def _stored(self) -> str:
+        self.buffer.update()
+        return str(len(self.buffer.points))
+
+    def _trace(self, c: Call) -> list[float]:
+        channel = int(c.number(0, minimum=1, maximum=2))
+        return self.buffer.values(channel - 1, int(c.number(1, minimum=0)),
+                                  int(c.number(2, minimum=1)))
+
+    def _set_offset(self, c: Call) -> None:
+        self.s["oexp"][int(c.number(0, minimum=1, maximum=3))] = (
+            c.number(1, minimum=-105.0, maximum=105.0), int(c.number(2, minimum=0, maximum=2)))
 
     def _snap(self, c: Call, positions, highest: int) -> str:
         names = [self.SNAP[int(c.number(i, minimum=1, maximum=highest))] for i in positions]
-        return ",".join(f"{self.core.snap_value(name):.6e}" for name in names)
+        return ",".join(f"{self._value(name):.6e}" for name in names)
+
+    def _value(self, name: str) -> float:
+        if name.startswith("CH"):
+            return self._display(int(name[2:]))
+        return self.core.snap_value(name)
 
     def _set_sens(self, c: Call) -> None:
         self.core.sensitivity_v = SR830_SENSITIVITIES[_index(c, len(SR830_SENSITIVITIES))]
@@ -244,10 +394,20 @@ class SR830Sim(_SrsLockinSim):
 
 class SR860Sim(_SrsLockinSim):
     IDN = "Stanford_Research_Systems,SR860,{serial},v1.51"
-    SNAP: ClassVar[dict[str, str]] = {
-        "0": "X", "1": "Y", "2": "R", "3": "TH", "4": "IN1", "5": "IN2", "6": "IN3", "7": "IN4",
-        "X": "X", "Y": "Y", "R": "R", "THETA": "TH", "THE": "TH", "TH": "TH",
-            "IN1": "IN1", "IN2": "IN2", "IN3": "IN3", "IN4": "IN4"}
+    # The parameters of SNAP?, OUTP?, CDSP and the capture, by index and by name (manual): X, Y,
+    # R, θ, AUX IN 1-4, X noise, Y noise, AUX OUT 1-2, reference phase, sine amplitude, DC
+    # level, internal and external reference frequency.
+    PARAMETERS = ("X", "Y", "R", "TH", "IN1", "IN2", "IN3", "IN4", "XNOISE", "YNOISE", "OUT1",
+                  "OUT2", "PHASE", "SAMP", "LEVEL", "FINT", "FEXT")
+    NAMES: ClassVar[dict[str, str]] = {
+        "X": "X", "Y": "Y", "R": "R", "THETA": "TH", "THE": "TH", "TH": "TH", "IN1": "IN1",
+        "IN2": "IN2", "IN3": "IN3", "IN4": "IN4", "XNOISE": "XNOISE", "XNO": "XNOISE",
+        "YNOISE": "YNOISE", "YNO": "YNOISE", "OUT1": "OUT1", "OUT2": "OUT2", "PHASE": "PHASE",
+        "PHA": "PHASE", "SAMP": "SAMP", "SAM": "SAMP", "LEVEL": "LEVEL", "LEV": "LEVEL",
+        "FINT": "FINT", "FIN": "FINT", "FEXT": "FEXT", "FEX": "FEXT"}
+    SNAP: ClassVar[dict[str, str]] = {**{str(k): p for k, p in enumerate(PARAMETERS)}, **NAMES}
+    CAPTURE_COLUMNS = (("X",), ("X", "Y"), ("R", "TH"), ("X", "Y", "R", "TH"))  # CAPTURECFG
+    CAPTURE_RATE_MAX_HZ = 1.25e6
 
     def __init__(self, rig: Rig, serial: str = "004321") -> None:
         s = {"harmdual": 1, "slvl": 1.0, "tbmode": 0, "refm": 0, "rsrc": 0, "rtrg": 0, "refz": 0,
@@ -258,6 +418,9 @@ class SR860Sim(_SrsLockinSim):
         s.update({f"pstl{i}": 0.0 for i in range(4)})
         s.update({f"cdsp{i}": i for i in range(4)})
         s.update({f"cgrf{i}": 0 for i in range(4)})
+        s.update({f"cofp{i}": 0.0 for i in range(3)})
+        s.update({f"cexp{i}": 0 for i in range(3)})
+        s.update({"soff": 0.0, "capturelen": 256, "capturecfg": 0, "capturerate": 0})
         super().__init__(rig, serial, s)
 
     def _declare(self) -> None:
@@ -278,7 +441,7 @@ class SR860Sim(_SrsLockinSim):
             "SLVL": ("slvl", lambda c: c.number(minimum=0.0, maximum=2.0), e),
             "FREQINT": ("freqint", lambda c: c.number(minimum=0.001, maximum=500000.0), e)})
         for name, lo, hi in (("PSTF", 0.001, 500000.0), ("PSTA", 0.0, 2.0), ("PSTL", -5.0, 5.0),
-                             ("CDSP", 0, 15), ("CGRF", 0, 1)):
+                             ("CDSP", 0, 16), ("CGRF", 0, 1)):
             t.add(name, write=lambda c, n=name, lo=lo, hi=hi: s.update(
                 {f"{n.lower()}{_index(c, 4)}": c.number(1, minimum=lo, maximum=hi)}),
                   query=lambda c, n=name: self._indexed(n, _index(c, 4)))
@@ -301,16 +464,112 @@ class SR860Sim(_SrsLockinSim):
         t.add("ENBW", query=lambda c: e(_ENBW_FACTOR[core.slope_order] / core.time_constant_s))
         t.add("ILVL", query=lambda c: "0")
         t.add("TBSTAT", query=lambda c: "1")
-        t.add("OUTP", query=lambda c: e(core.snap_value(self._snap_name(c.arg(0)))))
+        t.add("OUTP", query=lambda c: e(self._value(self._snap_name(c.arg(0)))))
         t.add("SNAP", query=lambda c: ",".join(
-            e(core.snap_value(self._snap_name(a))) for a in c.args))
+            e(self._value(self._snap_name(a))) for a in c.args))
         t.add("SNAPD", query=lambda c: ",".join(
-            e(core.snap_value(n)) for n in ("X", "Y", "R", "TH")))
+            e(self._value(self.PARAMETERS[int(s[f"cdsp{i}"])])) for i in range(4)))
+        t.setting("SOFF", s, "soff", lambda c: c.number(minimum=-5.0, maximum=5.0), e)
+        for name, lo, hi, fmt in (("COFP", -999.99, 999.99, lambda v: f"{v:.2f}"),
+                                  ("CEXP", 0, 2, lambda v: str(int(v)))):
+            t.add(name, write=lambda c, n=name, lo=lo, hi=hi: s.update(
+                {f"{n.lower()}{_index(c, 3)}": c.number(1, minimum=lo, maximum=hi)}),
+                  query=lambda c, n=name, fmt=fmt: fmt(s[f"{n.lower()}{_index(c, 3)}"]))
+        t.add("APHS", write=lambda c: setattr(
+            core, "phase_deg", core.phase_deg + math.degrees(cmath.phase(core.outputs()))))
+        self._capture_commands()
         t.add("OAUX", query=lambda c: e(core.aux_in(_index(c, 4))))
         t.add("AUXV", write=lambda c: core.aux_out.__setitem__(
             _index(c, 4), c.number(1, minimum=-10.5, maximum=10.5)),
               query=lambda c: e(core.aux_out[_index(c, 4)]))
         t.add("DCAP", write=lambda c: None)
+
+    def _value(self, name: str) -> float:
+        core = self.core
+        special = {"OUT1": lambda: core.snap_value("X"), "OUT2": lambda: core.snap_value("Y"),
+                   "PHASE": lambda: core.phase_deg, "SAMP": lambda: self.s["slvl"],
+                   "LEVEL": lambda: self.s["soff"], "FINT": lambda: self.s["freqint"],
+                   "FEXT": lambda: 0.0}
+        return special[name]() if name in special else core.snap_value(name)
+
+    # ---------------------------------------------------------------- the capture buffer
+    def _capture_commands(self) -> None:
+        t, s = self.tree, self.s
+        self.capture = StorageBuffer(self._capture_point, 1)
+        self._capture_settings()
+        t.add("CAPTURELEN", write=self._set_capture_len, query=lambda c: str(s["capturelen"]))
+        t.add("CAPTURECFG", write=self._set_capture_cfg, query=lambda c: str(s["capturecfg"]))
+        t.add("CAPTURERATEMAX", query=lambda c: f"{self._rate_max():.6e}")
+        t.add("CAPTURERATE", write=self._set_capture_rate,
+              query=lambda c: f"{self._rate_max() / 2 ** s['capturerate']:.6e}")
+        t.add("CAPTURESTART", write=self._capture_start)
+        t.add("CAPTURESTOP", write=lambda c: self.capture.pause())
+        t.add("CAPTURESTAT", query=lambda c: self._capture_status())
+        t.add("CAPTUREBYTES", query=lambda c: str(self._captured_bytes()))
+        t.add("CAPTUREPROG", query=lambda c: str(min(s["capturelen"], 2 * math.ceil(
+            self._captured_bytes() / 2048))))
+        t.add("CAPTUREGET", query=self._capture_get)
+
+    def _capture_settings(self) -> None:
+        width = 4 * len(self.CAPTURE_COLUMNS[self.s["capturecfg"]])  # float32 a column
+        self.capture.capacity = self.s["capturelen"] * 1024 // width
+        self.capture.points = deque(self.capture.points, maxlen=self.capture.capacity)
+        self.capture.rate_hz = self._rate_max() / 2 ** self.s["capturerate"]
+
+    def _rate_max(self) -> float:
+        """The capture's fastest rate: 1.25 MHz halved until a point spans at least a fifth
+        of the time constant (a model of the manual's rule that it follows the filter)."""
+        n = max(0, math.ceil(math.log2(self.CAPTURE_RATE_MAX_HZ * self.core.time_constant_s / 5)))
+        return self.CAPTURE_RATE_MAX_HZ / 2 ** min(n, 20)
+
+    def _set_capture_len(self, c: Call) -> None:
+        length = int(c.number(minimum=1, maximum=4096))
+        self.s["capturelen"] = length + (length % 2)  # kept in 2 kB blocks
+        self._capture_settings()
+
+    def _set_capture_cfg(self, c: Call) -> None:
+        self.s["capturecfg"] = int(c.number(minimum=0, maximum=3))
+        self.capture.reset()
+        self._capture_settings()
+
+    def _set_capture_rate(self, c: Call) -> None:
+        self.s["capturerate"] = int(c.number(minimum=0, maximum=20))
+        self._capture_settings()
+
+    def _capture_point(self) -> tuple[float, ...]:
+        return tuple(self._value(n) for n in self.CAPTURE_COLUMNS[self.s["capturecfg"]])
+
+    def _capture_start(self, c: Call) -> None:
+        """CAPTURESTART acquisition (ONE, CONTinuous), trigger (IMMediate, TRIGstart, SAMPpp):
+        samples at the capture rate; a trigger-per-sample capture counts no time here."""
+        mode = c.choice({"ONE": "0", "CONTinuous": "1", "0": "0", "1": "1"})
+        c.choice({"IMMediate": "0", "TRIGstart": "1", "SAMPpp": "2", "0": "0", "1": "1",
+                  "2": "2"}, 1)
+        self.capture.reset()
+        self.capture.loop = mode == "1"
+        self._capture_settings()
+        self.capture.start()
+
+    def _captured_bytes(self) -> int:
+        self.capture.update()
+        return 4 * len(self.CAPTURE_COLUMNS[self.s["capturecfg"]]) * len(self.capture.points)
+
+    def _capture_status(self) -> str:
+        self.capture.update()
+        return str((1 if self.capture.running else 0)
+                   | (4 if self.capture.stored > self.capture.capacity else 0))
+
+    def _capture_get(self, c: Call) -> Unterminated:
+        """CAPTUREGET? offset, length (kB): the captured floats as a definite-length block,
+        sent with no terminator (the manual's binary transfer)."""
+        self.capture.update()
+        offset, size = int(c.number(0, minimum=0)), int(c.number(1, minimum=1, maximum=64))
+        data = b"".join(struct.pack(f"<{len(p)}f", *p) for p in self.capture.points)
+        if (offset + size) * 1024 > max(len(data), 1) + 2047:
+            raise ScpiError(ILLEGAL_PARAMETER, f"{offset + size} kB of {len(data)} bytes")
+        chunk = data[offset * 1024:(offset + size) * 1024]
+        head = str(len(chunk)).encode()
+        return Unterminated(b"#" + str(len(head)).encode() + head + chunk)
 
     def _indexed(self, name: str, i: int) -> str:
         value = self.s[f"{name.lower()}{i}"]

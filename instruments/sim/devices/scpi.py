@@ -30,6 +30,10 @@ POWER_ON = 1 << 7  # the PON bit of the standard event status register (IEEE 488
 ERROR_QUEUE_DEPTH = 10
 
 
+class Unterminated(bytes):
+    """A reply sent as it is, with no terminator after it (the SR860's CAPTUREGET? block)."""
+
+
 class ScpiError(Exception):
     """Raised by a handler; becomes an entry in the error queue."""
 
@@ -218,21 +222,29 @@ class CommandTree:
                 path = tokens[:-1]
         return b";".join(responses) if responses else None
 
-    def execute_srs(self, message: str) -> bytes | None:
+    def execute_srs(self, message: str, *, space_before_query: bool = False,
+                    joiner: bytes = b";") -> bytes | None:
         """Run an SRS-style message: 4+ letter mnemonics, optional '?', arguments with or without
-        a space (``FREQ1e3``, ``OUTP?1``, ``AUXV 0, 1.5``), units separated by ';'."""
+        a space (``FREQ1e3``, ``OUTP?1``, ``AUXV 0, 1.5``), units separated by ';'.
+
+        ``space_before_query``: the SR830 also takes ``SRAT ?`` (its manual writes queries so);
+        the SR860's manual forbids the space. ``joiner``: what goes between the answers to two
+        queries on one line (the SR830 terminates each answer; the SR860 joins them with ';')."""
         responses: list[bytes] = []
+        gap = r"\s*" if space_before_query else ""
         for raw in message.split(";"):
             unit = raw.strip()
             if not unit:
                 continue
-            m = re.fullmatch(r"(\*?[A-Za-z]+)(\??)\s*(.*)", unit, flags=re.S)
-            if m is None:
+            m = re.fullmatch(rf"(\*?[A-Za-z]+){gap}(\??)\s*(.*)", unit, flags=re.S)
+            if m is None or "?" in m.group(3):  # a stray '?' (a space the model refuses)
                 self.push_error(COMMAND_ERROR, unit)
                 continue
             header, query, rest = m.groups()
             self._dispatch([header.upper()], header, bool(query), rest, unit, responses)
-        return b",".join(responses) if responses else None
+        if len(responses) == 1:
+            return responses[0]  # as the handler made it (Unterminated stays so)
+        return joiner.join(responses) if responses else None
 
     def _dispatch(self, tokens: list[str], header: str, is_query: bool, rest: str, unit: str,
                   responses: list[bytes]) -> bool:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from agelab.instruments.sim.devices.scpi import Unterminated
 from agelab.instruments.sim.faults import DEVICE_ERROR, FaultInjector, FaultKind
 from agelab.instruments.sim.rig import TimingModel
 
@@ -104,7 +105,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if reply is not None:
             if fault is FaultKind.GARBLE:
                 reply = server.injector.garble(reply)
-            self.connection.sendall(reply + b"\n")
+            self.connection.sendall(reply if isinstance(reply, Unterminated) else reply + b"\n")
         return True
 
 
