@@ -1,5 +1,6 @@
-"""QCoDeS's own drivers against the virtual bench: start-up, a full snapshot, and every settable
-parameter set to another valid value and read back.
+"""QCoDeS's own drivers against the virtual bench (2400, E4980A, SR830, SR860, and the 2602B's
+TSP): start-up, a full snapshot, and every settable parameter set to another valid value and
+read back.
 
 QCoDeS was written with no knowledge of AgeLab, so these tests hold the bench to its promise:
 the instruments speak their real command sets, and any well-written driver runs on them.
@@ -12,7 +13,7 @@ import random
 
 import pytest
 from qcodes.instrument import Instrument
-from qcodes.instrument_drivers.Keithley import Keithley2400
+from qcodes.instrument_drivers.Keithley import Keithley2400, Keithley2602B
 from qcodes.instrument_drivers.Keysight import KeysightE4980A
 from qcodes.instrument_drivers.stanford_research import SR830, SR860
 from qcodes.parameters import ManualParameter, Parameter
@@ -41,7 +42,8 @@ SKIPPED = {
 
 
 # How many parameters each walk sets and reads back (the drivers' settable ones, less SKIPPED).
-WALKED_AT_LEAST = {"keithley2400": 5, "e4980a": 8, "sr830": 20, "sr860": 25}
+WALKED_AT_LEAST = {"keithley2400": 5, "e4980a": 8, "sr830": 20, "sr860": 25,
+                   "keithley2602b": 25}
 
 
 # Values for parameters whose drivers give no validator to draw one from.
@@ -115,29 +117,39 @@ def errors_left(instrument: Instrument, query: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(("model", "open_driver", "error_query"), [
+def tsp_errors(instrument: Instrument) -> list[str]:
+    count = int(float(instrument.ask("errorqueue.count")))
+    return [f"{count} errors in the queue"] if count else []
+
+
+@pytest.mark.parametrize(("model", "open_driver", "errors"), [
     ("keithley2400", lambda b: Keithley2400("k2400", b.resources["smu1"], **VISA),
-     ":SYST:ERR?"),
+     lambda i: errors_left(i, ":SYST:ERR?")),
     ("e4980a", lambda b: KeysightE4980A("e4980a", b.resources["lcr"], **VISA),
-     ":SYST:ERR?"),
+     lambda i: errors_left(i, ":SYST:ERR?")),
     ("sr830", lambda b: SR830("sr830", b.resources["lockin"], **VISA), None),
     ("sr860", lambda b: SR860("sr860", b.resources["lockin"], **VISA), None),
+    ("keithley2602b", lambda b: Keithley2602B("k2602b", b.resources["smu1"], **VISA),
+     tsp_errors),
 ])
-def test_qcodes_drivers_start_snapshot_and_read_back_what_they_set(model, open_driver,
-                                                                   error_query):
+def test_qcodes_drivers_start_snapshot_and_read_back_what_they_set(model, open_driver, errors):
     lockin = model if model.startswith("sr") else "sr830"
-    with VirtualBench("red-cdse", pixels=1, seed=4, lockin=lockin) as bench:
+    smu = "keithley2602b" if model == "keithley2602b" else "keithley2400"
+    with VirtualBench("red-cdse", pixels=2, seed=4, lockin=lockin, smu=smu) as bench:
         instrument = open_driver(bench)
         try:
             snapshot = instrument.snapshot(update=True)
             values = {name: p.get("value") for name, p in snapshot["parameters"].items()}
+            for sub, part in snapshot.get("submodules", {}).items():  # a 2602B's channels
+                values.update({f"{sub}.{name}": p.get("value")
+                               for name, p in part.get("parameters", {}).items()})
             assert values["IDN"]["model"].upper().replace(" ", "") in model.upper() or \
                 values["IDN"]["model"] in model.upper()
             read = [n for n, v in values.items() if v is not None]
             assert len(read) >= 10, values
             wrong, walked = walk(instrument)
             assert wrong == [] and walked >= WALKED_AT_LEAST[model], (wrong, walked)
-            if error_query:  # and nothing the driver sent went into the error queue
-                assert errors_left(instrument, error_query) == []
+            if errors:  # and nothing the driver sent went into the error queue
+                assert errors(instrument) == []
         finally:
             instrument.close()
