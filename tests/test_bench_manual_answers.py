@@ -270,3 +270,13 @@ def test_a_made_up_header_is_an_undefined_header_error_not_a_hang(bench830, name
     known = link.ask(":SYST:ERR?")
     assert known.startswith(("+0", "0", "-113"))
     link.close()
+
+
+def test_tsp_print_inside_an_expression_prints_then_gives_nothing():
+    with VirtualBench("red-cdse", pixels=2, seed=5, smu="keithley2602b") as bench:
+        smu = Raw(bench.resources["smu1"])
+        smu.send("print(print(errorqueue.count))")  # as QCoDeS's ask("print(...)") sends it
+        assert (smu.line(), smu.line()) == ("0.00000e+00", "")  # the value, then print()
+        smu.send("print(foo.bar)")  # indexing nil: an error on record, no answer
+        assert smu.ask("print(errorqueue.count)") == "1.00000e+00"
+        smu.close()

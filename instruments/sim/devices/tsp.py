@@ -268,6 +268,8 @@ class Interpreter:
 
     def _resolve(self, owner: Any, name: str) -> Any:
         if owner is GLOBAL:  # an unset global is nil, as in Lua
+            if name == "print" and name not in self.globals:
+                return self._print  # print inside an expression: prints, gives no value
             return self.globals.get(name)
         if isinstance(owner, Node):
             return owner.tsp_get(name)
@@ -275,6 +277,10 @@ class Interpreter:
             index = int(name) - 1
             return owner[index] if 0 <= index < len(owner) else None
         raise runtime_error(f"attempt to index field `{name}' (a {_lua_type(owner)} value)")
+
+    def _print(self, *args: Any) -> tuple:
+        self._out.append(self.printer(list(args)))
+        return ()
 
     def _call(self, function: Any, name: str | None) -> Any:
         args = self._arguments()
