@@ -237,9 +237,12 @@ MANUAL_NAMES = {
 ERROR_QUERY = {"lcr": ":SYST:ERR?", "smu1": ":SYST:ERR?", "lockin": "*ESR?"}
 
 
-@pytest.mark.parametrize("instrument", ["lcr", "smu1", "lockin"])
-def test_every_manual_name_is_implemented_or_an_error_and_no_query_hangs(bench830, instrument):
-    link = Raw(bench830.resources[instrument])
+@pytest.mark.parametrize("instrument", ["lcr", "smu1", "lockin", "lockin860"])
+def test_every_manual_name_is_implemented_or_an_error_and_no_query_hangs(bench830, bench860,
+                                                                        instrument):
+    bench = bench860 if instrument == "lockin860" else bench830
+    link = Raw(bench.resources[instrument.removesuffix("860")])
+    instrument = instrument.removesuffix("860")
     idn = link.ask("*IDN?")
     unanswered = []
     for name in MANUAL_NAMES[instrument]:
