@@ -45,11 +45,15 @@ def station_config(seed: int) -> dict:
         "station": {"virtual": {"pixels": 6, "preset": "blue-znsete", "speedup": 1000,
                                 "seed": seed, "timeout_ms": 3000}},
         "safety": {"max_current_density": "250 mA/cm^2", "max_voltage": "10 V"},
-        "measurements": {"jvl": {"kind": "jv", "start": "0 V", "stop": "5 V", "points": 11}},
+        "measurements": {"jvl": {"kind": "jv", "start": "0 V", "stop": "5 V", "points": 11},
+                         "cv": {"kind": "cv", "start": "-1 V", "stop": "3 V", "points": 9},
+                         "el": {"kind": "el", "integration": "10 ms"},
+                         "pl": {"kind": "pl", "time_constant": "1 ms"}},
         "defaults": {"area": "4 mm^2", "cd_m2_per_A": 8.54e7, "sampling": "1 min",
                      "log_sampling": {"first": "5 s", "per_decade": 50},
                      "settle": "1 min", "stress": {"compliance": "8 V", "ramp_dwell": "1 ms"},
-                     "checkpoints": {"at": ["0 h", "2 h"], "measure": ["jvl"]},
+                     "checkpoints": {"at": ["0 h", "0.3 h", "2 h"],
+                                     "measure": ["jvl", "cv", "el", "pl"]},
                      "stop": {"at": "T90", "max_time": "14 h"}},
         "channels": channels,
     }
@@ -183,7 +187,7 @@ def test_a_channel_page_draws_its_plots(lab):
     driver.find_element(By.CSS_SELECTOR, ".station[data-station='st1'] .tile").click()
     wait(driver, lambda d: d.execute_script("return document.body.dataset.channelLoaded"),
          30, "the channel page did not load")
-    for plot in ("plot-l", "plot-v", "plot-jv"):
+    for plot in ("plot-l", "plot-v", "plot-jv", "plot-cv", "plot-el", "plot-elpl"):
         wait(driver, lambda d, p=plot: d.find_element(By.ID, p).get_attribute("data-drawn"),
              30, f"{plot} was not drawn")
         box = driver.find_element(By.ID, plot)
@@ -193,7 +197,12 @@ def test_a_channel_page_draws_its_plots(lab):
     width = driver.execute_script("return document.getElementById('plot-l').clientWidth")
     assert int(driver.find_element(By.ID, "plot-l").get_attribute("data-points")) <= 2 * width
     assert driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")
+    assert driver.execute_script("return document.getElementById('heat').height") >= 2
     no_javascript_errors(driver)
+    if SHOTS:
+        driver.set_window_size(1400, 1500)
+        driver.save_screenshot(str(Path(SHOTS) / "dashboard-channel.png"))
+        driver.set_window_size(1400, 1000)
 
 
 def running_channel(lab: dict, station: str) -> tuple[str, str, Path]:

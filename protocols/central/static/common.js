@@ -61,6 +61,7 @@ const AgeLab = (() => {
 
   function hours(value) {
     if (value === null || value === undefined || !isFinite(value)) return "–";
+    if (Math.abs(value) < 0.005) value = 0; // t = 0 is a ramp's midpoint: a hair either side
     return value < 10 ? value.toFixed(2) + " h" : value < 1000 ? value.toFixed(1) + " h" : Math.round(value) + " h";
   }
 
@@ -133,13 +134,18 @@ const AgeLab = (() => {
   }
 
   // A uPlot chart in `box`, as wide as the box: it draws at most one point per pixel column.
-  function chart(box, title, series, data, { logX = false, logY = false, xLabel = "", yLabel = "", height = 260, hooks = {} } = {}) {
+  // `right`: a second y scale "z" on the right ({label, log}), for series with scale "z".
+  function chart(box, title, series, data, { logX = false, logY = false, xLabel = "", yLabel = "", height = 260, hooks = {}, right = null } = {}) {
     box.innerHTML = "";
     const width = Math.max(box.clientWidth || 480, 240);
+    const scales = { x: { time: false, distr: logX ? 3 : 1 }, y: { distr: logY ? 3 : 1 } };
+    const axes = [{ label: xLabel }, { label: yLabel, size: 60 }];
+    if (right) {
+      scales.z = { distr: right.log ? 3 : 1 };
+      axes.push({ scale: "z", side: 1, label: right.label, size: 60, grid: { show: false } });
+    }
     const opts = {
-      title, width, height, hooks,
-      scales: { x: { time: false, distr: logX ? 3 : 1 }, y: { distr: logY ? 3 : 1 } },
-      axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+      title, width, height, hooks, scales, axes,
       series: [{ label: xLabel }, ...series],
       legend: { live: false },
     };

@@ -118,7 +118,7 @@ function drawFamilies(d) {
   const box = document.getElementById("plot-jv");
   if (d.jv.length) {
     page.plots.jv = AgeLab.chart(box, `J–V–L · ${page.channel} (${d.jv.length}, by age)`, jv.series, jv.data,
-      { xLabel: "V", yLabel: "|J| (mA/cm²)", logY: true });
+      { xLabel: "V", yLabel: "|J| (mA/cm²), solid", logY: true, right: { label: "L (cd/m²), dashed", log: true } });
   } else box.innerHTML = '<p class="muted">no J–V sweeps yet</p>';
   const cvBox = document.getElementById("plot-cv");
   const cv = family(d.cv, (s, k) => (s.y[k] === null ? null : s.y[k] * 1e9), null);
@@ -143,7 +143,11 @@ function drawFamilies(d) {
 function drawHeat(heat) {
   const canvas = document.getElementById("heat");
   const ctx = canvas.getContext("2d");
-  if (!heat || !heat.rate.length) { ctx.clearRect(0, 0, canvas.width, canvas.height); return; }
+  if (!heat || !heat.rate.length) {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    document.getElementById("heat-title").textContent = "EL heat map: no EL spectra yet";
+    return;
+  }
   const rows = heat.rate.length, cols = heat.wavelength_nm.length;
   canvas.width = cols; canvas.height = rows;
   const image = ctx.createImageData(cols, rows);
