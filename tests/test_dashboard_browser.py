@@ -225,8 +225,9 @@ def test_an_operator_stops_a_channel_and_the_station_ramps_it_down(lab):
     assert "Confirm" in stop.text  # one click arms it, the second sends
     stop.click()
     lab["stopped"] = "st2"
-    wait(driver, lambda d: "queued" in d.find_element(By.ID, "command-state").text or
-         "handed" in d.find_element(By.ID, "command-state").text, 15)
+    wait(driver, lambda d: any(word in d.find_element(By.ID, "command-state").text
+                               for word in ("queued", "handed", "carried out")), 15,
+         "the page did not show the stop")
 
     def recorded() -> list[dict]:
         with RunFile(path) as run:
