@@ -147,3 +147,14 @@ def test_garbage_in_status_replies_is_classified(driver, name, query, valid, dat
             getattr(inst, name)
     except Exception as exc:
         assert classify(exc) is not None, f"{type(exc).__name__}: {exc} from {reply!r}"
+
+
+def test_a_reply_that_spells_a_usage_message_is_still_garbled():
+    """Found by hypothesis (which draws strings from the code's own literals): an *ESR? reply
+    reading "is not in range" failed int() with a message holding the usage phrase."""
+    with pytest.raises(ValueError) as caught:
+        int("is not in range")
+    assert classify(caught.value) == "garbled"
+    with pytest.raises(ValueError) as caught:
+        float("must be")
+    assert classify(caught.value) == "garbled"

@@ -13,6 +13,7 @@ from pyvisa.errors import InvalidSession, VisaIOError
 # Refusals by a validator or by a safety check: retrying cannot help, so they are raised at once.
 # (pymeasure's validators say "Value of X is not in range [..]" / "... is not in the discrete set".)
 _USAGE_MESSAGES = ("is not in range", "is not in the discrete set", "must be", "cannot lock")
+_PARSE_FAILURES = ("invalid literal for", "could not convert string to float")
 
 EMPTY_QUEUE = ("no error", "queue is empty")  # SCPI's words, and TSP's
 
@@ -76,7 +77,12 @@ def classify(exc: BaseException) -> str | None:
     if isinstance(exc, KeyError) and "mapped values" in str(exc):
         return "garbled"  # a getter's reply that is none of the values the driver knows
     if isinstance(exc, (ValueError, IndexError, struct.error, UnicodeDecodeError)):
-        if any(m in str(exc) for m in _USAGE_MESSAGES):
+        text = str(exc)
+        # A reply that would not parse is garbled whatever it says (it may even spell out a
+        # usage message); only the driver's own refusals of a value are usage errors.
+        if text.startswith(_PARSE_FAILURES):
+            return "garbled"
+        if any(m in text for m in _USAGE_MESSAGES):
             return None
         return "garbled"
     return None
