@@ -150,8 +150,8 @@ def test_garbage_in_status_replies_is_classified(driver, name, query, valid, dat
 
 
 def test_a_reply_that_spells_a_usage_message_is_still_garbled():
-    """Found by hypothesis (which draws strings from the code's own literals): an *ESR? reply
-    reading "is not in range" failed int() with a message holding the usage phrase."""
+    """A reply that fails to parse is garbled even when the text it quotes reads like one of
+    the driver's own usage refusals."""
     with pytest.raises(ValueError) as caught:
         int("is not in range")
     assert classify(caught.value) == "garbled"

@@ -22,7 +22,6 @@ apprise delivered it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -33,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agelab.protocols.central.database import Database
+from agelab.protocols.central.wire import json_object
 from agelab.protocols.config.units import Seconds
 
 log = logging.getLogger("agelab.central")
@@ -182,7 +182,7 @@ class Alerter:
         out, newest = [], {}
         for run_id, eid, uid, station, study, channel, kind, detail_text, wall in rows:
             newest[run_id] = eid
-            detail = _json(detail_text)
+            detail = json_object(detail_text)
             where = f"{channel} of run {study} on {station}"
             link = self._link(f"/run/{uid}?channel={channel}")
             if kind == "runaway" and self.rules.channel_stopped:
@@ -260,10 +260,3 @@ def _alert_rows(db: Database, tail: str, args: tuple) -> list[dict[str, Any]]:
     return [{"id": r[0], "rule": r[1], "key": r[2], "fired": r[3].isoformat(), "title": r[4],
              "body": r[5], "targets": r[6], "delivered": r[7], "error": r[8]} for r in rows]
 
-
-def _json(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -9,7 +9,6 @@ the heat map.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 from agelab.protocols.analysis.spectra import spectrum_figures
 from agelab.protocols.analysis.study import el_pl_trend
 from agelab.protocols.central.database import CentralError, Database
+from agelab.protocols.central.wire import json_object
 
 FAMILY_CURVES = 40
 HEAT_ROWS = 200
@@ -37,12 +37,6 @@ def _evenly(rows: list, count: int) -> list:
     picks = np.unique(np.linspace(0, len(rows) - 1, count).round().astype(int))
     return [rows[k] for k in picks]
 
-
-def _json(text: str | None) -> Any:
-    try:
-        return json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return {"text": text}
 
 
 def channel_detail(db: Database, run_id: int, channel: str) -> dict[str, Any]:
@@ -94,13 +88,13 @@ def channel_detail(db: Database, run_id: int, channel: str) -> dict[str, Any]:
                 "rate": (matrix / max(float(matrix.max()), 1e-12)).round(4).tolist()}
     readings = [{"label": r[0], "t_h": r[1], "x": r[2], "y": r[3]} for r in pl]
     trend = el_pl_trend(el, figures, readings)
-    st = _json(state)
+    st = json_object(state)
     return {
-        "channel": channel, "state": st, "sample": _json(sample), "j_ma_cm2": j,
+        "channel": channel, "state": st, "sample": json_object(sample), "j_ma_cm2": j,
         "area_cm2": area, "milestones": st.get("milestones") or {},
         "jv": families["jv"], "cv": families["cv"], "el": latest, "heat": heat,
         "el_pl": [{"t_h": p.t_h, "el": p.el_rel, "pl": p.pl_rel, "ege": p.ege_rel}
                   for p in trend],
         "events": [{"id": e[0], "channel": e[1], "kind": e[2], "t_h": e[3], "wall": e[4],
-                    "detail": _json(e[5]), "fault": e[2] in FAULT_KINDS} for e in events],
+                    "detail": json_object(e[5]), "fault": e[2] in FAULT_KINDS} for e in events],
     }

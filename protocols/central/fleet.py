@@ -9,24 +9,17 @@ at most ~70 rows however long the run: the fleet of 16 stations x 96 channels is
 from __future__ import annotations
 
 import base64
-import json
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from agelab.protocols.central.database import Database
+from agelab.protocols.central.wire import json_object
 
 # How many of a station's runs the fleet page shows: the running ones, then the latest ended.
 RUNS_A_STATION = 4
 
-
-def _state(text: str | None) -> dict[str, Any]:
-    try:
-        state = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def spark_text(t_h: list[float], lum: list[float | None]) -> str:
@@ -75,7 +68,7 @@ def run_tiles(db: Database, run_ids: list[int], sparks: bool = True
     lines = {(run_id, cid): spark_text(ts, ls) for run_id, cid, ts, ls in spark_rows}
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for run_id, cid, name, state, sample, j, faults, *latest in channels:
-        t = tile(name, _state(state), faults, _state(sample), j, tuple(latest))
+        t = tile(name, json_object(state), faults, json_object(sample), j, tuple(latest))
         if sparks:
             t["spark"] = lines.get((run_id, cid), "")
         out[run_id].append(t)
