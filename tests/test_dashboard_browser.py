@@ -199,7 +199,7 @@ def test_a_channel_page_draws_its_plots(lab):
     width = driver.execute_script("return document.getElementById('plot-l').clientWidth")
     assert int(driver.find_element(By.ID, "plot-l").get_attribute("data-points")) <= 2 * width
     assert driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")
-    assert driver.execute_script("return document.getElementById('heat').height") >= 1  # a row a spectrum
+    assert driver.execute_script("return document.getElementById('heat').height") >= 1
     no_javascript_errors(driver)
     if SHOTS:
         driver.set_window_size(1400, 1500)
