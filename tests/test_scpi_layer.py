@@ -15,7 +15,8 @@ def tree():
     t.setting("[:SOURce]:FUNCtion[:MODE]", store, "func",
               lambda c: c.choice({"VOLTage": "VOLT", "CURRent": "CURR"}))
     t.setting("[:SOURce]:CURRent[:LEVel]", store, "level", lambda c: c.number())
-    t.add(":CALCulate:DATA", query=lambda c: f"calc{c.suffixes[0] or '1'}")
+    t.add(":CALCulate#:DATA", query=lambda c: f"calc{c.suffixes[0] or '1'}")
+    t.add(":TRACe:DATA", query=lambda c: "trace")
     t.store = store
     return t
 
@@ -43,6 +44,12 @@ def test_quoted_enum_min_max_default(tree):
 def test_numeric_suffix_reaches_the_handler(tree):
     assert tree.execute(":CALC3:DATA?") == b"calc3"
     assert tree.execute(":CALCULATE:DATA?") == b"calc1"
+
+
+def test_a_number_the_instrument_lacks_is_an_undefined_header(tree):
+    assert tree.execute(":TRAC1:DATA?") == b"trace"  # a number left out is 1
+    assert tree.execute(":TRAC2:DATA?") is None  # not TRACe, whatever its number
+    assert tree.execute(":SYST:ERR?").decode().startswith("-113,")
 
 
 @pytest.mark.parametrize(("message", "code"), [(":FOO:BAR 1", -113), (":SENS:CURR:NPLC 99", -222),

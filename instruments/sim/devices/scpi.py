@@ -48,16 +48,19 @@ class _Node:
     short: str
     long: str
     optional: bool
+    suffix: str = ""  # a numbered node's number ("3" in CALCulate3; "#": any); none means 1
 
     def matches(self, token: str) -> str | None:
-        """Return the numeric suffix ('' if none) if the token names this node, else None."""
+        """Return the numeric suffix ('' if none) if the token names this node, else None.
+        A number left out is 1, as SCPI has it: CALC names CALCulate1, never CALCulate3."""
         if self.long.startswith("*"):
             return "" if token.upper() == self.long else None
         m = re.fullmatch(r"([A-Za-z_]+)(\d*)", token)
         if not m:
             return None
         word = m.group(1).upper()
-        if word in (self.short, self.long):
+        if word in (self.short, self.long) and (
+                self.suffix == "#" or (m.group(2) or "1") == (self.suffix or "1")):
             return m.group(2)
         return None
 
@@ -66,9 +69,11 @@ def _parse_pattern(pattern: str) -> tuple[_Node, ...]:
     if pattern.startswith("*"):
         return (_Node(pattern.upper(), pattern.upper(), False),)
     nodes = []
-    for optional, name in re.findall(r"(\[?):?([A-Za-z]+)\]?", pattern):
-        short = "".join(ch for ch in name if ch.isupper() or ch.isdigit())
-        nodes.append(_Node(short=short or name.upper(), long=name.upper(), optional=bool(optional)))
+    for optional, name, suffix in re.findall(r"(\[?):?([A-Za-z]+)(#|\d*)(?:\[\d+\])?\]?",
+                                             pattern):
+        short = "".join(ch for ch in name if ch.isupper())
+        nodes.append(_Node(short=short or name.upper(), long=name.upper(),
+                           optional=bool(optional), suffix=suffix))
     return tuple(nodes)
 
 
@@ -116,10 +121,19 @@ class Call:
         """Match an enumerated parameter given as {SHORTform: canonical} (quotes stripped)."""
         text = self.arg(i).strip().strip("'\"").upper()
         for key, canonical in options.items():
-            short = "".join(ch for ch in key if ch.isupper())
-            if text in (key.upper(), short):
+            if text in (key.upper(), short_form(key)):
                 return canonical
         raise ScpiError(ILLEGAL_PARAMETER, f"{self.header} {text}")
+
+
+def short_form(mnemonic: str) -> str:
+    """A SCPI mnemonic's short form, as an instrument answers it: "DOWn" → "DOW"."""
+    return "".join(ch for ch in mnemonic if ch.isupper() or ch.isdigit())
+
+
+def one_of(*mnemonics: str) -> Callable[[Call], str]:
+    """A setting's parser for an enumerated parameter, answered in its short form."""
+    return lambda call: call.choice({m: short_form(m) for m in mnemonics})
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:
