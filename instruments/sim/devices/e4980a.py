@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import time
 
 from agelab.instruments.sim.devices.scpi import (
     DATA_OUT_OF_RANGE,
@@ -20,6 +21,7 @@ from agelab.instruments.sim.devices.scpi import (
     CommandTree,
     ScpiError,
     add_common_commands,
+    one_of,
 )
 from agelab.instruments.sim.rig import Rig, Route, TimingModel
 
@@ -44,7 +46,13 @@ def _defaults() -> dict:
             "format": "ASC", "aperture": "MED", "averages": 1, "init_cont": True,
             "list_mode": "SEQ", "list_param": None, "list_values": [], "imp_range": 1e5,
             "imp_range_auto": True, "bias_range_auto": True, "open_on": False,
-            "short_on": False}
+            "short_on": False, "alc": False, "high_power": True, "dc_isolation": False,
+            "isolation_auto": True, "isolation_level": 0.02, "bias_curr": 0.0,
+            "polarity_auto": False, "dev1_mode": "OFF", "dev2_mode": "OFF", "dev1_ref": 0.0,
+            "dev2_ref": 0.0, "trig_delay": 0.0, "step_delay": 0.0, "border": "NORM",
+            "ascii_long": False, "display_on": True, "cable_m": 0, "corr_method": "SING",
+            "load_on": False, "comparator_on": False, "beeper_on": True, "oper_enable": 0,
+            "beeper_tone": 4, "keys_locked": False}
 
 
 def express(function: str, c_p: float, g_p: float, freq_hz: float) -> tuple[float, float]:
@@ -129,6 +137,56 @@ class E4980ASim:
         for node, key in (("OPEN", "open_on"), ("SHORt", "short_on")):
             t.add(f":CORRection:{node}[:EXECute]", write=lambda c, k=key: s.update({k: True}))
             t.setting(f":CORRection:{node}:STATe", s, key, lambda c: c.boolean(), b)
+        self._declare_kept_settings(t, s)
+
+    def _declare_kept_settings(self, t: CommandTree, s: dict) -> None:
+        """Settings a driver reads at start-up or in a snapshot, kept as the E4980A keeps
+        them; the model's C and G do not depend on them."""
+        g = lambda v: f"{v:+.6E}"  # noqa: E731
+        b = lambda v: "1" if v else "0"  # noqa: E731
+        on = lambda c: c.boolean()  # noqa: E731
+        for pattern, key in ((":AMPLitude:ALC", "alc"), (":OUTPut:HPOWer", "high_power"),
+                             (":OUTPut:DC:ISOLation[:STATe]", "dc_isolation"),
+                             (":OUTPut:DC:ISOLation:LEVel:AUTO", "isolation_auto"),
+                             (":BIAS:POLarity:AUTO", "polarity_auto"),
+                             (":DISPlay:ENABle", "display_on"),
+                             (":CORRection:LOAD:STATe", "load_on"),
+                             (":COMParator[:STATe]", "comparator_on"),
+                             (":SYSTem:BEEPer:STATe", "beeper_on")):
+            t.setting(pattern, s, key, on, b)
+        t.setting(":OUTPut:DC:ISOLation:LEVel[:VALue]", s, "isolation_level",
+                  lambda c: c.number(minimum=0, maximum=0.1), g)
+        t.setting(":BIAS:CURRent[:LEVel]", s, "bias_curr",
+                  lambda c: c.number(minimum=-0.1, maximum=0.1), g)
+        for n in (1, 2):
+            t.setting(f":FUNCtion:DEV{n}:MODE", s, f"dev{n}_mode",
+                      one_of("ABSolute", "PERCent", "OFF"))
+            t.setting(f":FUNCtion:DEV{n}:REFerence[:VALue]", s, f"dev{n}_ref",
+                      lambda c: c.number(minimum=-9.9e37, maximum=9.9e37), g)
+        t.setting(":TRIGger:DELay", s, "trig_delay", lambda c: c.number(minimum=0, maximum=999),
+                  g)
+        t.setting(":TRIGger:TDELay", s, "step_delay",
+                  lambda c: c.number(minimum=0, maximum=999), g)
+        t.setting(":FORMat:BORDer", s, "border", one_of("NORMal", "SWAPped"))
+        t.setting(":FORMat:ASCii:LONG", s, "ascii_long", on, b)
+        t.setting(":CORRection:LENGth", s, "cable_m",
+                  lambda c: int(c.choice({"0": "0", "1": "1", "2": "2", "4": "4"})), str)
+        t.setting(":CORRection:METHod", s, "corr_method", one_of("SINGle", "MULTi"))
+        t.setting(":STATus:OPERation:ENABle", s, "oper_enable",
+                  lambda c: int(c.number(minimum=0, maximum=65535)), str)
+        t.add(":STATus:OPERation[:EVENt]", query=lambda c: "0")
+        t.add(":STATus:OPERation:CONDition", query=lambda c: "0")
+        t.add(":STATus:PRESet", write=lambda c: s.update(oper_enable=0))
+        t.add(":SYSTem:PRESet", write=lambda c: self.reset())
+        t.add(":ABORt", write=lambda c: None)
+        t.add(":DISPlay:CCLear", write=lambda c: None)
+        t.add(":LIST:CLEar:ALL", write=lambda c: s.update(list_param=None, list_values=[]))
+        t.add("*TST", query=lambda c: "0")
+        t.setting(":SYSTem:BEEPer:TONE", s, "beeper_tone",
+                  lambda c: int(c.number(minimum=1, maximum=5)), str)
+        t.setting(":SYSTem:KLOCk", s, "keys_locked", on, b)
+        t.add(":SYSTem:DATE", query=lambda c: "{},{},{}".format(*time.localtime()[:3]))
+        t.add(":SYSTem:TIME", query=lambda c: "{},{},{}".format(*time.localtime()[3:6]))
 
     def _set_aperture(self, c: Call) -> None:
         self.s["aperture"] = c.choice({"SHORt": "SHOR", "MEDium": "MED", "LONG": "LONG"})

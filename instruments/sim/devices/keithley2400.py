@@ -10,6 +10,7 @@ the overflow/NaN value, and SREAL data are little-endian singles behind an indef
 from __future__ import annotations
 
 import contextlib
+import copy
 import statistics
 import struct
 import threading
@@ -18,6 +19,7 @@ import time
 from agelab.instruments.sim.devices import smu_physics
 from agelab.instruments.sim.devices.scpi import (
     DATA_OUT_OF_RANGE,
+    EXECUTION_ERROR,
     ILLEGAL_PARAMETER,
     POWER_ON,
     SETTINGS_CONFLICT,
@@ -25,6 +27,7 @@ from agelab.instruments.sim.devices.scpi import (
     CommandTree,
     ScpiError,
     add_common_commands,
+    one_of,
 )
 from agelab.instruments.sim.loads import Load
 from agelab.instruments.sim.rig import Timing, TimingModel
@@ -55,7 +58,13 @@ def _defaults() -> dict:
         "autozero": "1", "line_freq": 50, "line_freq_auto": True, "terminals": "FRON",
         "display": True, "rsense": False, "auto_clear": True, "output_smode": "NORM",
         "meas_enable": 0, "sre": 0, "trigger_output": "NONE", "arm_output": "NONE",
-        "iline": 1, "oline": 2, "arm_iline": 1, "arm_oline": 2,
+        "iline": 1, "oline": 2, "arm_iline": 1, "arm_oline": 2, "guard": "CABL",
+        "posetup": "PRES", "rcmode": "SING", "digits": 6, "text_on": False, "format_sour2": "ASC",
+        "format_sreg": "ASC", "concurrent": True, "ocomp": False, "v_protection": 210.0,
+        "auto_clear_mode": "ALW", "v_triggered": 0.0, "i_triggered": 0.0,
+        "trigger_input": "SOUR", "tstamp_format": "ABS", "ques_enable": 0, "oper_enable": 0,
+        "sweep_direction": "UP", "sweep_cabort": "NEV", "sweep_ranging": "BEST",
+        "calc3": "MEAN", "beeper": True,
     }
 
 
@@ -69,6 +78,7 @@ class Keithley2400Sim:
         self.s = _defaults()
         self.trace: list[list[float]] = []
         self.last: list[list[float]] = []
+        self.saved: dict[int, dict] = {}  # *SAV 0-4
         self._t_on = time.monotonic()
         self._link_armed_at: int | None = None
         self._aborted = threading.Event()  # an :ABOR that arrived while armed on the link
@@ -185,7 +195,8 @@ class Keithley2400Sim:
                   lambda c: c.choice({"NEXT": "NEXT", "NEVer": "NEV"}))
         t.add(":TRACe:CLEar", write=lambda c: self.trace.clear())
         t.add(":TRACe:DATA", query=lambda c: self._encode(self.trace))
-        t.add(":CALCulate3:FORMat", write=lambda c: self.s.update(calc3=c.arg().upper()[:4]))
+        t.setting(":CALCulate3:FORMat", s, "calc3", one_of("MEAN", "SDEViation", "MAXimum",
+                                                           "MINimum", "PKPK"))
         t.add(":CALCulate3:DATA", query=self._calc3)
         t.add(":STATus:PRESet", write=lambda c: None)
         t.setting(":STATus:MEASurement:ENABle", s, "meas_enable",
@@ -198,10 +209,117 @@ class Keithley2400Sim:
         t.setting(":SYSTem:LFRequency:AUTO", s, "line_freq_auto", onoff, b)
         t.setting(":SYSTem:RSENse", s, "rsense", onoff, b)
         t.add(":SYSTem:BEEPer[:IMMediate]", write=lambda c: None)
+        t.setting(":SYSTem:BEEPer:STATe", s, "beeper", onoff, b)
         t.add(":SYSTem:PRESet", write=lambda c: self.reset())
         t.setting(":ROUTe:TERMinals", s, "terminals",
                   lambda c: c.choice({"FRONt": "FRON", "REAR": "REAR"}))
         t.setting(":DISPlay:ENABle", s, "display", onoff, b)
+        self._declare_status_and_system(t, s)
+        self._declare_sweep_geometry(t, s)
+
+    def _declare_status_and_system(self, t: CommandTree, s: dict) -> None:
+        """The settings and status a driver reads at start-up or in a snapshot, kept as the
+        2400 keeps them; they change nothing in the physics."""
+        b = lambda v: "1" if v else "0"  # noqa: E731
+        integer = lambda lo, hi: lambda c: int(c.number(minimum=lo, maximum=hi))  # noqa: E731
+        t.add("*OPT", query=lambda c: "0")
+        t.add("*TST", query=lambda c: "0")
+        t.add("*SAV", write=lambda c: self.saved.__setitem__(
+            int(c.number(minimum=0, maximum=4)), copy.deepcopy(s)))
+        t.add("*RCL", write=self._recall)
+        t.add(":SYSTem:VERSion", query=lambda c: "1999.0")
+        t.add(":SYSTem:ERRor:ALL", query=lambda c: ",".join(
+            t.pop_error() for _ in range(max(1, len(t.errors)))))
+        t.add(":SYSTem:ERRor:COUNt", query=lambda c: str(len(t.errors)))
+        t.add(":SYSTem:CLEar", write=lambda c: t.errors.clear())
+        t.add(":STATus:QUEue[:NEXT]", query=lambda c: t.pop_error())
+        t.add(":SYSTem:TIME", query=lambda c: f"{time.monotonic() - self._t_on:.2f}")
+        t.add(":SYSTem:TIME:RESet", write=lambda c: setattr(self, "_t_on", time.monotonic()))
+        t.setting(":SYSTem:GUARd", s, "guard", one_of("OHMS", "CABLe"))
+        t.setting(":SYSTem:POSetup", s, "posetup", one_of("RST", "PRESet", "SAV0", "SAV1",
+                                                            "SAV2", "SAV3", "SAV4"))
+        t.setting(":SYSTem:RCMode", s, "rcmode", one_of("SINGle", "MULTiple"))
+        t.setting(":DISPlay:DIGits", s, "digits", integer(4, 7), str)
+        t.setting(":DISPlay[:WINDow1]:TEXT:STATe", s, "text_on", lambda c: c.boolean(), b)
+        t.setting(":FORMat:SOURce2", s, "format_sour2", one_of("ASCii", "HEXadecimal",
+                                                                "OCTal", "BINary"))
+        t.setting(":FORMat:SREGister", s, "format_sreg", one_of("ASCii", "HEXadecimal",
+                                                                 "OCTal", "BINary"))
+        t.setting("[:SENSe]:FUNCtion:CONCurrent", s, "concurrent", lambda c: c.boolean(), b)
+        t.setting("[:SENSe]:RESistance:OCOMpensated", s, "ocomp", lambda c: c.boolean(), b)
+        t.add("[:SENSe]:DATA[:LATest]", query=lambda c: self._encode(self.last))
+        for node, source in (("CURRent", "VOLT"), ("VOLTage", "CURR")):
+            t.add(f"[:SENSe]:{node}[:DC]:PROTection:TRIPped",
+                  query=lambda c, source=source: b(self._tripped(source)))
+        t.setting("[:SOURce]:VOLTage:PROTection[:LEVel]", s, "v_protection",
+                  lambda c: c.number(minimum=20, maximum=210), lambda v: f"{v:.6E}")
+        t.setting("[:SOURce]:CLEar:AUTO:MODE", s, "auto_clear_mode",
+                  one_of("ALWays", "TCOunt"))
+        for key, node, lim in (("v", "VOLTage", 210.0), ("i", "CURRent", 1.05)):
+            t.setting(f"[:SOURce]:{node}[:LEVel]:TRIGgered[:AMPLitude]", s, f"{key}_triggered",
+                      lambda c, lim=lim: c.number(minimum=-lim, maximum=lim),
+                      lambda v: f"{v:.6E}")
+        t.setting(":TRIGger:INPut", s, "trigger_input", one_of("SOURce", "DELay", "SENSe",
+                                                                "NONE"))
+        t.setting(":TRACe:TSTamp:FORMat", s, "tstamp_format", one_of("ABSolute", "DELTa"))
+        t.add(":TRACe:FREE", query=lambda c: f"{(BUFFER_MAX - len(self.trace)) * 40},"
+                                            f"{len(self.trace) * 40}")
+        for register in ("QUEStionable", "OPERation"):
+            key = f"{register[:4].lower()}_enable"
+            t.setting(f":STATus:{register}:ENABle", s, key, integer(0, 65535), str)
+            t.add(f":STATus:{register}[:EVENt]", query=lambda c: "0")
+            t.add(f":STATus:{register}:CONDition", query=lambda c: "0")
+        t.add(":STATus:MEASurement:CONDition",
+              query=lambda c: str(512 if self._buffer_full() else 0))
+
+    def _declare_sweep_geometry(self, t: CommandTree, s: dict) -> None:
+        """A sweep's STEP, CENTer and SPAN: other views of its STARt, STOP and POINts."""
+        for key, node in (("v", "VOLTage"), ("i", "CURRent")):
+            t.add(f"[:SOURce]:{node}:STEP", write=lambda c, k=key: self._set_step(k, c),
+                  query=lambda c, k=key: f"{self._span(k) / max(s['sweep_points'] - 1, 1):.6E}")
+            t.add(f"[:SOURce]:{node}:CENTer",
+                  write=lambda c, k=key: self._set_sweep(k, c.number(), self._span(k)),
+                  query=lambda c, k=key: f"{self._center(k):.6E}")
+            t.add(f"[:SOURce]:{node}:SPAN",
+                  write=lambda c, k=key: self._set_sweep(k, self._center(k), c.number()),
+                  query=lambda c, k=key: f"{self._span(k):.6E}")
+        t.setting("[:SOURce]:SWEep:DIRection", s, "sweep_direction", one_of("UP", "DOWn"))
+        t.setting("[:SOURce]:SWEep:CABort", s, "sweep_cabort", one_of("NEVer", "EARLy",
+                                                                       "LATE"))
+        t.setting("[:SOURce]:SWEep:RANGing", s, "sweep_ranging", one_of("BEST", "AUTO",
+                                                                         "FIXed"))
+
+    def _span(self, key: str) -> float:
+        return self.s[f"{key}_stop"] - self.s[f"{key}_start"]
+
+    def _center(self, key: str) -> float:
+        return (self.s[f"{key}_stop"] + self.s[f"{key}_start"]) / 2
+
+    def _set_sweep(self, key: str, center: float, span: float) -> None:
+        limit = 210.0 if key == "v" else 1.05
+        start, stop = center - span / 2, center + span / 2
+        if max(abs(start), abs(stop)) > limit:
+            raise ScpiError(DATA_OUT_OF_RANGE, f"a sweep from {start:g} to {stop:g}")
+        self.s[f"{key}_start"], self.s[f"{key}_stop"] = start, stop
+
+    def _set_step(self, key: str, c: Call) -> None:
+        step, span = c.number(), self._span(key)
+        if step == 0 or span / step < 0:
+            raise ScpiError(SETTINGS_CONFLICT, "a step of none, or the wrong way")
+        self.s["sweep_points"] = min(BUFFER_MAX, round(abs(span / step)) + 1)
+
+    def _tripped(self, source: str) -> bool:
+        """In compliance on the last reading, as a source of ``source``."""
+        return bool(self.last and self.s["source_func"] == source
+                    and int(self.last[-1][ELEMENT_ORDER.index("STAT")]) & STATUS_COMPLIANCE)
+
+    def _recall(self, c: Call) -> None:
+        index = int(c.number(minimum=0, maximum=4))
+        if index not in self.saved:
+            raise ScpiError(EXECUTION_ERROR, f"no setup saved in {index}")
+        self.s.clear()
+        self.s.update(copy.deepcopy(self.saved[index]))
+        self._apply_source()
 
     def interrupt(self) -> None:
         """An :ABOR on the bus reaches the trigger model at once, even while the meter waits
@@ -413,7 +531,7 @@ class Keithley2400Sim:
 
     def _calc3(self, c: Call) -> str:
         values = [r[0] for r in self.trace] or [0.0]
-        op = self.s.get("calc3", "MEAN")
+        op = self.s["calc3"]
         result = {"MEAN": statistics.fmean(values), "MAX": max(values), "MIN": min(values),
                   "SDEV": statistics.pstdev(values)}.get(op, statistics.fmean(values))
         return f"{result:.6E}"

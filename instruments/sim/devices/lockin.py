@@ -17,6 +17,7 @@ Physics (``LockinCore``), common to both models:
 from __future__ import annotations
 
 import cmath
+import copy
 import math
 import struct
 import time
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from agelab.instruments.sim.devices.scpi import (
+    EXECUTION_ERROR,
     ILLEGAL_PARAMETER,
     Call,
     CommandTree,
@@ -52,6 +54,7 @@ SR860_SENSITIVITIES = [1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 
                        5e-9, 2e-9, 1e-9]
 SR860_TIME_CONSTANTS = [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1,
                         3, 10, 30, 100, 300, 1e3, 3e3, 1e4, 3e4]
+SR860_INPUT_RANGES = [1.0, 0.3, 0.1, 0.03, 0.01]  # IRNG 0-4, V
 _ENBW_FACTOR = {1: 1 / 4, 2: 1 / 8, 3: 3 / 32, 4: 5 / 64}  # ENBW = factor / τ
 
 
@@ -266,6 +269,28 @@ class _SrsLockinSim:
     def _declare(self) -> None:
         raise NotImplementedError
 
+    def _interface_and_status(self) -> None:
+        """The interface and status settings both models keep: remote/local (LOCL), GPIB
+        override (OVRM), power-on status clear (*PSC) and the error and lock-in status
+        enable registers (ERRE, LIAE)."""
+        t, s = self.tree, self.s
+        s.update({"locl": 0, "ovrm": 0, "psc": 1, "erre": 0, "liae": 0})
+        integer = lambda hi: lambda c: int(c.number(minimum=0, maximum=hi))  # noqa: E731
+        _settings(t, s, {"LOCL": ("locl", integer(2), str), "OVRM": ("ovrm", integer(1), str),
+                         "*PSC": ("psc", integer(1), str), "ERRE": ("erre", integer(255), str),
+                         "LIAE": ("liae", integer(255), str)})
+        t.add("LIAS", query=self._lias)
+        t.add("ERRS", query=lambda c: "0")  # no error bit is ever set in the model
+
+    def _lias(self, c: Call) -> str:
+        """The lock-in status byte: the input overload bit (2), cleared when read whole."""
+        self.core.outputs()
+        value = 4 if self.core.overload else 0
+        if c.args:  # LIAS? i: one bit, not cleared by reading others
+            return str((value >> int(c.number(0, minimum=0, maximum=7))) & 1)
+        self.core.overload = False
+        return str(value)
+
 
 class SR830Sim(_SrsLockinSim):
     IDN = "Stanford_Research_Systems,SR830,s/n{serial},ver1.07 "
@@ -286,7 +311,9 @@ class SR830Sim(_SrsLockinSim):
         super().__init__(rig, serial, {
             "isrc": 0, "ignd": 0, "icpl": 0, "ilin": 0, "fmod": 1, "rslp": 0, "sync": 0,
             "rmod": 1, "slvl": 1.0, "ddef1": 0, "ddef2": 0, "srat": 4, "send": 1, "tstr": 0,
-            "fast": 0, "outx": 1, "oexp": {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)}})
+            "fast": 0, "outx": 1, "oexp": {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)},
+            "fpop": {1: 0, 2: 0}, "kclk": 1, "alrm": 1})
+        self.setups: dict[int, tuple[dict, dict]] = {}
 
     def _declare(self) -> None:
         t, s, core = self.tree, self.s, self.core
@@ -319,8 +346,6 @@ class SR830Sim(_SrsLockinSim):
         t.add("DDEF", write=lambda c: s.update({f"ddef{int(c.number(0, minimum=1, maximum=2))}":
                                                 int(c.number(1, minimum=0, maximum=4))}),
               query=lambda c: f"{s[f'ddef{int(c.number(0, minimum=1, maximum=2))}']},0")
-        t.add("LIAS", query=self._lias)
-        t.add("ERRS", query=lambda c: "0")
         for command in ("AGAN", "APHS", "ARSV", "AOFF"):
             t.add(command, write=lambda c: None)
         self.buffer = StorageBuffer(lambda: (self._display(1), self._display(2)),
@@ -341,19 +366,49 @@ class SR830Sim(_SrsLockinSim):
               query=lambda c: str(s["outx"]))
         t.add("OEXP", write=self._set_offset, query=lambda c: "{:.2f},{}".format(
             *s["oexp"][int(c.number(0, minimum=1, maximum=3))]))
+        t.add("OUTR", query=lambda c: f"{self._display(int(c.number(minimum=1, maximum=2))):.6e}")
+        t.add("FPOP", write=lambda c: s["fpop"].__setitem__(
+            int(c.number(0, minimum=1, maximum=2)), int(c.number(1, minimum=0, maximum=1))),
+              query=lambda c: str(s["fpop"][int(c.number(0, minimum=1, maximum=2))]))
+        _settings(t, s, {"KCLK": ("kclk", integer(0, 1), str),
+                         "ALRM": ("alrm", integer(0, 1), str)})
+        t.add("SSET", write=lambda c: self.setups.__setitem__(
+            int(c.number(minimum=1, maximum=9)), self._setup()))
+        t.add("RSET", write=self._recall)
+        self._interface_and_status()
+
+    def reset(self) -> None:
+        setups = self.setups  # the nine stored setups outlive a reset
+        super().reset()
+        self.setups = setups
+
+    def _setup(self) -> tuple[dict, dict]:
+        """The front-panel settings SSET saves: the instrument's and the signal core's."""
+        core = {k: copy.deepcopy(getattr(self.core, k)) for k in (
+            "frequency_hz", "phase_deg", "harmonic", "sensitivity_v", "time_constant_s",
+            "slope_order", "aux_out")}
+        return copy.deepcopy(self.s), core
+
+    def _recall(self, c: Call) -> None:
+        index = int(c.number(minimum=1, maximum=9))
+        if index not in self.setups:
+            raise ScpiError(EXECUTION_ERROR, f"no setup saved in buffer {index}")
+        settings, core = copy.deepcopy(self.setups[index])
+        self.s.update(settings)
+        for key, value in core.items():
+            setattr(self.core, key, value)
+        self._buffer_settings_apply()
 
     def _buffer_settings(self) -> None:
         """SRAT and SEND also set the storage's rate and mode."""
-        s, buffer = self.s, self.buffer
-
-        def apply() -> None:
-            buffer.rate_hz = None if s["srat"] == 14 else 2.0 ** (s["srat"] - 4)
-            buffer.loop = s["send"] == 1
-
         for mnemonic, hi in (("SRAT", 14), ("SEND", 1)):
-            self.tree.setting(mnemonic, s, mnemonic.lower(), lambda c, hi=hi: int(c.number(
-                minimum=0, maximum=hi)), str, on_change=apply)
-        apply()
+            self.tree.setting(mnemonic, self.s, mnemonic.lower(), lambda c, hi=hi: int(c.number(
+                minimum=0, maximum=hi)), str, on_change=self._buffer_settings_apply)
+        self._buffer_settings_apply()
+
+    def _buffer_settings_apply(self) -> None:
+        self.buffer.rate_hz = None if self.s["srat"] == 14 else 2.0 ** (self.s["srat"] - 4)
+        self.buffer.loop = self.s["send"] == 1
 
     def _display(self, channel: int) -> float:
         return self.core.snap_value(self.DISPLAYS[channel][self.s[f"ddef{channel}"]])
@@ -383,14 +438,6 @@ class SR830Sim(_SrsLockinSim):
     def _set_sens(self, c: Call) -> None:
         self.core.sensitivity_v = SR830_SENSITIVITIES[_index(c, len(SR830_SENSITIVITIES))]
 
-    def _lias(self, c: Call) -> str:
-        self.core.outputs()
-        value = 4 if self.core.overload else 0
-        if c.args:  # LIAS? i: one bit, not cleared by reading others
-            return str((value >> int(c.number(0, minimum=0, maximum=7))) & 1)
-        self.core.overload = False
-        return str(value)
-
 
 class SR860Sim(_SrsLockinSim):
     IDN = "Stanford_Research_Systems,SR860,{serial},v1.51"
@@ -412,7 +459,8 @@ class SR860Sim(_SrsLockinSim):
     def __init__(self, rig: Rig, serial: str = "004321") -> None:
         s = {"harmdual": 1, "slvl": 1.0, "tbmode": 0, "refm": 0, "rsrc": 0, "rtrg": 0, "refz": 0,
              "ivmd": 0, "isrc": 0, "icpl": 0, "ignd": 0, "irng": 0, "icur": 0, "sync": 0,
-             "advfilt": 0, "dblk": 0, "dlay": 0, "gspd": 0, "freqint": 1000.0}
+             "advfilt": 0, "dblk": 0, "dlay": 0, "gspd": 0, "freqint": 1000.0,
+             "bladeslots": 0, "bladephase": 0.0}
         s.update({f"pstf{i}": 1000.0 for i in range(4)})
         s.update({f"psta{i}": 1e-3 for i in range(4)})
         s.update({f"pstl{i}": 0.0 for i in range(4)})
@@ -477,12 +525,36 @@ class SR860Sim(_SrsLockinSim):
                   query=lambda c, n=name, fmt=fmt: fmt(s[f"{n.lower()}{_index(c, 3)}"]))
         t.add("APHS", write=lambda c: setattr(
             core, "phase_deg", core.phase_deg + math.degrees(cmath.phase(core.outputs()))))
+        t.add("ASCL", write=lambda c: setattr(core, "sensitivity_v", self._fitting(
+            SR860_SENSITIVITIES, abs(core.outputs()))))
+        t.add("ARNG", write=lambda c: s.update(irng=SR860_INPUT_RANGES.index(self._fitting(
+            SR860_INPUT_RANGES, abs(core.outputs()) * math.sqrt(2)))))
+        t.add("COFA", write=self._auto_offset)
+        _settings(t, s, {"BLADESLOTS": ("bladeslots", integer(0, 1), str),
+                         "BLADEPHASE": ("bladephase", lambda c: c.number(
+                             minimum=-360000.0, maximum=360000.0), e)})
+        t.add("TIME", query=lambda c: str(time.localtime()[(5, 4, 3)[_index(c, 3)]]))
+        t.add("DATE", query=lambda c: str(time.localtime()[(2, 1, 0)[_index(c, 3)]]))
+        t.add("*TST", query=lambda c: "0")
+        self._interface_and_status()
         self._capture_commands()
         t.add("OAUX", query=lambda c: e(core.aux_in(_index(c, 4))))
         t.add("AUXV", write=lambda c: core.aux_out.__setitem__(
             _index(c, 4), c.number(1, minimum=-10.5, maximum=10.5)),
               query=lambda c: e(core.aux_out[_index(c, 4)]))
         t.add("DCAP", write=lambda c: None)
+
+    @staticmethod
+    def _fitting(full_scales: tuple[float, ...] | list[float], value: float) -> float:
+        """The smallest full scale that holds ``value`` with a third to spare (the auto
+        functions' choice), or the largest."""
+        return min((f for f in full_scales if f >= 1.5 * value), default=max(full_scales))
+
+    def _auto_offset(self, c: Call) -> None:
+        """COFA i: the offset (percent of full scale) that brings output i (X, Y, R) to zero."""
+        i = _index(c, 3)
+        value = self.core.snap_value(("X", "Y", "R")[i])
+        self.s[f"cofp{i}"] = max(-999.99, min(999.99, -100.0 * value / self.core.sensitivity_v))
 
     def _value(self, name: str) -> float:
         core = self.core
