@@ -16,6 +16,7 @@
   against reading its raw rows. Goals: 100 ms and 50 ms.
 
     python benchmarks/central_figures.py [--seconds 60] [--catchup-rows 8294400]
+        [--jitter-pairs 1] [--only ingest|queries|catchup|station ...]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from central_helpers import add_token, free_port, wait_for_port  # noqa: E402
-from scale_figures import measure, scale_config  # noqa: E402
+from scale_figures import scale_config  # noqa: E402
 
 from agelab.instruments.sim.bench import VirtualBench  # noqa: E402
 from agelab.protocols.central.database import Database  # noqa: E402
@@ -99,62 +100,117 @@ def ingest_rows(server: EmbeddedPostgres) -> list[Row]:
              f"{ours:,.0f} /s (first time)", f"{again / ours:.2f}x")]
 
 
-def station_rows(server: EmbeddedPostgres, seconds: float) -> list[Row]:
+def tick_lateness(run_path: Path) -> tuple[np.ndarray, list[float]]:
+    """Each stress tick's sample lateness (s) as a row, one column a channel (NaN where a
+    channel has none), and every sample's wall time."""
+    by_tick: dict[int, list[float]] = {}
+    walls: list[float] = []
+    with RunFile(run_path) as f:
+        channels = f.channels()
+        for ch in channels:
+            data = f.samples(ch.name, ("t_h", "wall"))
+            t_s = data[1:, 0] * 3600.0  # the first sample is taken as the stress comes on
+            for tick, late in zip(np.round(t_s).astype(int), t_s - np.round(t_s), strict=True):
+                by_tick.setdefault(int(tick), []).append(float(late))
+            walls.extend(data[:, 1])
+    rows = np.full((len(by_tick), len(channels)), np.nan)
+    for i, lates in enumerate(by_tick.values()):
+        rows[i, :len(lates)] = lates
+    return rows, walls
+
+
+def p99_ms(ticks: np.ndarray) -> float:
+    return float(np.nanpercentile(np.abs(ticks), 99) * 1e3)
+
+
+def ratio_interval(ship: np.ndarray, plain: np.ndarray, draws: int = 2000) -> tuple[float, float]:
+    """A 90 % bootstrap interval of p99(ship) / p99(plain), resampling whole ticks: the
+    channels of one tick share its host delays, so a tick is the unit of chance."""
+    rng = np.random.default_rng(7)
+    ratios = [p99_ms(ship[rng.integers(0, len(ship), len(ship))])
+              / p99_ms(plain[rng.integers(0, len(plain), len(plain))]) for _ in range(draws)]
+    return float(np.percentile(ratios, 5)), float(np.percentile(ratios, 95))
+
+
+def station_rows(server: EmbeddedPostgres, seconds: float, pairs: int = 1) -> list[Row]:
+    """Runs with and without shipping, alternated (plain, ship, ship, plain, ...) so that a
+    drift of the machine falls on both; the jitter p99 is taken over each condition's pooled
+    ticks."""
     db = Database(fresh_database(server, "bench_station"))
+    ticks: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    cpus: dict[bool, list[float]] = {False: [], True: []}
+    lags: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         token = add_token(db, "bench-station", "station", Path(tmp))
-        cpu_plain, jit_plain, _ = measure(16, seconds, Path(tmp) / "plain")
-        shipper_cpu: list[tuple[float, float]] = []  # (wall, CPU seconds) of the shipper
-        done = threading.Event()
-
-        def watch_shippers() -> None:
-            while not done.is_set():
-                for proc in psutil.process_iter(["cmdline"]):
-                    if "agelab.protocols.ship" in (proc.info["cmdline"] or []):
-                        try:
-                            t = proc.cpu_times()
-                            shipper_cpu.append((time.time(), t.user + t.system))
-                        except psutil.Error:
-                            pass
-                time.sleep(0.5)
-
-        watcher = threading.Thread(target=watch_shippers, daemon=True)
         # Central in its own process, as on its own machine: in this one it would share the
         # interpreter (and its lock) with the virtual bench, and slow the instruments' replies.
         # On a lab's network Central and its PostgreSQL run on another computer; on this one
         # they take the CPU last (niceness 19), so the figure is the shipper's own cost.
         yield_cpu(server)
         with serving(db.url, niceness=19) as url:
-            watcher.start()
-            with VirtualBench("blue-znsete", pixels=16, speedup=1.0, seed=1) as bench:
-                run = run_engine(scale_config(bench.resources, 16, seconds), Path(tmp) / "ship",
-                                 "ship16", ("--central", url, "--token-file", str(token)))
-            done.set()
-            watcher.join()
-        with RunFile(run.run_path) as f:
-            late, walls = [], []
-            for ch in f.channels():
-                data = f.samples(ch.name, ("t_h", "wall"))
-                t_s = data[1:, 0] * 3600.0
-                late.extend(t_s - np.round(t_s))
-                walls.extend(data[:, 1])
-        jit_ship = float(np.percentile(np.abs(late), 99) * 1e3)
+            order = [False, True, True, False] * ((pairs + 1) // 2)
+            for i, shipping in enumerate(order[:2 * pairs]):
+                central = ("--central", url, "--token-file", str(token)) if shipping else ()
+                cpu, rows = station_run(seconds, Path(tmp) / f"run{i}", f"station{i}", central)
+                ticks[shipping].append(rows)
+                cpus[shipping].append(cpu)
         with psycopg.connect(db.url) as pg:
             lags = [r[0] for r in pg.execute(
                 "SELECT extract(epoch FROM received) - wall FROM samples")]
         db.close()
-    # Over the stress, as the engine's own CPU is counted (the process's start-up left out).
-    inside = [(t, c) for t, c in shipper_cpu if min(walls) <= t <= max(walls)]
-    cpu = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+    plain, ship = np.vstack(ticks[False]), np.vstack(ticks[True])
+    jit_plain, jit_ship = p99_ms(plain), p99_ms(ship)
+    low, high = ratio_interval(ship, plain)
+    each = ", ".join(f"{p99_ms(s) / p99_ms(p):.2f}"
+                     for p, s in zip(ticks[False], ticks[True], strict=True))
+    cpu, cpu_engine = float(np.mean(cpus[True])), float(np.mean(cpus[False]))
     return [("central: shipper CPU beside a 16-channel run at 1 s", f"{cpu:.2%} of a core "
-             "(goal <= 2 %)", f"engine alone: {cpu_plain:.1%}", f"{cpu / cpu_plain:.2f}x"),
-            ("central: engine sampling jitter p99 while shipping", f"{jit_ship:.1f} ms",
+             "(goal <= 2 %)", f"engine alone: {cpu_engine:.1%}", f"{cpu / cpu_engine:.2f}x"),
+            ("central: engine sampling jitter p99 while shipping",
+             f"{jit_ship:.1f} ms ({len(ship)} ticks in {pairs} pair(s) of {seconds:.0f}-s runs; "
+             f"90 % interval of the ratio {low:.2f}-{high:.2f}; pairs {each})",
              f"{jit_plain:.1f} ms without shipping (goal within 10 %)",
              f"{jit_ship / jit_plain:.2f}x"),
             ("central: lag, sample taken to stored at Central, p95",
              f"{np.percentile(lags, 95):.2f} s ({len(lags)} samples; goal <= 2 s)",
              "0.25 s, the run file's own commit interval",
              f"{np.percentile(lags, 95) / 0.25:.1f}x")]
+
+
+def station_run(seconds: float, out: Path, name: str,
+                central: tuple[str, ...]) -> tuple[float, np.ndarray]:
+    """A 16-channel run at 1 s, shipping when ``central`` gives the `agelab run` options for
+    it: (the shipper's CPU fraction of a core over the stress, or the engine's when not
+    shipping; the ticks' lateness)."""
+    shipper_cpu: list[tuple[float, float]] = []  # (wall, CPU seconds) of the shipper
+    done = threading.Event()
+
+    def watch_shippers() -> None:
+        while not done.is_set():
+            for proc in psutil.process_iter(["cmdline"]):
+                if "agelab.protocols.ship" in (proc.info["cmdline"] or []):
+                    try:
+                        t = proc.cpu_times()
+                        shipper_cpu.append((time.time(), t.user + t.system))
+                    except psutil.Error:
+                        pass
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch_shippers, daemon=True)
+    watcher.start()
+    try:
+        with VirtualBench("blue-znsete", pixels=16, speedup=1.0, seed=1) as bench:
+            run = run_engine(scale_config(bench.resources, 16, seconds), out, name, central)
+    finally:
+        done.set()
+        watcher.join()
+    if run.run_path is None:
+        raise RuntimeError(f"the 16-channel run wrote no file:\n{run.log[-500:]}")
+    rows, walls = tick_lateness(run.run_path)
+    # Over the stress, as the engine's own CPU is counted (the process's start-up left out).
+    counted = shipper_cpu if central else run.cpu
+    inside = [(t, c) for t, c in counted if min(walls) <= t <= max(walls)]
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), rows
 
 
 def yield_cpu(server: EmbeddedPostgres) -> None:
@@ -279,14 +335,20 @@ def query_rows(server: EmbeddedPostgres) -> list[Row]:
              f"{full_s / curve_s:.0f}x faster")]
 
 
-def central_rows(seconds: float = 60.0, catchup: int = 8_294_400) -> list[Row]:
+PARTS = ("ingest", "queries", "catchup", "station")
+
+
+def central_rows(seconds: float = 60.0, catchup: int = 8_294_400, pairs: int = 1,
+                 parts: tuple[str, ...] = PARTS) -> list[Row]:
     folder = Path(tempfile.mkdtemp(prefix="agelab-bench-pg-"))
     folder.chmod(0o755)
     server = EmbeddedPostgres(folder / "central")
     server.start()
+    made = {"ingest": lambda: ingest_rows(server), "queries": lambda: query_rows(server),
+            "catchup": lambda: catchup_rows(server, catchup),
+            "station": lambda: station_rows(server, seconds, pairs)}
     try:
-        return (ingest_rows(server) + query_rows(server) + catchup_rows(server, catchup)
-                + station_rows(server, seconds))
+        return [row for part in parts for row in made[part]()]
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -299,10 +361,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--catchup-rows", type=int, default=8_294_400)
+    parser.add_argument("--jitter-pairs", type=int, default=1,
+                        help="runs with and without shipping, alternated, for the jitter")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="measure only this part (repeatable)")
     args = parser.parse_args()
     table = Table(title="AgeLab Central")
     for col in ("figure", "AgeLab", "baseline", "ratio"):
         table.add_column(col)
-    for row in central_rows(args.seconds, args.catchup_rows):
+    for row in central_rows(args.seconds, args.catchup_rows, args.jitter_pairs,
+                            tuple(args.only or PARTS)):
         table.add_row(*row)
     Console().print(table)
