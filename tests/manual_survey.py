@@ -81,11 +81,19 @@ class Link:
 
 
 def error_on_record(link: Link, error_query: str) -> str:
-    """The instrument's record of the last message going wrong ("" when none)."""
+    """The instrument's record of the last message going wrong ("" when none): the SRS
+    lock-ins' event status, else the first entry of the error queue (SCPI's "code,message",
+    TSP's tab-separated code, message, severity, node)."""
     answer = link.ask(error_query)
     if error_query == "*ESR?":
         return f"ESR {answer}" if int(answer) & SRS_ERROR_BITS else ""
-    return "" if answer.split(",")[0].lstrip("+-") == "0" else answer
+    code, _, message = answer.replace("\t", ",", 1).partition(",")
+    return "" if float(code) == 0 else f"{int(float(code))},{message.split(chr(9))[0]}"
+
+
+def is_query(message: str) -> bool:
+    """Whether the instrument answers ``message``: a SCPI or SRS query, or a TSP print."""
+    return "?" in message or message.startswith("print(")
 
 
 def survey_instrument(resource: str, spec: dict) -> dict[str, list[Outcome]]:
@@ -106,20 +114,27 @@ def survey_instrument(resource: str, spec: dict) -> dict[str, list[Outcome]]:
                     raise NoAnswer(f"{spec['model']}: {message} hung the instrument: {e}"
                                    ) from None
                 error = error_on_record(link, spec["error_query"])
-                if "?" in message and not reply and not error:
+                if is_query(message) and not reply and not error:
                     raise AssertionError(f"{spec['model']}: {message} was neither answered "
                                          "nor refused with an error")
-                modelled = bool(reply) if "?" in message else not error
+                modelled = bool(reply) if is_query(message) else not error
                 outcomes.append(Outcome(message, modelled, "" if modelled else error))
     finally:
         link.close()
     return found
 
 
-def survey(resources: dict[str, str]) -> dict[str, dict[str, list[Outcome]]]:
-    """Each instrument of the inventory (name → bench resource) surveyed."""
-    return {name: survey_instrument(resources[name], spec)
-            for name, spec in inventory().items() if name in resources}
+def survey(instruments: list[str] | None = None) -> dict[str, dict[str, list[Outcome]]]:
+    """Each instrument of the inventory (or those named) surveyed on a fresh bench."""
+    from agelab.instruments.sim.bench import VirtualBench
+
+    specs = inventory()
+    found = {}
+    for name in instruments or list(specs):
+        with VirtualBench("red-cdse", pixels=1, seed=5, **specs[name]["bench"]) as bench:
+            found[name] = survey_instrument(bench.resources[specs[name]["resource"]],
+                                            specs[name])
+    return found
 
 
 def markdown(found: dict[str, dict[str, list[Outcome]]]) -> str:
@@ -144,14 +159,7 @@ def markdown(found: dict[str, dict[str, list[Outcome]]]) -> str:
 
 
 def main() -> None:
-    from agelab.instruments.sim.bench import VirtualBench
-
-    found = {}
-    with VirtualBench("red-cdse", pixels=1, seed=5, lockin="sr830") as bench:
-        found.update(survey(bench.resources))
-    with VirtualBench("red-cdse", pixels=1, seed=5, lockin="sr860") as bench:
-        found["lockin860"] = survey({"lockin860": bench.resources["lockin"]})["lockin860"]
-    DOC.write_text(markdown(found))
+    DOC.write_text(markdown(survey()))
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 

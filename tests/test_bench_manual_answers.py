@@ -6,6 +6,7 @@ queue, and no query leaves the instrument stuck.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
@@ -15,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agelab.instruments.sim.bench import VirtualBench
-from tests.manual_survey import DOC, Link, error_on_record, inventory, markdown, survey
+from tests.manual_survey import (
+    DOC,
+    Link,
+    error_on_record,
+    inventory,
+    is_query,
+    markdown,
+    survey,
+)
 
 
 class Raw:
@@ -107,6 +116,25 @@ def test_keithley2400_numbers_in_the_manuals_format(bench830):
     smu.send(":SENS:VOLT:NPLC 0.1")
     assert smu.ask(":SENS:VOLT:NPLC?") == "1.000000E-01"
     assert smu.ask(":TRIG:COUN?") == "1"  # counts are integers (NR1)
+    assert smu.ask(":SYST:VERS?") == "1996.0"
+    smu.close()
+
+
+def test_keithley2400_saved_setups_and_sweep_views_and_a_recall_leaves_the_output_off(bench830):
+    smu = Raw(bench830.resources["smu1"])
+    smu.send(":SOUR:FUNC VOLT;:SOUR:VOLT 0.5;:SENS:CURR:PROT 0.001;:OUTP ON")
+    smu.send("*SAV 2")
+    smu.send(":OUTP OFF;:SOUR:VOLT 0")
+    smu.send("*RCL 2")
+    assert smu.ask(":SOUR:VOLT?") == "5.000000E-01" and smu.ask(":OUTP?") == "0"
+    smu.send(":SOUR:VOLT:STAR 0;STOP 2;:SOUR:SWE:POIN 5")
+    assert smu.ask(":SOUR:VOLT:STEP?") == "5.000000E-01"
+    assert smu.ask(":SOUR:VOLT:CENT?") == "1.000000E+00"
+    smu.send(":SOUR:VOLT:SPAN 1")  # about the same centre
+    assert (smu.ask(":SOUR:VOLT:STAR?"), smu.ask(":SOUR:VOLT:STOP?")) == (
+        "5.000000E-01", "1.500000E+00")
+    smu.send("*RCL 4")  # nothing saved there: an execution error
+    assert smu.ask(":SYST:ERR?").startswith("-200,")
     smu.close()
 
 
@@ -136,7 +164,11 @@ def test_sr830_stores_points_at_the_set_rate(bench830):
     assert 26 <= stored <= 40  # ~32 in 0.5 s at 64 Hz
     time.sleep(0.3)
     assert int(li.ask("SPTS?")) == stored  # paused
-    values = [float(v) for v in li.ask(f"TRCA ? 1,0,{stored}").split(",")]
+    # The manual's format: each point signed with a three-digit exponent, and a comma after
+    # every point, the last too ("-1.234567e-009,+7.654321e-009,").
+    text = li.ask(f"TRCA ? 1,0,{stored}")
+    assert text.endswith(",") and re.fullmatch(r"([+-]\d\.\d{6}e[+-]\d{3},)+", text), text
+    values = [float(v) for v in text.rstrip(",").split(",")]
     assert len(values) == stored and all(abs(v) < 2 for v in values)
     li.send(f"TRCB? 1,0,{stored}")
     floats = struct.unpack(f"<{stored}f", recv_exact(li, 4 * stored))
@@ -149,6 +181,24 @@ def test_sr830_stores_points_at_the_set_rate(bench830):
     assert int(li.ask("*ESR?")) & 0b110100  # the bad TRCA? is on record
     li.send("REST")
     assert li.ask("SPTS?") == "0"
+    li.close()
+
+
+def test_sr830_display_ratios_and_status_register_bits_as_the_manual_gives_them(bench830):
+    li = Raw(bench830.resources["lockin"])
+    li.send("DDEF 1,1,2")  # CH1: R divided by Aux In 2
+    assert li.ask("DDEF? 1") == "1,2"
+    li.send("DDEF 1,0")  # no k: no ratio
+    assert li.ask("DDEF? 1") == "0,0"
+    li.send("ERRE 5")
+    li.send("ERRE 1,1")  # bit 1 set: 5 | 2
+    assert li.ask("ERRE?") == "7" and li.ask("ERRE? 2") == "1" and li.ask("ERRE? 3") == "0"
+    li.send("*ESE 0;*ESE 4,1")
+    assert li.ask("*ESE?") == "16"
+    li.send("*CLS")
+    li.send("BOGUS")  # a command error: ESR bit 5
+    assert li.ask("*ESR? 5") == "1"
+    assert li.ask("*ESR? 5") == "0"  # reading bit i clears just bit i
     li.close()
 
 
@@ -214,40 +264,41 @@ def test_the_survey_of_every_manual_command_is_current():
     """Every message of each manual's command set (tests/data/manual_commands.yaml) is
     answered or taken, or refused with an error on record, and none hangs (the survey raises
     if one does); docs/bench-commands.md says which, and is current."""
-    found = {}
-    with VirtualBench("red-cdse", pixels=1, seed=5, lockin="sr830") as bench:
-        found.update(survey(bench.resources))
-    with VirtualBench("red-cdse", pixels=1, seed=5, lockin="sr860") as bench:
-        found["lockin860"] = survey({"lockin860": bench.resources["lockin"]})["lockin860"]
-    assert set(found) == set(inventory())
+    found = survey()
     assert markdown(found) == DOC.read_text(), "run: python -m tests.manual_survey"
     # What the peers send at start-up and in a snapshot is modelled (the SR830's whole set).
     assert all(o.modelled for outcomes in found["lockin"].values() for o in outcomes)
 
 
 def headers(instrument: str) -> list[str]:
-    """Each distinct command header of the instrument's manual set."""
-    names = {m.split("?")[0].split(" ")[0] for sub in inventory()[instrument]["subsystems"]
-             for m in sub["commands"]}
-    return sorted(names - {"*RST"})  # a reset between messages would hide nothing, but slows
+    """Each distinct command header (a TSP attribute or function) of the instrument's set."""
+    names = set()
+    for sub in inventory()[instrument]["subsystems"]:
+        for message in sub["commands"]:
+            inner = message.removeprefix("print(").removesuffix(")")
+            names.add(re.split(r"[?( =]", inner)[0])
+    return sorted(names - {"*RST", "reset", "smua.reset"})  # resets would only slow it
 
 
-@pytest.mark.parametrize("instrument", ["lcr", "smu1", "lockin", "lockin860"])
+@pytest.mark.parametrize("instrument", list(inventory()))
 def test_every_manual_header_with_any_arguments_is_answered_or_an_error_and_none_hangs(
-        bench830, bench860, instrument):
-    bench = bench860 if instrument == "lockin860" else bench830
-    link = Link(bench.resources[instrument.removesuffix("860")])
-    error_query = inventory()[instrument]["error_query"]
-    unanswered = []
-    for name in headers(instrument):
-        for message in (f"{name}?", f"{name}? 1", f"{name} 1", f"{name}? 99,x"):
-            link.exchange("*CLS")
-            reply = link.exchange(message)  # raises if the instrument hangs
-            if "?" in message and not reply:
-                assert error_on_record(link, error_query), (instrument, message)
-                unanswered.append(message)
+        instrument):
+    spec = inventory()[instrument]
+    tsp = spec["error_query"].startswith("print(")
+    with VirtualBench("red-cdse", pixels=1, seed=5, **spec["bench"]) as bench:
+        link = Link(bench.resources[spec["resource"]])
+        unanswered = []
+        for name in headers(instrument):
+            variants = ((f"print({name})", f"{name} = 1", f"{name}(1)", f"print({name}(99, x))")
+                        if tsp else (f"{name}?", f"{name}? 1", f"{name} 1", f"{name}? 99,x"))
+            for message in variants:
+                link.exchange("*CLS")
+                reply = link.exchange(message)  # raises if the instrument hangs
+                if is_query(message) and not reply:
+                    assert error_on_record(link, spec["error_query"]), (instrument, message)
+                    unanswered.append(message)
+        link.close()
     assert len(unanswered) < 4 * len(headers(instrument)), unanswered
-    link.close()
 
 
 @settings(max_examples=60, deadline=None)

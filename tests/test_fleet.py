@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -119,6 +120,9 @@ def test_two_stations_ship_through_cuts_kills_and_restarts_and_lose_nothing(post
         link.restore()
         time.sleep(2)
         (victim,) = shippers_of(runs["st1"])
+        if hasattr(os, "SCHED_IDLE"):  # beside the engine, the shipper takes CPU and disk last
+            assert os.sched_getscheduler(victim.pid) == os.SCHED_IDLE
+            assert victim.ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
         victim.send_signal(signal.SIGKILL)  # kill -9
         deadline = time.monotonic() + 10
         while not [s for s in shippers_of(runs["st1"]) if s.pid != victim.pid]:

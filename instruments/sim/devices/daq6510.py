@@ -24,6 +24,8 @@ from agelab.instruments.sim.devices.scpi import (
     CommandTree,
     ScpiError,
     add_common_commands,
+    add_status_and_errors,
+    one_of,
 )
 from agelab.instruments.sim.loads import PhotodiodeLoad
 from agelab.instruments.sim.rig import TimingModel
@@ -67,10 +69,13 @@ class DAQ6510Sim:
         self.tree = CommandTree()
         self.powered_at = time.monotonic()
         self.scans = 0  # scans run since power-on (tests count them)
+        self.settings: dict = {}
         self.reset()
         self._declare()
 
     def reset(self) -> None:
+        self.settings.clear()
+        self.settings.update(border="SWAP", precision=0)
         self.function = dict.fromkeys(CARD, "VOLT:DC")
         self.front_function = "VOLT:DC"
         self.nplc = dict.fromkeys(CARD, 1.0)
@@ -141,6 +146,19 @@ class DAQ6510Sim:
         t.add(":FORMat[:DATA]", write=lambda c: setattr(self, "data_format", c.choice(
             {"ASCii": "ASC", "REAL": "REAL", "SREal": "SRE"})), query=lambda c: self.data_format)
         t.add(":SYSTem:BEEPer[:IMMediate]", write=lambda c: None)
+        self._declare_status_and_format(t)
+
+    def _declare_status_and_format(self, t: CommandTree) -> None:
+        """What a driver reads at start-up: the command set, the line frequency, the error
+        and status registers, the buffer's extent and the number format."""
+        add_status_and_errors(t, self.settings)
+        t.add("*LANG", query=lambda c: "SCPI")
+        t.add(":SYSTem:LFRequency", query=lambda c: "50")
+        t.add(":TRACe:ACTual:STARt", query=lambda c: "1" if self.buffer else "0")
+        t.add(":TRACe:ACTual:END", query=lambda c: str(len(self.buffer)))
+        t.setting(":FORMat:BORDer", self.settings, "border", one_of("NORMal", "SWAPped"))
+        t.setting(":FORMat:ASCii:PRECision", self.settings, "precision",
+                  lambda c: int(c.number(minimum=0, maximum=16)), str)
 
     def _per_channel(self, c: Call, table: dict, value: object) -> None:
         for ch in channel_list(c, 1):
@@ -248,6 +266,7 @@ class DAQ6510Sim:
                     raise ScpiError(ILLEGAL_PARAMETER, f":TRAC:DATA? element {element}")
         if self.data_format == "ASC":
             return ",".join(f"{v:.9E}" for v in values)
-        payload = struct.pack(f"<{len(values)}{'d' if self.data_format == 'REAL' else 'f'}",
+        order = "<" if self.settings["border"] == "SWAP" else ">"
+        payload = struct.pack(f"{order}{len(values)}{'d' if self.data_format == 'REAL' else 'f'}",
                               *values)
         return f"#{len(str(len(payload)))}{len(payload)}".encode() + payload

@@ -21,6 +21,7 @@ from agelab.instruments.sim.devices.scpi import (
     CommandTree,
     ScpiError,
     add_common_commands,
+    add_status_and_errors,
     one_of,
 )
 from agelab.instruments.sim.rig import Rig, Route, TimingModel
@@ -51,7 +52,7 @@ def _defaults() -> dict:
             "polarity_auto": False, "dev1_mode": "OFF", "dev2_mode": "OFF", "dev1_ref": 0.0,
             "dev2_ref": 0.0, "trig_delay": 0.0, "step_delay": 0.0, "border": "NORM",
             "ascii_long": False, "display_on": True, "cable_m": 0, "corr_method": "SING",
-            "load_on": False, "comparator_on": False, "beeper_on": True, "oper_enable": 0,
+            "load_on": False, "comparator_on": False, "beeper_on": True,
             "beeper_tone": 4, "keys_locked": False}
 
 
@@ -172,16 +173,11 @@ class E4980ASim:
         t.setting(":CORRection:LENGth", s, "cable_m",
                   lambda c: int(c.choice({"0": "0", "1": "1", "2": "2", "4": "4"})), str)
         t.setting(":CORRection:METHod", s, "corr_method", one_of("SINGle", "MULTi"))
-        t.setting(":STATus:OPERation:ENABle", s, "oper_enable",
-                  lambda c: int(c.number(minimum=0, maximum=65535)), str)
-        t.add(":STATus:OPERation[:EVENt]", query=lambda c: "0")
-        t.add(":STATus:OPERation:CONDition", query=lambda c: "0")
-        t.add(":STATus:PRESet", write=lambda c: s.update(oper_enable=0))
+        add_status_and_errors(t, s)
         t.add(":SYSTem:PRESet", write=lambda c: self.reset())
         t.add(":ABORt", write=lambda c: None)
         t.add(":DISPlay:CCLear", write=lambda c: None)
         t.add(":LIST:CLEar:ALL", write=lambda c: s.update(list_param=None, list_values=[]))
-        t.add("*TST", query=lambda c: "0")
         t.setting(":SYSTem:BEEPer:TONE", s, "beeper_tone",
                   lambda c: int(c.number(minimum=1, maximum=5)), str)
         t.setting(":SYSTem:KLOCk", s, "keys_locked", on, b)

@@ -27,6 +27,7 @@ from agelab.instruments.sim.devices.scpi import (
     CommandTree,
     ScpiError,
     add_common_commands,
+    add_status_and_errors,
     one_of,
 )
 from agelab.instruments.sim.loads import Load
@@ -62,7 +63,7 @@ def _defaults() -> dict:
         "posetup": "PRES", "rcmode": "SING", "digits": 6, "text_on": False, "format_sour2": "ASC",
         "format_sreg": "ASC", "concurrent": True, "ocomp": False, "v_protection": 210.0,
         "auto_clear_mode": "ALW", "v_triggered": 0.0, "i_triggered": 0.0,
-        "trigger_input": "SOUR", "tstamp_format": "ABS", "ques_enable": 0, "oper_enable": 0,
+        "trigger_input": "SOUR", "tstamp_format": "ABS",
         "sweep_direction": "UP", "sweep_cabort": "NEV", "sweep_ranging": "BEST",
         "calc3": "MEAN", "beeper": True,
     }
@@ -222,17 +223,12 @@ class Keithley2400Sim:
         2400 keeps them; they change nothing in the physics."""
         b = lambda v: "1" if v else "0"  # noqa: E731
         integer = lambda lo, hi: lambda c: int(c.number(minimum=lo, maximum=hi))  # noqa: E731
+        add_status_and_errors(t, s)
         t.add("*OPT", query=lambda c: "0")
-        t.add("*TST", query=lambda c: "0")
         t.add("*SAV", write=lambda c: self.saved.__setitem__(
             int(c.number(minimum=0, maximum=4)), copy.deepcopy(s)))
         t.add("*RCL", write=self._recall)
-        t.add(":SYSTem:VERSion", query=lambda c: "1999.0")
-        t.add(":SYSTem:ERRor:ALL", query=lambda c: ",".join(
-            t.pop_error() for _ in range(max(1, len(t.errors)))))
-        t.add(":SYSTem:ERRor:COUNt", query=lambda c: str(len(t.errors)))
-        t.add(":SYSTem:CLEar", write=lambda c: t.errors.clear())
-        t.add(":STATus:QUEue[:NEXT]", query=lambda c: t.pop_error())
+        t.add(":SYSTem:VERSion", query=lambda c: "1996.0")  # the SCPI year the manual gives
         t.add(":SYSTem:TIME", query=lambda c: f"{time.monotonic() - self._t_on:.2f}")
         t.add(":SYSTem:TIME:RESet", write=lambda c: setattr(self, "_t_on", time.monotonic()))
         t.setting(":SYSTem:GUARd", s, "guard", one_of("OHMS", "CABLe"))
@@ -264,11 +260,6 @@ class Keithley2400Sim:
         t.setting(":TRACe:TSTamp:FORMat", s, "tstamp_format", one_of("ABSolute", "DELTa"))
         t.add(":TRACe:FREE", query=lambda c: f"{(BUFFER_MAX - len(self.trace)) * 40},"
                                             f"{len(self.trace) * 40}")
-        for register in ("QUEStionable", "OPERation"):
-            key = f"{register[:4].lower()}_enable"
-            t.setting(f":STATus:{register}:ENABle", s, key, integer(0, 65535), str)
-            t.add(f":STATus:{register}[:EVENt]", query=lambda c: "0")
-            t.add(f":STATus:{register}:CONDition", query=lambda c: "0")
         t.add(":STATus:MEASurement:CONDition",
               query=lambda c: str(512 if self._buffer_full() else 0))
 
@@ -319,6 +310,7 @@ class Keithley2400Sim:
             raise ScpiError(EXECUTION_ERROR, f"no setup saved in {index}")
         self.s.clear()
         self.s.update(copy.deepcopy(self.saved[index]))
+        self.s["output"] = False  # a recalled setup never switches a pixel on
         self._apply_source()
 
     def interrupt(self) -> None:

@@ -236,6 +236,13 @@ def lia_float(value: float) -> bytes:
     return struct.pack("<hh", mantissa, exponent + 124)
 
 
+def srs_exponent(value: float) -> str:
+    """A value as the SR830 writes a stored point: signed, three-digit exponent
+    ("+7.654321e-009")."""
+    mantissa, exponent = f"{value:+.6e}".split("e")
+    return f"{mantissa}e{exponent[0]}{int(exponent[1:]):03d}"
+
+
 def _settings(tree: CommandTree, store: dict, specs: dict[str, tuple]) -> None:
     """Plain SRS settings: mnemonic → (key, parse, format)."""
     for mnemonic, (key, parse, fmt) in specs.items():
@@ -274,13 +281,41 @@ class _SrsLockinSim:
         override (OVRM), power-on status clear (*PSC) and the error and lock-in status
         enable registers (ERRE, LIAE)."""
         t, s = self.tree, self.s
-        s.update({"locl": 0, "ovrm": 0, "psc": 1, "erre": 0, "liae": 0})
+        s.update({"locl": 0, "ovrm": 0, "psc": 1, "erre": 0, "liae": 0, "ese": 0, "sre": 0})
         integer = lambda hi: lambda c: int(c.number(minimum=0, maximum=hi))  # noqa: E731
         _settings(t, s, {"LOCL": ("locl", integer(2), str), "OVRM": ("ovrm", integer(1), str),
-                         "*PSC": ("psc", integer(1), str), "ERRE": ("erre", integer(255), str),
-                         "LIAE": ("liae", integer(255), str)})
+                         "*PSC": ("psc", integer(1), str)})
+        for mnemonic in ("*ESE", "*SRE", "ERRE", "LIAE"):
+            key = mnemonic.strip("*").lower()
+            t.add(mnemonic, write=lambda c, k=key: self._set_register(k, c),
+                  query=lambda c, k=key: str(self._bits(s[k], c)))
+        t.add("*ESR", query=self._event_status)
         t.add("LIAS", query=self._lias)
         t.add("ERRS", query=lambda c: "0")  # no error bit is ever set in the model
+
+    def _set_register(self, key: str, c: Call) -> None:
+        """An enable register: ``i`` sets it whole (0-255); ``i, j`` sets bit i to j."""
+        if len(c.args) > 1:
+            bit, on = int(c.number(0, minimum=0, maximum=7)), c.number(1, minimum=0, maximum=1)
+            self.s[key] = (self.s[key] | 1 << bit) if on else (self.s[key] & ~(1 << bit))
+        else:
+            self.s[key] = int(c.number(minimum=0, maximum=255))
+
+    @staticmethod
+    def _bits(value: int, c: Call) -> int:
+        """A register's query: the byte, or with ``i`` its bit i."""
+        return (value >> int(c.number(0, minimum=0, maximum=7))) & 1 if c.args else value
+
+    def _event_status(self, c: Call) -> str:
+        """*ESR? reads and clears the standard event status byte; *ESR? i reads and clears
+        bit i only."""
+        tree = self.tree
+        if not c.args:
+            value, tree.esr = tree.esr, 0
+            return str(value)
+        bit = self._bits(tree.esr, c)
+        tree.esr &= ~(1 << int(c.number(0)))
+        return str(bit)
 
     def _lias(self, c: Call) -> str:
         """The lock-in status byte: the input overload bit (2), cleared when read whole."""
@@ -310,8 +345,8 @@ class SR830Sim(_SrsLockinSim):
     def __init__(self, rig: Rig, serial: str = "80001") -> None:
         super().__init__(rig, serial, {
             "isrc": 0, "ignd": 0, "icpl": 0, "ilin": 0, "fmod": 1, "rslp": 0, "sync": 0,
-            "rmod": 1, "slvl": 1.0, "ddef1": 0, "ddef2": 0, "srat": 4, "send": 1, "tstr": 0,
-            "fast": 0, "outx": 1, "oexp": {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)},
+            "rmod": 1, "slvl": 1.0, "ddef1": (0, 0), "ddef2": (0, 0), "srat": 4, "send": 1,
+            "tstr": 0, "fast": 0, "outx": 1, "oexp": {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)},
             "fpop": {1: 0, 2: 0}, "kclk": 1, "alrm": 1})
         self.setups: dict[int, tuple[dict, dict]] = {}
 
@@ -343,9 +378,8 @@ class SR830Sim(_SrsLockinSim):
         t.add("AUXV", write=lambda c: core.aux_out.__setitem__(
             int(c.number(0, minimum=1, maximum=4)) - 1, c.number(1, minimum=-10.5, maximum=10.5)),
               query=lambda c: f"{core.aux_out[int(c.number(0, minimum=1, maximum=4)) - 1]:.3f}")
-        t.add("DDEF", write=lambda c: s.update({f"ddef{int(c.number(0, minimum=1, maximum=2))}":
-                                                int(c.number(1, minimum=0, maximum=4))}),
-              query=lambda c: f"{s[f'ddef{int(c.number(0, minimum=1, maximum=2))}']},0")
+        t.add("DDEF", write=self._set_display, query=lambda c: "{},{}".format(
+            *s[f"ddef{int(c.number(0, minimum=1, maximum=2))}"]))
         for command in ("AGAN", "APHS", "ARSV", "AOFF"):
             t.add(command, write=lambda c: None)
         self.buffer = StorageBuffer(lambda: (self._display(1), self._display(2)),
@@ -357,7 +391,7 @@ class SR830Sim(_SrsLockinSim):
         t.add("PAUS", write=lambda c: self.buffer.pause())
         t.add("TRIG", write=lambda c: self.buffer.trigger())
         t.add("SPTS", query=lambda c: self._stored())
-        t.add("TRCA", query=lambda c: ",".join(f"{v:.6e}" for v in self._trace(c)))
+        t.add("TRCA", query=lambda c: "".join(f"{srs_exponent(v)}," for v in self._trace(c)))
         t.add("TRCB", query=lambda c: Unterminated(struct.pack(
             f"<{int(c.number(2))}f", *self._trace(c))))
         t.add("TRCL", query=lambda c: Unterminated(b"".join(lia_float(v)
@@ -410,8 +444,20 @@ class SR830Sim(_SrsLockinSim):
         self.buffer.rate_hz = None if self.s["srat"] == 14 else 2.0 ** (self.s["srat"] - 4)
         self.buffer.loop = self.s["send"] == 1
 
+    def _set_display(self, c: Call) -> None:
+        """DDEF i, j {, k}: display i shows quantity j, divided by an Aux In when k is 1 or 2
+        (CH1 by Aux In 1 or 2, CH2 by Aux In 3 or 4)."""
+        channel = int(c.number(0, minimum=1, maximum=2))
+        ratio = int(c.number(2, minimum=0, maximum=2)) if len(c.args) > 2 else 0
+        self.s[f"ddef{channel}"] = (int(c.number(1, minimum=0, maximum=4)), ratio)
+
     def _display(self, channel: int) -> float:
-        return self.core.snap_value(self.DISPLAYS[channel][self.s[f"ddef{channel}"]])
+        quantity, ratio = self.s[f"ddef{channel}"]
+        value = self.core.snap_value(self.DISPLAYS[channel][quantity])
+        if ratio:  # an Aux In read as 0 V is taken at its resolution, 1/3 mV
+            aux = self.core.aux_in(2 * (channel - 1) + ratio - 1)
+            value = value / math.copysign(max(abs(aux), 1 / 3000), aux)
+        return value
 
     def _stored(self) -> str:
         self.buffer.update()

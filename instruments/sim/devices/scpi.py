@@ -331,3 +331,25 @@ def add_common_commands(tree: CommandTree, *, idn: Callable[[], str], reset: Cal
     tree.add("*WAI", write=lambda c: None)
     tree.add("*TRG", write=lambda c: trigger() if trigger else None)
     tree.add(":SYSTem:ERRor[:NEXT]", query=lambda c: tree.pop_error())
+
+
+def add_status_and_errors(tree: CommandTree, store: dict) -> None:
+    """SCPI's required SYSTem and STATus commands beyond the common ones: the error queue's
+    other views, the OPERation and QUEStionable registers (whose events nothing in a model
+    sets), and the self-test (which passes). The enable registers live in ``store``, which
+    the instrument's reset clears: an absent one is 0."""
+    tree.add(":SYSTem:ERRor:ALL", query=lambda c: ",".join(
+        tree.pop_error() for _ in range(max(1, len(tree.errors)))))
+    tree.add(":SYSTem:ERRor:COUNt", query=lambda c: str(len(tree.errors)))
+    tree.add(":SYSTem:CLEar", write=lambda c: tree.errors.clear())
+    tree.add(":STATus:QUEue[:NEXT]", query=lambda c: tree.pop_error())
+    for register in ("QUEStionable", "OPERation"):
+        key = f"{register[:4].lower()}_enable"
+        tree.add(f":STATus:{register}:ENABle", write=lambda c, k=key: store.update(
+            {k: int(c.number(minimum=0, maximum=65535))}),
+                 query=lambda c, k=key: str(store.get(k, 0)))
+        tree.add(f":STATus:{register}[:EVENt]", query=lambda c: "0")
+        tree.add(f":STATus:{register}:CONDition", query=lambda c: "0")
+    tree.add(":STATus:PRESet", write=lambda c: store.update(oper_enable=0, ques_enable=0))
+    tree.add("*TST", query=lambda c: "0")
+

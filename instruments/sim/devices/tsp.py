@@ -287,7 +287,10 @@ class Interpreter:
         if not callable(function):
             raise runtime_error(f"attempt to call field `{name}' (a {_lua_type(function)} "
                                 "value)")
-        return function(*args)
+        try:
+            return function(*args)
+        except AttributeError:  # an argument of the wrong kind: a number for a buffer, say
+            raise runtime_error(f"bad argument to `{name}'") from None
 
     def _arguments(self) -> list[Any]:
         """A call's arguments: the last one gives all its values (``print(smua.measure.iv())``
