@@ -145,9 +145,10 @@ def station_rows(server: EmbeddedPostgres, seconds: float, pairs: int = 1) -> li
         # Central in its own process, as on its own machine: in this one it would share the
         # interpreter (and its lock) with the virtual bench, and slow the instruments' replies.
         # On a lab's network Central and its PostgreSQL run on another computer; on this one
-        # they take the CPU last (niceness 19), so the figure is the shipper's own cost.
+        # they run in the idle scheduling class, so the figure is the station's own cost: the
+        # shipper, which `agelab run` puts in that class itself.
         yield_cpu(server)
-        with serving(db.url, niceness=19) as url:
+        with serving(db.url, idle=True) as url:
             order = [False, True, True, False] * ((pairs + 1) // 2)
             for i, shipping in enumerate(order[:2 * pairs]):
                 central = ("--central", url, "--token-file", str(token)) if shipping else ()
@@ -213,24 +214,31 @@ def station_run(seconds: float, out: Path, name: str,
     return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), rows
 
 
+def idle_class(pid: int = 0) -> None:
+    """Process ``pid`` (0: this one) in Linux's idle scheduling class: it runs only when
+    nothing else on the machine wants the CPU, as if it were on another computer."""
+    os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+
+
 def yield_cpu(server: EmbeddedPostgres) -> None:
-    """The private PostgreSQL's processes (and the backends it starts later) at niceness 19."""
+    """The private PostgreSQL's processes in the idle class (the backends it starts later
+    inherit it)."""
     pid = int((server.cluster / "postmaster.pid").read_text().split()[0])
     postmaster = psutil.Process(pid)
     for proc in (postmaster, *postmaster.children(recursive=True)):
-        with contextlib.suppress(psutil.Error):
-            proc.nice(19)
+        with contextlib.suppress(psutil.Error, OSError):
+            idle_class(proc.pid)
 
 
 @contextlib.contextmanager
-def serving(db_url: str, niceness: int = 0) -> Iterator[str]:
-    """`agelab central serve` on ``db_url`` in its own process (at ``niceness``); yields its
-    URL."""
+def serving(db_url: str, idle: bool = False) -> Iterator[str]:
+    """`agelab central serve` on ``db_url`` in its own process (in the idle scheduling class
+    when ``idle``); yields its URL."""
     port = free_port()
     central = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "central",
                                 "serve", "--db", db_url, "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
+                               preexec_fn=idle_class if idle else None)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"

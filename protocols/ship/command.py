@@ -9,19 +9,18 @@ row is across.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 from agelab.protocols.ship.client import CentralClient, read_token
+from agelab.protocols.ship.priority import yield_to_acquisition
 from agelab.protocols.ship.shipper import Shipper
 from agelab.protocols.store.reader import pid_alive
 
 PASS_INTERVAL_S = 0.5   # between exchanges, when all is well
 RETRY_MAX_S = 2.0       # the longest wait between attempts to reach Central
 PROGRESS_EVERY_S = 10.0
-SHIPPER_NICENESS = 10
 
 
 def add_ship_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,9 +41,8 @@ def add_central_arguments(p: argparse.ArgumentParser, required: bool = True) -> 
 
 def cmd_ship(args: argparse.Namespace) -> int:
     client = CentralClient(args.central, read_token(args.token_file))
-    if args.engine_pid is not None:
-        # Beside a running engine, the shipper yields the CPU to acquisition: it can wait.
-        os.nice(SHIPPER_NICENESS)
+    if args.engine_pid is not None:  # beside a running engine: it can wait, acquisition not
+        print(f"ship: priority {yield_to_acquisition()}", flush=True)
     shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True),
                       patient=args.follow or args.engine_pid is not None)
     last_progress, backoff = 0.0, PASS_INTERVAL_S
