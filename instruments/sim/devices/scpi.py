@@ -352,4 +352,3 @@ def add_status_and_errors(tree: CommandTree, store: dict) -> None:
         tree.add(f":STATus:{register}:CONDition", query=lambda c: "0")
     tree.add(":STATus:PRESet", write=lambda c: store.update(oper_enable=0, ques_enable=0))
     tree.add("*TST", query=lambda c: "0")
-
