@@ -15,10 +15,8 @@ import sys
 
 import pytest
 
-from agelab.instruments.drivers.keithley import Keithley2400
-from agelab.instruments.drivers.serial_devices import LaserDriver
 from agelab.instruments.sim.bench import VirtualBench
-from tests.bench_helpers import VISA
+from tests.bench_helpers import pixel_under_the_laser
 
 # The peer's own calls: configure, then take_measurement (64 Hz, 32 samples) and a settled X.
 SCRIPT = """
@@ -53,12 +51,7 @@ def take_measurement(resource: str) -> dict:
 
 def test_instrumentkits_sr830_takes_a_buffered_pl_acquisition():
     with VirtualBench("red-cdse", lockin="sr830", seed=5) as bench:
-        smu = Keithley2400(bench.resources["smu1"], **VISA)
-        smu.configure_current_source(compliance_v=8)
-        smu.ramp_current(4e-3, step_a=1e-3, dwell_s=0)
-        laser = LaserDriver(bench.resources["laser"])
-        laser.aim(1)
-        laser.set_power(1e-3)
+        smu, laser = pixel_under_the_laser(bench)
         dark = take_measurement(bench.resources["lockin"])
         laser.enable(True)
         lit = take_measurement(bench.resources["lockin"])

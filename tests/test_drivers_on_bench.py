@@ -18,7 +18,7 @@ from agelab.instruments.sim.bench import VirtualBench
 from agelab.instruments.sim.model.diode import current_density
 from agelab.protocols.analysis.cv import capacitance_onset
 from agelab.protocols.analysis.spectra import peak_and_fwhm
-from tests.bench_helpers import VISA
+from tests.bench_helpers import VISA, pixel_under_the_laser
 
 AREA = 0.04
 
@@ -89,12 +89,7 @@ def test_e4980_cv_sweep_finds_the_models_onset(bench):
 @pytest.mark.parametrize(("model", "driver"), [("sr830", SR830), ("sr860", SR860)])
 def test_lockin_configure_and_settled_pl(model, driver):
     with VirtualBench("red-cdse", lockin=model, seed=5) as bench:
-        smu = Keithley2400(bench.resources["smu1"], **VISA)
-        smu.configure_current_source(compliance_v=8)
-        smu.ramp_current(4e-3, step_a=1e-3, dwell_s=0)
-        laser = LaserDriver(bench.resources["laser"])
-        laser.aim(1)
-        laser.set_power(1e-3)
+        _, laser = pixel_under_the_laser(bench)
         li = driver(bench.resources["lockin"], **VISA)
         li.configure(10e3, sensitivity_v=1e-3, time_constant_s=0.003, slope_db=12)
         dark_x, _ = li.read_settled()
