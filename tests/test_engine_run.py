@@ -3,6 +3,7 @@ milestones with every measurement recorded, and every way out leaves the pixels 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 
@@ -316,6 +317,18 @@ def test_a_first_ramp_retried_after_it_had_finished_starts_the_stress_clock_earl
     assert site.charge_mah_cm2 / 50 == pytest.approx(recorded_h, rel=0.01)  # 0.34 % measured
 
 
+def wait_for_first_sample(path, channel_name: str, timeout_s: float = 60.0) -> None:
+    """Until the run file being written holds a sample of the channel (its stress is on)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            with contextlib.suppress(Exception), RunFile(path) as run:  # mid-creation
+                if len(run.samples(channel_name)):
+                    return
+        time.sleep(0.005)
+    raise AssertionError(f"no sample of {channel_name} within {timeout_s} s")
+
+
 def test_a_ramp_down_cut_part_way_is_not_counted_as_full_stress(tmp_path):
     """Regression (soak): a link dropped half-way down a checkpoint's ramp left the pixel at
     part of its current through the timeout and the reconnect, and the clock, which stops at
@@ -328,8 +341,11 @@ def test_a_ramp_down_cut_part_way_is_not_counted_as_full_stress(tmp_path):
                           stop={"max_time": "3 h"})], ["blue-znsete"], speedup=6000.0)
     data["station"]["virtual"]["timeout_ms"] = 300
     engine, thread, result = run_in_thread(data, tmp_path / "run.sqlite")
-    # 2 mA in 0.2-mA steps: the message that sets 1 mA, first sent on the way down at 1 h.
+    # 2 mA in 0.2-mA steps: the message that sets 1 mA, sent on the way up at the start and
+    # on the way down at each checkpoint. Armed once the stress is on (a loaded machine can
+    # take longer than 0.5 device-h to start the run), so it cuts a checkpoint's ramp down.
     bench = engine.virtual_bench  # bench hours ran while the engine started
+    wait_for_first_sample(tmp_path / "run.sqlite", "b1")
     bench.inject(FaultSpec(FaultKind.DROP, "smu1", at_device_h=bench.rig.clock.hours() + 0.5,
                            message=":SOUR:CURR 0.001"))
     assert _finish(thread, result) == {"b1": "finished"}
