@@ -51,6 +51,7 @@ from agelab.protocols.central.database import Database  # noqa: E402
 from agelab.protocols.central.postgres import EmbeddedPostgres  # noqa: E402
 from agelab.protocols.reliability.soak import run_engine  # noqa: E402
 from agelab.protocols.ship.client import CentralClient, read_token  # noqa: E402
+from agelab.protocols.ship.priority import yield_to_acquisition  # noqa: E402
 from agelab.protocols.ship.shipper import Shipper  # noqa: E402
 from agelab.protocols.store import RunFile, RunWriter  # noqa: E402
 
@@ -214,20 +215,17 @@ def station_run(seconds: float, out: Path, name: str,
     return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), rows
 
 
-def idle_class(pid: int = 0) -> None:
-    """Process ``pid`` (0: this one) in Linux's idle scheduling class: it runs only when
-    nothing else on the machine wants the CPU, as if it were on another computer."""
-    os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-
-
 def yield_cpu(server: EmbeddedPostgres) -> None:
-    """The private PostgreSQL's processes in the idle class (the backends it starts later
-    inherit it)."""
+    """The private PostgreSQL's processes in Linux's idle scheduling class, as if on another
+    computer (the backends it starts later inherit it); elsewhere at niceness 19."""
     pid = int((server.cluster / "postmaster.pid").read_text().split()[0])
     postmaster = psutil.Process(pid)
     for proc in (postmaster, *postmaster.children(recursive=True)):
-        with contextlib.suppress(psutil.Error, OSError):
-            idle_class(proc.pid)
+        with contextlib.suppress(psutil.Error, OSError, AttributeError):
+            if hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(proc.pid, os.SCHED_IDLE, os.sched_param(0))
+            else:
+                proc.nice(19)
 
 
 @contextlib.contextmanager
@@ -238,7 +236,7 @@ def serving(db_url: str, idle: bool = False) -> Iterator[str]:
     central = subprocess.Popen([sys.executable, "-m", "agelab.protocols.cli", "central",
                                 "serve", "--db", db_url, "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               preexec_fn=idle_class if idle else None)
+                               preexec_fn=yield_to_acquisition if idle else None)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
