@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from agelab.protocols.central.database import CentralError, Database
 from agelab.protocols.central.postgres import EmbeddedPostgres, server_binaries
 from agelab.protocols.central.rebuild import write_run_file
 from agelab.protocols.ship.client import CentralClient, CentralRefused, read_token
+from agelab.protocols.ship.command import LOOK_INTERVAL_S, QUIET_PASS_S, wait_for_a_commit
 from agelab.protocols.ship.shipper import Shipper
 from agelab.protocols.store import RunFile, RunWriter
 from agelab.protocols.store.export import export_csv
@@ -421,6 +423,46 @@ def test_a_run_already_at_central_is_not_uploaded_again_until_it_changes(central
     writer.close()
     backfill()
     assert sum("file uploaded" in line for line in logs) == 2
+
+
+def test_the_shipper_exchanges_right_after_the_engine_commits_not_on_a_timer(central,
+                                                                             tmp_path):
+    """Its exchange (and Central's work on it) follows a commit, so it falls in the quiet
+    after the engine's sampling burst; with nothing committed it waits the quiet interval."""
+    url, _, tokens = central
+    path = tmp_path / "live.sqlite"
+    writer = RunWriter.new_run(path, study="pacing", config_yaml="", config={}, speedup=1.0)
+    writer.add_channel("a", 1, 0.04, 50.0)
+    writer.set_meta(status="running")
+    writer.start()
+    client = CentralClient(url, read_token(tokens["st1"]))
+    shipper = Shipper(client, [path], log=lambda _: None)
+    try:
+        assert shipper.pass_once()
+        started = time.monotonic()
+        wait_for_a_commit(shipper)
+        assert time.monotonic() - started >= QUIET_PASS_S - LOOK_INTERVAL_S
+
+        moments: list[float] = []  # the commit was asked for, and was done
+
+        def commit_later() -> None:
+            time.sleep(0.4)
+            moments.append(time.monotonic())
+            writer.write(Sample("a", 0.1, 50.0, 3.0, 1000.0, 1e-5))
+            writer.flush()
+            moments.append(time.monotonic())
+
+        committer = threading.Thread(target=commit_later)
+        committer.start()
+        wait_for_a_commit(shipper)
+        woke = time.monotonic()
+        committer.join()
+        assert moments[0] <= woke < moments[1] + 0.25
+        assert shipper.pass_once()
+        assert shipper.runs[path.resolve()].sent_rows == 1
+    finally:
+        client.close()
+        writer.close()
 
 
 def test_central_stopped_by_sigterm_stops_its_private_postgresql():

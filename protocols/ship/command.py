@@ -18,7 +18,9 @@ from agelab.protocols.ship.priority import yield_to_acquisition
 from agelab.protocols.ship.shipper import Shipper
 from agelab.protocols.store.reader import pid_alive
 
-PASS_INTERVAL_S = 0.5   # between exchanges, when all is well
+LOOK_INTERVAL_S = 0.05  # how often the run files are looked at for a new commit
+QUIET_PASS_S = 2.0      # an exchange at least this often, even when no file changed
+RETRY_MIN_S = 0.5       # the first wait after Central could not be reached
 RETRY_MAX_S = 2.0       # the longest wait between attempts to reach Central
 PROGRESS_EVERY_S = 10.0
 
@@ -39,13 +41,25 @@ def add_central_arguments(p: argparse.ArgumentParser, required: bool = True) -> 
                    help="a file holding this station's token")
 
 
+def wait_for_a_commit(shipper: Shipper) -> None:
+    """Sleep until a run file changes (or QUIET_PASS_S passes). So the exchange, and Central's
+    work on it, follow the engine's commit, which follows its samples: they fall in the quiet
+    after a sampling burst, not on the next one. A timed pass would drift across the bursts
+    and, when it met one, make that tick's samples late."""
+    before, since = shipper.file_signature(), time.monotonic()
+    while time.monotonic() - since < QUIET_PASS_S:
+        time.sleep(LOOK_INTERVAL_S)
+        if shipper.file_signature() != before:
+            return
+
+
 def cmd_ship(args: argparse.Namespace) -> int:
     client = CentralClient(args.central, read_token(args.token_file))
     if args.engine_pid is not None:  # beside a running engine: it can wait, acquisition not
         print(f"ship: priority {yield_to_acquisition()}", flush=True)
     shipper = Shipper(client, args.runs, log=lambda line: print(f"ship: {line}", flush=True),
                       patient=args.follow or args.engine_pid is not None)
-    last_progress, backoff = 0.0, PASS_INTERVAL_S
+    last_progress, backoff = 0.0, RETRY_MIN_S
     try:
         while True:
             engine_gone = args.engine_pid is not None and not pid_alive(args.engine_pid)
@@ -64,8 +78,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
                 print(f"ship: {s['runs']} runs, {s['sent_rows']} rows sent, backlog "
                       f"{s['backlog_rows']} rows, lag {lag}", flush=True)
                 last_progress = now
-            backoff = PASS_INTERVAL_S if ok else min(backoff * 2, RETRY_MAX_S)
-            time.sleep(backoff)
+            if ok:
+                backoff = RETRY_MIN_S
+                wait_for_a_commit(shipper)
+            else:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
     except KeyboardInterrupt:
         print("ship: stopped; run it again to send the rest (nothing is lost)", file=sys.stderr)
         return 130

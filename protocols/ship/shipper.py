@@ -87,6 +87,16 @@ class Shipper:
         self.connected = False
         self._last_heartbeat = -HEARTBEAT_S
 
+    def file_signature(self) -> tuple:
+        """What changes when an engine commits to a watched run, or a new run file appears:
+        the size and modification time of each given path (a folder's changes when a file is
+        added) and of each unfinished run's file and write-ahead log. A look costs a few
+        ``stat`` calls and never touches SQLite."""
+        watched = [*self.paths]
+        watched += [path for run in self.runs.values() if not (run.done or run.refused)
+                    for path in (run.path, run.path.with_name(run.path.name + "-wal"))]
+        return tuple(_stat_of(path) for path in watched)
+
     def discover(self) -> None:
         for p in self.paths:
             found = sorted(p.glob("*.sqlite")) if p.is_dir() else [p] if p.is_file() else []
@@ -212,6 +222,14 @@ class Shipper:
     def drained(self) -> bool:
         return all(p.refused or (p.marks is not None and p.backlog == 0)
                    for p in self.runs.values())
+
+
+def _stat_of(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _loads(text: str) -> Any:
